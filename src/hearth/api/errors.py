@@ -1,0 +1,140 @@
+"""HearthError → each surface's error shape. The one place errors become HTTP responses.
+
+OpenAI clients expect `{"error": {"message", "type", "param", "code"}}`; Ollama clients
+`{"error": "..."}`. Which one a path gets is decided by its prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hearth.core.errors import EngineError, HearthError, InvalidRequest, NotFound
+
+log = logging.getLogger(__name__)
+
+OLLAMA_PREFIX = "/api/"
+
+
+def is_ollama_path(path: str) -> bool:
+    return path.startswith(OLLAMA_PREFIX) or path == "/api"
+
+
+def openai_error_body(err: HearthError) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": err.message,
+            "type": err.type,
+            "param": err.param,
+            "code": err.code,
+        }
+    }
+
+
+def error_body(path: str, err: HearthError) -> dict[str, Any]:
+    if is_ollama_path(path):
+        return {"error": err.message}
+    return openai_error_body(err)
+
+
+def error_response(path: str, err: HearthError) -> JSONResponse:
+    headers = {}
+    if err.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(err.retry_after)))
+    if err.status == 401 and not is_ollama_path(path):
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(error_body(path, err), status_code=err.status, headers=headers)
+
+
+_JSON_INVALID = (
+    "We could not parse the JSON body of your request. The API expects a JSON payload, "
+    "but what was sent was not valid JSON."
+)
+
+
+def _param(loc: tuple[Any, ...]) -> str | None:
+    """("body", "messages", 0, "role") → "messages[0].role"; drops pydantic's union tags."""
+    out = ""
+    for part in loc[1:] if loc and loc[0] == "body" else loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.isidentifier():
+            out += f".{part}" if out else part
+        else:
+            break  # a union member or validator tag, e.g. "list[str]"
+    return out or None
+
+
+def validation_error(exc: RequestValidationError) -> InvalidRequest:
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    if first.get("type") == "json_invalid" or any(e.get("type") == "json_invalid" for e in errors):
+        return InvalidRequest(_JSON_INVALID, code="invalid_json")
+    loc = tuple(first.get("loc", ()))
+    param = _param(loc)
+    if loc == ("body",) and first.get("type") in {"missing", "model_attributes_type", "dict_type"}:
+        return InvalidRequest(
+            "The request body must be a JSON object.", code="invalid_request_body"
+        )
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if first.get("type") == "missing":
+        return InvalidRequest(
+            f"Missing required parameter: '{param}'.",
+            param=param,
+            code="missing_required_parameter",
+        )
+    value = first.get("input")
+    shown = json.dumps(value)[:80] if _jsonable(value) else repr(value)[:80]
+    return InvalidRequest(
+        f"Invalid value for '{param}': {msg}. (got {shown})", param=param, code="invalid_value"
+    )
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HearthError)
+    async def _hearth(request: Request, exc: HearthError) -> JSONResponse:
+        if isinstance(exc, EngineError):
+            log.error("engine error on %s: %s", request.url.path, exc.message)
+        return error_response(request.url.path, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(request.url.path, validation_error(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        path = request.url.path
+        if exc.status_code == 404:
+            err: HearthError = NotFound(
+                f"Unknown request URL: {request.method} {path}. Please check the URL for typos.",
+                code="unknown_url",
+            )
+        elif exc.status_code == 405:
+            err = InvalidRequest(
+                f"Method {request.method} is not allowed for {path}.", code="method_not_allowed"
+            )
+            err.status = 405
+        else:
+            err = InvalidRequest(str(exc.detail))
+            err.status = exc.status_code
+        return error_response(path, err)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        err = HearthError("The server had an error while processing your request.")
+        return error_response(request.url.path, err)

@@ -1,0 +1,37 @@
+"""GET /health: for load balancers and operators. Open even when API keys are set."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from hearth import __version__
+from hearth.api.state import State
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health(state: State) -> JSONResponse:
+    models = []
+    ready = True
+    for status in state.registry.status():
+        if status.state in {"loading", "failed"}:
+            ready = False
+        entry: dict[str, object] = {"id": status.name, "state": status.state}
+        if status.loaded_at is not None:
+            entry["loaded_at"] = int(status.loaded_at)
+        if status.error:
+            entry["error"] = status.error
+        if status.stats is not None:
+            entry.update(status.stats)
+        models.append(entry)
+    body = {
+        "status": "ok" if ready else "unavailable",
+        "version": __version__,
+        "uptime_s": round(time.time() - state.started_at, 1),
+        "models": models,
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)

@@ -1,0 +1,86 @@
+"""POST /v1/chat/completions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from hearth.api.errors import openai_error_body
+from hearth.api.openai.convert import SYSTEM_FINGERPRINT, chat_request, usage
+from hearth.api.openai.schemas import ChatCompletionRequest
+from hearth.api.state import State
+from hearth.api.streaming import EventStream, sse_data, unless_disconnected
+from hearth.core.errors import EngineError
+from hearth.core.ids import new_id, unix_now
+from hearth.engine.types import Finished
+from hearth.services.generation import Run, start_run, with_choices
+
+router = APIRouter()
+
+
+@router.post("/chat/completions", response_model=None)
+async def create_chat_completion(
+    body: ChatCompletionRequest, state: State, request: Request
+) -> dict[str, Any] | EventStream:
+    gen_request = chat_request(body)
+    n = body.n or 1
+    run = await start_run(state.registry, with_choices(gen_request, n))
+    meta = {
+        "id": new_id("chatcmpl-"),
+        "created": unix_now(),
+        "model": body.model,
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+    }
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return EventStream(_stream(run, meta, n, include_usage))
+    results = await unless_disconnected(request, run.collect())
+    return {
+        **meta,
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": r.index,
+                "message": {
+                    "role": "assistant",
+                    "content": r.text,
+                    "refusal": None,
+                    "annotations": [],
+                },
+                "logprobs": None,
+                "finish_reason": r.finish_reason,
+            }
+            for r in results
+        ],
+        "usage": usage(run.usage),
+    }
+
+
+async def _stream(
+    run: Run, meta: dict[str, Any], n: int, include_usage: bool
+) -> AsyncIterator[bytes]:
+    base = {**meta, "object": "chat.completion.chunk"}
+    if include_usage:
+        base["usage"] = None
+
+    def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return sse_data({**base, "choices": [choice]})
+
+    for index in range(n):
+        yield chunk(index, {"role": "assistant", "content": ""})
+    async for index, event in run.events():
+        if isinstance(event, Finished):
+            if event.reason == "error":
+                err = EngineError(event.error or "the engine failed")
+                yield sse_data(openai_error_body(err))
+                yield sse_data("[DONE]")
+                return
+            yield chunk(index, {}, event.reason)
+        else:
+            yield chunk(index, {"content": event.text})
+    if include_usage:
+        yield sse_data({**base, "choices": [], "usage": usage(run.usage)})
+    yield sse_data("[DONE]")

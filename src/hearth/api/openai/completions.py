@@ -1,0 +1,107 @@
+"""POST /v1/completions (the legacy text completion API)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from hearth.api.errors import openai_error_body
+from hearth.api.openai.convert import SYSTEM_FINGERPRINT, sampling, usage
+from hearth.api.openai.schemas import CompletionRequest
+from hearth.api.state import State
+from hearth.api.streaming import EventStream, sse_data, unless_disconnected
+from hearth.core.errors import EngineError, InvalidRequest
+from hearth.core.ids import new_id, unix_now
+from hearth.engine.types import Finished, GenerationRequest
+from hearth.services.generation import Run, start_run, with_choices
+
+router = APIRouter()
+
+
+def _prompts(body: CompletionRequest) -> list[str]:
+    prompt = body.prompt
+    if isinstance(prompt, str):
+        return [prompt]
+    if all(isinstance(p, str) for p in prompt):
+        return list(prompt)  # type: ignore[arg-type]
+    raise InvalidRequest("Token-id prompts are not supported; send text.", param="prompt")
+
+
+@router.post("/completions", response_model=None)
+async def create_completion(
+    body: CompletionRequest, state: State, request: Request
+) -> dict[str, Any] | EventStream:
+    if body.suffix:
+        raise InvalidRequest("'suffix' (fill-in-the-middle) is not supported.", param="suffix")
+    if body.logprobs:
+        raise InvalidRequest("'logprobs' is not supported yet by this server.", param="logprobs")
+    prompts = _prompts(body)
+    n = body.n or 1
+    params = sampling(body)
+    requests: list[GenerationRequest] = []
+    for text in prompts:
+        one = GenerationRequest(
+            model=body.model,
+            prompt=text,
+            sampling=params,
+            stop=body.stops(),
+            max_tokens=body.max_tokens if body.max_tokens is not None else 16,
+        )
+        requests.extend(with_choices(one, n))
+    run = await start_run(state.registry, requests, per_prompt=n)
+    echoes = [prompts[i // n] if body.echo else "" for i in range(len(requests))]
+    meta = {
+        "id": new_id("cmpl-"),
+        "object": "text_completion",
+        "created": unix_now(),
+        "model": body.model,
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+    }
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return EventStream(_stream(run, meta, echoes, include_usage))
+    results = await unless_disconnected(request, run.collect())
+    return {
+        **meta,
+        "choices": [
+            {
+                "index": r.index,
+                "text": echoes[r.index] + r.text,
+                "logprobs": None,
+                "finish_reason": r.finish_reason,
+            }
+            for r in results
+        ],
+        "usage": usage(run.usage),
+    }
+
+
+async def _stream(
+    run: Run, meta: dict[str, Any], echoes: list[str], include_usage: bool
+) -> AsyncIterator[bytes]:
+    base = dict(meta)
+    if include_usage:
+        base["usage"] = None
+
+    def chunk(index: int, text: str, finish: str | None = None) -> bytes:
+        choice = {"index": index, "text": text, "logprobs": None, "finish_reason": finish}
+        return sse_data({**base, "choices": [choice]})
+
+    for index, echo in enumerate(echoes):
+        if echo:
+            yield chunk(index, echo)
+    async for index, event in run.events():
+        if isinstance(event, Finished):
+            if event.reason == "error":
+                err = EngineError(event.error or "the engine failed")
+                yield sse_data(openai_error_body(err))
+                yield sse_data("[DONE]")
+                return
+            yield chunk(index, "", event.reason)
+        else:
+            yield chunk(index, event.text)
+    if include_usage:
+        yield sse_data({**base, "choices": [], "usage": usage(run.usage)})
+    yield sse_data("[DONE]")

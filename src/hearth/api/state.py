@@ -1,0 +1,29 @@
+"""The typed application state and the dependencies routes declare to reach it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from hearth.core.config import Settings
+from hearth.engine.registry import ModelRegistry
+from hearth.services.keys import Keyring
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    registry: ModelRegistry
+    keyring: Keyring
+    started_at: float = field(default_factory=time.time)
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.hearth
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]

@@ -1,0 +1,109 @@
+"""Streaming responses that stop the work the moment the client goes away.
+
+Starlette's StreamingResponse, under ASGI 2.4, notices a disconnect only when a write
+fails and then leaves the body iterator suspended. Here the iterator is always closed,
+and a disconnect is noticed while waiting too (for a slot, for the next token), so the
+engine frees the sequence at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+T = TypeVar("T")
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def sse_data(payload: dict[str, Any] | str) -> bytes:
+    body = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+    return f"data: {body}\n\n".encode()
+
+
+def sse_event(event: str, payload: dict[str, Any] | str) -> bytes:
+    body = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+    return f"event: {event}\ndata: {body}\n\n".encode()
+
+
+def ndjson_line(payload: dict[str, Any]) -> bytes:
+    return (json.dumps(payload, separators=(",", ":")) + "\n").encode()
+
+
+class EventStream(Response):
+    """A streamed body from an async iterator of bytes, cancelled on disconnect."""
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes],
+        media_type: str = "text/event-stream",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.chunks = chunks
+        self.status_code = 200
+        self.media_type = media_type
+        self.background = None
+        self.init_headers({**SSE_HEADERS, **(headers or {})})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def stream() -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            async for chunk in self.chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        try:
+            async with anyio.create_task_group() as tg:
+
+                async def run_then_stop() -> None:
+                    with contextlib.suppress(OSError):  # the client went away mid-write
+                        await stream()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(run_then_stop)
+                await _wait_disconnect(receive)
+                tg.cancel_scope.cancel()
+        finally:
+            aclose = getattr(self.chunks, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+class ClientGone(Exception):
+    """The client disconnected before a non-streamed reply was ready."""
+
+
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it if the client disconnects first (non-streamed replies)."""
+    result: list[T] = []
+
+    async with anyio.create_task_group() as tg:
+
+        async def run() -> None:
+            result.append(await work)
+            tg.cancel_scope.cancel()
+
+        async def watch() -> None:
+            await _wait_disconnect(request.receive)
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(run)
+        tg.start_soon(watch)
+    if not result:
+        raise ClientGone()
+    return result[0]

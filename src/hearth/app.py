@@ -1,0 +1,68 @@
+"""create_app(settings): routers, middleware, lifespan. Nothing else."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+
+from hearth import __version__
+from hearth.api import health
+from hearth.api.errors import install_error_handlers
+from hearth.api.limits import BodyLimit
+from hearth.api.openai import openai_router
+from hearth.api.state import AppState
+from hearth.api.streaming import ClientGone
+from hearth.core.config import Settings
+from hearth.engine.loader import build_registry
+from hearth.engine.registry import ModelRegistry
+from hearth.services.keys import Keyring
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings,
+    registry: ModelRegistry | None = None,
+    *,
+    preload: bool = True,
+) -> FastAPI:
+    """The ASGI app. Tests pass their own registry (e.g. of fake backends)."""
+    state = AppState(
+        settings=settings,
+        registry=registry if registry is not None else build_registry(settings),
+        keyring=Keyring(settings.api_keys),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if preload:
+            for name in state.registry.names():
+                await state.registry.get(name)
+        try:
+            yield
+        finally:
+            await state.registry.close()
+
+    app = FastAPI(
+        title="Hearth",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.hearth = state
+    install_error_handlers(app)
+
+    @app.exception_handler(ClientGone)
+    async def _gone(request: object, exc: ClientGone) -> Response:
+        return Response(status_code=499)
+
+    app.include_router(health.router)
+    app.include_router(openai_router())
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    return app

@@ -1,0 +1,1 @@
+"""Chat formatting: templates, tool-call parsing, structured output. Pure, engine-agnostic."""

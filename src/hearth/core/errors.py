@@ -1,0 +1,94 @@
+"""The one error family. Each API surface renders these in its own wire shape."""
+
+from __future__ import annotations
+
+
+class HearthError(Exception):
+    """Base of every error a client may see. `status` is the HTTP status it maps to."""
+
+    status: int = 500
+    type: str = "server_error"
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        self.retry_after = retry_after
+
+
+class InvalidRequest(HearthError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class PayloadTooLarge(InvalidRequest):
+    status = 413
+    code = "payload_too_large"
+
+
+class Unauthorized(HearthError):
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class Forbidden(HearthError):
+    status = 403
+    type = "invalid_request_error"
+    code = "forbidden"
+
+
+class NotFound(HearthError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class Conflict(HearthError):
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
+
+
+class RateLimited(HearthError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class Overloaded(HearthError):
+    """The engine's queue is full (429) or a request waited too long for a slot (503)."""
+
+    status = 429
+    type = "server_error"
+    code = "server_overloaded"
+
+
+class QueueTimeout(Overloaded):
+    status = 503
+
+
+class EngineError(HearthError):
+    """The engine failed on a request that was valid: a real fault, rendered as 500."""
+
+    status = 500
+    type = "server_error"
+    code = "engine_error"

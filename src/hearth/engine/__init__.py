@@ -1,0 +1,1 @@
+"""Inference: the Backend protocol, the model registry, and the backends themselves."""

@@ -1,0 +1,46 @@
+"""The Backend protocol: what the registry hands to surfaces and services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
+
+from hearth.engine.types import EmbeddingResult, GenerationEvent, GenerationRequest, ModelInfo
+
+
+class Generation(Protocol):
+    """A generation that has been admitted to the engine.
+
+    Iterating yields TokenEvents and ends with exactly one Finished. `aclose()` (or
+    cancelling the task that iterates) cancels it and frees its slot at the next step.
+    """
+
+    prompt_tokens: int
+
+    def __aiter__(self) -> AsyncIterator[GenerationEvent]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """One loaded model."""
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+    async def start(self, request: GenerationRequest) -> Generation:
+        """Validate, tokenize and wait for admission. Everything a client must hear about
+        as an HTTP error (context too long, queue full, queue timeout) is raised here,
+        before the first byte of a response."""
+        ...
+
+    async def embed(self, texts: list[str]) -> EmbeddingResult: ...
+
+    async def tokenize(self, text: str) -> list[int]: ...
+
+    def stats(self) -> dict[str, int]:
+        """Live numbers for /health: running and waiting sequences."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""The in-process llama.cpp engine: one scheduler thread per model, continuous batching."""

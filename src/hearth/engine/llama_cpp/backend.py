@@ -1,0 +1,170 @@
+"""The llama.cpp Backend: template + tokenizer on the event loop, decoding in the scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from hearth.chat.templates import ChatTemplate
+from hearth.core.errors import ContextLengthExceeded, InvalidRequest
+from hearth.core.ids import unix_now
+from hearth.engine.llama_cpp.embedding import Embedder
+from hearth.engine.llama_cpp.model import LlamaModel
+from hearth.engine.llama_cpp.scheduler import Scheduler, SchedulerConfig, Sequence
+from hearth.engine.types import (
+    EmbeddingResult,
+    Finished,
+    GenerationEvent,
+    GenerationRequest,
+    ModelInfo,
+)
+
+
+class LlamaGeneration:
+    def __init__(self, scheduler: Scheduler, seq: Sequence) -> None:
+        self._scheduler = scheduler
+        self._seq = seq
+        self._done = False
+        self.prompt_tokens = len(seq.prompt)
+        self.cached_tokens = seq.cached_tokens
+
+    def __aiter__(self) -> AsyncIterator[GenerationEvent]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[GenerationEvent]:
+        try:
+            while not self._done:
+                event = await self._seq.events.get()
+                if isinstance(event, Finished):
+                    self._done = True
+                yield event
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        if not self._done:
+            self._done = True
+            self._scheduler.cancel(self._seq)
+
+
+class LlamaCppBackend:
+    kind = "llama_cpp"
+
+    def __init__(self, name: str, path: Path, config: SchedulerConfig, *, debug: bool = False):
+        self.name = name
+        self.model = LlamaModel(path, debug=debug)
+        self._config = config
+        try:
+            self.scheduler = Scheduler(self.model, config)
+        except BaseException:
+            self.model.close()
+            raise
+        self.template = ChatTemplate(
+            self.model.chat_template,
+            bos_token=self.model.token_text(self.model.bos_id) if self.model.bos_id >= 0 else "",
+            eos_token=self.model.token_text(self.model.eos_id) if self.model.eos_id >= 0 else "",
+        )
+        self._embedder: Embedder | None = None
+        self._embedder_lock = asyncio.Lock()
+        meta = self.model.metadata
+        self._info = ModelInfo(
+            name=name,
+            backend=self.kind,
+            context_length=self.scheduler.seq_limit,
+            embedding_length=self.model.n_embd,
+            created=int(path.stat().st_mtime) if path.exists() else unix_now(),
+            metadata=meta,
+            chat_template=self.template.source,
+        )
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def render(self, request: GenerationRequest) -> list[int]:
+        if request.messages is not None:
+            text = self.template.render(
+                [m.as_template_dict() for m in request.messages],
+                add_generation_prompt=request.add_generation_prompt,
+            )
+            bos = self.template.bos_token
+            add_bos = self.model.add_bos and not (bos and text.startswith(bos))
+            return self.model.tokenize(text, add_special=add_bos, parse_special=True)
+        assert request.prompt is not None
+        return self.model.tokenize(
+            request.prompt, add_special=self.model.add_bos, parse_special=True
+        )
+
+    def _budget(self, n_prompt: int, max_tokens: int | None) -> int:
+        limit = self.scheduler.seq_limit
+        if max_tokens is None:
+            if n_prompt >= limit:
+                raise ContextLengthExceeded(
+                    f"This model's maximum context length is {limit} tokens. However, your "
+                    f"messages resulted in {n_prompt} tokens. Please reduce the length of the "
+                    "messages.",
+                    param="messages",
+                )
+            return limit - n_prompt
+        if n_prompt + max_tokens > limit:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {limit} tokens. However, you "
+                f"requested {n_prompt + max_tokens} tokens ({n_prompt} in the messages, "
+                f"{max_tokens} in the completion). Please reduce the length of the messages "
+                "or completion.",
+                param="max_tokens",
+            )
+        return max_tokens
+
+    async def start(self, request: GenerationRequest) -> LlamaGeneration:
+        tokens = self.render(request)
+        if not tokens:
+            raise InvalidRequest("the prompt is empty", param="prompt")
+        budget = self._budget(len(tokens), request.max_tokens)
+        seq = self.scheduler.submit(tokens, request.sampling, budget, request.stop)
+        try:
+            await seq.admitted
+        except BaseException:
+            self.scheduler.cancel(seq)
+            raise
+        return LlamaGeneration(self.scheduler, seq)
+
+    async def tokenize(self, text: str) -> list[int]:
+        return self.model.tokenize(text, add_special=False, parse_special=True)
+
+    async def _get_embedder(self) -> Embedder:
+        async with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = await asyncio.to_thread(
+                    Embedder,
+                    self.model,
+                    ctx_size=self._config.ctx_size,
+                    threads=self._config.threads,
+                )
+            return self._embedder
+
+    async def embed(self, texts: list[str]) -> EmbeddingResult:
+        embedder = await self._get_embedder()
+        token_lists = [
+            self.model.tokenize(t, add_special=self.model.add_bos, parse_special=False)
+            for t in texts
+        ]
+        for i, tokens in enumerate(token_lists):
+            if not tokens:
+                raise InvalidRequest(f"input {i} is empty", param="input")
+            embedder.check(tokens, i)
+        vectors = await asyncio.to_thread(embedder.embed, token_lists)
+        return EmbeddingResult(vectors=vectors, prompt_tokens=sum(map(len, token_lists)))
+
+    def stats(self) -> dict[str, int]:
+        return self.scheduler.stats()
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close_sync)
+
+    def _close_sync(self) -> None:
+        self.scheduler.close()
+        if self._embedder is not None:
+            self._embedder.close()
+        self.model.close()

@@ -1,0 +1,65 @@
+"""Per-sequence samplers built from llama.cpp's sampler chain.
+
+Greedy requests without penalties or biases need no sampler at all: the scheduler takes
+one numpy argmax over the batch's logits for all of them.
+"""
+
+from __future__ import annotations
+
+import random
+
+from hearth.engine.llama_cpp.lib import llama
+from hearth.engine.types import SamplingParams
+
+
+def needs_sampler(params: SamplingParams) -> bool:
+    return not params.greedy or params.penalised or bool(params.logit_bias)
+
+
+class Sampler:
+    """A llama.cpp sampler chain; `sample` picks a token and records it (for penalties)."""
+
+    def __init__(self, params: SamplingParams, n_vocab: int) -> None:
+        chain_params = llama.llama_sampler_chain_default_params()
+        chain_params.no_perf = True
+        self._chain = llama.llama_sampler_chain_init(chain_params)
+        add = lambda s: llama.llama_sampler_chain_add(self._chain, s)  # noqa: E731
+        if params.penalised:
+            add(
+                llama.llama_sampler_init_penalties(
+                    n_vocab,
+                    params.repeat_last_n,
+                    params.repetition_penalty,
+                    params.frequency_penalty,
+                    params.presence_penalty,
+                )
+            )
+        if params.logit_bias:
+            biases = (llama.llama_logit_bias * len(params.logit_bias))()
+            for slot, (token, bias) in zip(biases, params.logit_bias.items(), strict=True):
+                slot.token = token
+                slot.bias = bias
+            add(llama.llama_sampler_init_logit_bias(n_vocab, len(params.logit_bias), biases))
+        if params.greedy:
+            add(llama.llama_sampler_init_greedy())
+            return
+        if params.top_k > 0:
+            add(llama.llama_sampler_init_top_k(params.top_k))
+        if params.top_p < 1.0:
+            add(llama.llama_sampler_init_top_p(params.top_p, 1))
+        if params.min_p > 0.0:
+            add(llama.llama_sampler_init_min_p(params.min_p, 1))
+        add(llama.llama_sampler_init_temp(params.temperature))
+        seed = params.seed if params.seed is not None else random.getrandbits(32)
+        add(llama.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+
+    def sample(self, ctx: object, idx: int) -> int:
+        return int(llama.llama_sampler_sample(self._chain, ctx, idx))
+
+    def accept(self, token: int) -> None:
+        llama.llama_sampler_accept(self._chain, token)
+
+    def close(self) -> None:
+        if self._chain:
+            llama.llama_sampler_free(self._chain)
+            self._chain = None

@@ -1,0 +1,441 @@
+"""The scheduler thread: owns one llama.cpp context and runs continuous batching.
+
+Each step puts one token of every decoding sequence plus prompt chunks of newly admitted
+ones into a single llama_batch, calls llama_decode once (which releases the GIL), samples
+every sequence that produced logits, and hands the resulting events to asyncio in one
+`call_soon_threadsafe` per event loop.
+
+Slots are llama.cpp sequence ids. A slot keeps the KV cells of what it last ran, so a new
+request sharing a prefix (a conversation's next turn, a common system prompt) decodes only
+the rest. Idle caches are evicted least-recently-used when cells run short; a running
+sequence that no longer fits is preempted and re-queued with its output so far, so it
+resumes later exactly where it was (its sampler state is kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hearth.core.errors import EngineError, Overloaded, QueueTimeout
+from hearth.engine.llama_cpp.batch import TokenBatch
+from hearth.engine.llama_cpp.lib import llama
+from hearth.engine.llama_cpp.model import LlamaModel
+from hearth.engine.llama_cpp.sampling import Sampler, needs_sampler
+from hearth.engine.textstream import OutputText
+from hearth.engine.types import (
+    Finished,
+    FinishReason,
+    GenerationEvent,
+    SamplingParams,
+    TokenEvent,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    ctx_size: int
+    parallel: int
+    batch_size: int
+    threads: int
+    max_queue: int
+    queue_timeout: float
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    x = np.asarray(a[:n])
+    y = np.asarray(b[:n])
+    diff = np.flatnonzero(x != y)
+    return int(diff[0]) if diff.size else n
+
+
+@dataclass(eq=False)
+class Sequence:
+    """One request's life in the scheduler. Created on the event loop, then owned by the
+    scheduler thread; the loop only ever sets `cancelled`."""
+
+    prompt: list[int]
+    sampling: SamplingParams
+    max_tokens: int
+    stops: tuple[str, ...]
+    loop: asyncio.AbstractEventLoop
+    events: asyncio.Queue[GenerationEvent]
+    admitted: asyncio.Future[int]
+    enqueued_at: float = field(default_factory=time.monotonic)
+    cancelled: bool = False
+    # scheduler-thread state
+    pending: list[int] = field(default_factory=list)  # tokens still to feed before sampling
+    generated: list[int] = field(default_factory=list)
+    slot: _Slot | None = None
+    sampler: Sampler | None = None
+    text: OutputText | None = None
+    cached_tokens: int = 0
+    started: bool = False
+
+
+@dataclass(eq=False)
+class _Slot:
+    seq_id: int
+    tokens: list[int] = field(default_factory=list)  # exactly what this seq has in the KV cache
+    last_used: float = 0.0
+    seq: Sequence | None = None
+
+
+def _resolve(fut: asyncio.Future[int], value: int | BaseException) -> None:
+    if fut.done():
+        return
+    if isinstance(value, BaseException):
+        fut.set_exception(value)
+    else:
+        fut.set_result(value)
+
+
+def _call(loop: asyncio.AbstractEventLoop, fn: object, *args: object) -> None:
+    # A closed loop means whoever waited there is gone.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(fn, *args)  # type: ignore[arg-type]
+
+
+def _deliver(items: list[tuple[asyncio.Queue[GenerationEvent], GenerationEvent]]) -> None:
+    for queue, event in items:
+        queue.put_nowait(event)
+
+
+class Scheduler:
+    def __init__(self, model: LlamaModel, config: SchedulerConfig) -> None:
+        self.model = model
+        self.config = config
+        params = llama.llama_context_default_params()
+        params.n_ctx = config.ctx_size
+        params.n_batch = config.batch_size
+        params.n_ubatch = config.batch_size
+        params.n_seq_max = config.parallel
+        params.n_threads = config.threads
+        params.n_threads_batch = config.threads
+        params.kv_unified = True  # any one sequence may use the whole cache
+        params.no_perf = True
+        self.ctx = llama.llama_init_from_model(model.ptr, params)
+        if not self.ctx:
+            raise EngineError("llama.cpp could not create a context (out of memory?)")
+        self.n_ctx = int(llama.llama_n_ctx(self.ctx))
+        self.mem = llama.llama_get_memory(self.ctx)
+        # One request may use up to this many positions (prompt + completion).
+        self.seq_limit = min(self.n_ctx, model.n_ctx_train or self.n_ctx)
+        self._batch = TokenBatch(config.batch_size)
+        self._slots = [_Slot(seq_id=i) for i in range(config.parallel)]
+        self._waiting: deque[Sequence] = deque()
+        self._running: list[Sequence] = []
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._outbox: dict[
+            asyncio.AbstractEventLoop, list[tuple[asyncio.Queue[GenerationEvent], GenerationEvent]]
+        ] = {}
+        self._thread = threading.Thread(target=self._run, name="hearth-scheduler", daemon=True)
+        self._thread.start()
+
+    # ---- event-loop side -------------------------------------------------------------
+
+    def submit(
+        self,
+        prompt: list[int],
+        sampling: SamplingParams,
+        max_tokens: int,
+        stops: tuple[str, ...],
+    ) -> Sequence:
+        loop = asyncio.get_running_loop()
+        seq = Sequence(
+            prompt=prompt,
+            sampling=sampling,
+            max_tokens=max_tokens,
+            stops=stops,
+            loop=loop,
+            events=asyncio.Queue(),
+            admitted=loop.create_future(),
+        )
+        seq.pending = list(prompt)
+        with self._cond:
+            free = self.config.parallel - len(self._running)
+            if len(self._waiting) >= self.config.max_queue + max(free, 0):
+                raise Overloaded(
+                    "the server is busy: every slot is in use and the queue is full; retry",
+                    retry_after=1.0,
+                )
+            self._waiting.append(seq)
+            self._cond.notify()
+        return seq
+
+    def cancel(self, seq: Sequence) -> None:
+        seq.cancelled = True
+        with self._cond:
+            self._cond.notify()
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "running": len(self._running),
+            "waiting": len(self._waiting),
+            "slots": self.config.parallel,
+            "kv_cells": self.n_ctx,
+            "kv_used": sum(len(s.tokens) for s in self._slots),
+        }
+
+    def close(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join(timeout=30)
+        if self.ctx:
+            llama.llama_free(self.ctx)
+            self.ctx = None
+
+    # ---- scheduler thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while not self._stopping and not self._running and not self._waiting:
+                        self._cond.wait()
+                    if self._stopping:
+                        break
+                self._drop_cancelled()
+                self._expire_waiting()
+                self._admit()
+                if self._running:
+                    self._step()
+                self._flush()
+        except BaseException as exc:  # a bug here must not leave clients hanging
+            log.exception("scheduler thread crashed")
+            self._fail_all(f"engine failure: {exc}")
+            self._flush()
+            raise
+        finally:
+            self._fail_all("the server is shutting down")
+            self._flush()
+
+    def _emit(self, seq: Sequence, event: GenerationEvent) -> None:
+        self._outbox.setdefault(seq.loop, []).append((seq.events, event))
+
+    def _flush(self) -> None:
+        for loop, items in self._outbox.items():
+            _call(loop, _deliver, items)
+        self._outbox = {}
+
+    def _drop_cancelled(self) -> None:
+        with self._cond:
+            if any(s.cancelled for s in self._waiting):
+                self._waiting = deque(s for s in self._waiting if not s.cancelled)
+        for seq in [s for s in self._running if s.cancelled]:
+            self._release(seq)
+
+    def _expire_waiting(self) -> None:
+        deadline = time.monotonic() - self.config.queue_timeout
+        with self._cond:
+            while self._waiting and self._waiting[0].enqueued_at < deadline:
+                seq = self._waiting.popleft()
+                if seq.started:  # a preempted sequence is already streaming: end it
+                    self._finish(seq, "length", release=False)
+                    continue
+                err = QueueTimeout(
+                    f"no slot became free within {self.config.queue_timeout:g}s; retry later",
+                    retry_after=1.0,
+                )
+                _call(seq.loop, _resolve, seq.admitted, err)
+
+    def _kv_used(self) -> int:
+        return sum(len(s.tokens) for s in self._slots)
+
+    def _evict_idle(self, need: int, keep: _Slot | None = None) -> bool:
+        """Free idle caches, least recently used first, until `need` cells are free."""
+        idle = sorted(
+            (s for s in self._slots if s.seq is None and s.tokens and s is not keep),
+            key=lambda s: s.last_used,
+        )
+        for slot in idle:
+            if self.n_ctx - self._kv_used() >= need:
+                break
+            llama.llama_memory_seq_rm(self.mem, slot.seq_id, -1, -1)
+            slot.tokens = []
+        return self.n_ctx - self._kv_used() >= need
+
+    def _admit(self) -> None:
+        while True:
+            with self._cond:
+                if not self._waiting:
+                    return
+                seq = self._waiting[0]
+            free_slots = [s for s in self._slots if s.seq is None]
+            if not free_slots:
+                return
+            # Prefer the slot whose cache shares the longest prefix; else the stalest.
+            best = max(
+                free_slots,
+                key=lambda s: (_common_prefix(s.tokens, seq.pending), -s.last_used),
+            )
+            keep = min(_common_prefix(best.tokens, seq.pending), len(seq.pending) - 1)
+            if keep < len(best.tokens):
+                llama.llama_memory_seq_rm(self.mem, best.seq_id, keep, -1)
+                del best.tokens[keep:]
+            need = len(seq.pending) - keep + 1
+            if not self._evict_idle(need, keep=best) and self._running:
+                return  # wait for running sequences to finish
+            with self._cond:
+                self._waiting.popleft()
+            best.seq = seq
+            seq.slot = best
+            seq.pending = seq.pending[keep:]
+            if not seq.started:
+                seq.started = True
+                seq.cached_tokens = keep
+                seq.text = OutputText(seq.stops)
+                if needs_sampler(seq.sampling):
+                    seq.sampler = Sampler(seq.sampling, self.model.n_vocab)
+                _call(seq.loop, _resolve, seq.admitted, keep)
+            self._running.append(seq)
+
+    def _make_room(self) -> None:
+        """Ensure every decoding sequence has a cell for its next token."""
+        decoding = sum(1 for s in self._running if not s.pending)
+        if self._evict_idle(decoding + 1):
+            return
+        while self._running and self.n_ctx - self._kv_used() < decoding + 1:
+            victim = self._running[-1]  # the newest loses its place, not its progress
+            self._preempt(victim)
+            decoding = sum(1 for s in self._running if not s.pending)
+
+    def _preempt(self, seq: Sequence) -> None:
+        slot = seq.slot
+        assert slot is not None
+        llama.llama_memory_seq_rm(self.mem, slot.seq_id, -1, -1)
+        slot.tokens = []
+        slot.seq = None
+        seq.slot = None
+        seq.pending = seq.prompt + seq.generated
+        self._running.remove(seq)
+        with self._cond:
+            self._waiting.appendleft(seq)
+        log.info("preempted a sequence to free KV cells; it resumes when space frees up")
+
+    def _step(self) -> None:
+        self._make_room()
+        batch = self._batch
+        batch.clear()
+        outputs: list[tuple[Sequence, int]] = []
+        for seq in self._running:
+            if not seq.pending:
+                slot = seq.slot
+                assert slot is not None
+                token = seq.generated[-1]
+                outputs.append((seq, batch.add([token], len(slot.tokens), slot.seq_id, True)))
+                slot.tokens.append(token)
+        free_cells = self.n_ctx - self._kv_used()
+        for seq in self._running:
+            if not seq.pending:
+                continue
+            take = min(len(seq.pending), batch.room, free_cells)
+            if take <= 0:
+                break
+            slot = seq.slot
+            assert slot is not None
+            chunk = seq.pending[:take]
+            done = take == len(seq.pending)
+            idx = batch.add(chunk, len(slot.tokens), slot.seq_id, done)
+            slot.tokens.extend(chunk)
+            seq.pending = seq.pending[take:]
+            free_cells -= take
+            if done:
+                outputs.append((seq, idx))
+        if batch.n == 0:
+            return
+        rc = batch.decode(self.ctx)
+        if rc != 0:
+            self._decode_failed(rc)
+            return
+        self._sample(outputs)
+
+    def _decode_failed(self, rc: int) -> None:
+        log.error("llama_decode failed with code %d; ending the sequences in that batch", rc)
+        for seq in list(self._running):
+            slot = seq.slot
+            assert slot is not None
+            llama.llama_memory_seq_rm(self.mem, slot.seq_id, -1, -1)
+            slot.tokens = []
+            self._finish(seq, "error", error=f"llama_decode failed (code {rc})")
+
+    def _sample(self, outputs: list[tuple[Sequence, int]]) -> None:
+        n_vocab = self.model.n_vocab
+        for seq, idx in outputs:
+            if seq.sampler is None:  # greedy fast path: an argmax over the row, no chain
+                row = llama.llama_get_logits_ith(self.ctx, idx)
+                token = int(np.ctypeslib.as_array(row, shape=(n_vocab,)).argmax())
+            else:
+                token = seq.sampler.sample(self.ctx, idx)
+            self._on_token(seq, token)
+
+    def _on_token(self, seq: Sequence, token: int) -> None:
+        seq.generated.append(token)
+        if self.model.is_eog(token):
+            self._finish(seq, "stop")
+            return
+        assert seq.text is not None
+        text, stopped = seq.text.push(self.model.piece(token))
+        if stopped:
+            if text:
+                self._emit(seq, TokenEvent(text))
+            self._finish(seq, "stop")
+            return
+        if len(seq.generated) >= seq.max_tokens:
+            text += seq.text.flush()
+            if text:
+                self._emit(seq, TokenEvent(text))
+            self._finish(seq, "length")
+            return
+        if text:
+            self._emit(seq, TokenEvent(text))
+
+    def _finish(
+        self, seq: Sequence, reason: FinishReason, *, error: str | None = None, release: bool = True
+    ) -> None:
+        usage = Usage(
+            prompt_tokens=len(seq.prompt),
+            completion_tokens=len(seq.generated),
+            cached_tokens=seq.cached_tokens,
+        )
+        self._emit(seq, Finished(reason=reason, usage=usage, error=error))
+        if release:
+            self._release(seq)
+
+    def _release(self, seq: Sequence) -> None:
+        slot = seq.slot
+        if slot is not None:
+            slot.seq = None
+            slot.last_used = time.monotonic()
+            seq.slot = None
+        if seq in self._running:
+            self._running.remove(seq)
+        if seq.sampler is not None:
+            seq.sampler.close()
+            seq.sampler = None
+
+    def _fail_all(self, message: str) -> None:
+        for seq in list(self._running):
+            self._finish(seq, "error", error=message)
+        with self._cond:
+            waiting, self._waiting = list(self._waiting), deque()
+        for seq in waiting:
+            if seq.started:
+                self._finish(seq, "error", error=message, release=False)
+            else:
+                _call(seq.loop, _resolve, seq.admitted, EngineError(message))

@@ -1,0 +1,1 @@
+"""Use cases between the surfaces and the engine/store. Never imports fastapi or starlette."""

