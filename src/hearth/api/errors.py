@@ -58,16 +58,25 @@ _JSON_INVALID = (
 )
 
 
+_TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "null", "tuple"}
+
+
 def _param(loc: tuple[Any, ...]) -> str | None:
-    """("body", "messages", 0, "role") → "messages[0].role"; drops pydantic's union tags."""
+    """("body", "messages", 0, "role") → "messages[0].role"; drops pydantic's union tags
+    ("str", "list[str]", a model's class name), which name a type, not a field."""
     out = ""
     for part in loc[1:] if loc and loc[0] == "body" else loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif isinstance(part, str) and part.isidentifier():
+        elif (
+            isinstance(part, str)
+            and part.isidentifier()
+            and part not in _TYPE_TAGS
+            and not part[:1].isupper()
+        ):
             out += f".{part}" if out else part
         else:
-            break  # a union member or validator tag, e.g. "list[str]"
+            break
     return out or None
 
 

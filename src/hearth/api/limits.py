@@ -1,4 +1,6 @@
-"""ASGI middleware that refuses request bodies over the configured size with a 413."""
+"""ASGI middleware for request bodies: refuses those over the configured size with a 413,
+and reads JSON API bodies as JSON whatever Content-Type the client sent (curl's -d sends
+form encoding; OpenAI's and Ollama's servers accept the JSON anyway)."""
 
 from __future__ import annotations
 
@@ -61,4 +63,15 @@ class BodyLimit:
                 return early
             return await receive()
 
-        await self.app(scope, replay, send)
+        await self.app(_as_json(scope), replay, send)
+
+
+def _as_json(scope: Scope) -> Scope:
+    if scope["method"] not in {"POST", "PUT", "PATCH", "DELETE"}:
+        return scope
+    headers = [(k, v) for k, v in scope.get("headers", []) if k != b"content-type"]
+    original = dict(scope.get("headers", [])).get(b"content-type", b"")
+    if original.startswith(b"multipart/"):
+        return scope
+    headers.append((b"content-type", b"application/json"))
+    return {**scope, "headers": headers}
