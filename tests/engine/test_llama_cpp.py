@@ -1,0 +1,163 @@
+"""The llama.cpp backend and its scheduler, driven directly with the real model."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hearth.core.errors import ContextLengthExceeded, Overloaded, QueueTimeout
+from hearth.engine.base import Generation
+from hearth.engine.llama_cpp.backend import LlamaCppBackend
+from hearth.engine.llama_cpp.scheduler import SchedulerConfig
+from hearth.engine.types import (
+    ChatMessage,
+    Finished,
+    GenerationRequest,
+    SamplingParams,
+    TokenEvent,
+)
+
+
+def config(**kw: object) -> SchedulerConfig:
+    base: dict[str, object] = {
+        "ctx_size": 4096,
+        "parallel": 4,
+        "batch_size": 512,
+        "threads": 2,
+        "max_queue": 16,
+        "queue_timeout": 60.0,
+    }
+    base.update(kw)
+    return SchedulerConfig(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def backend(model_path: Path) -> AsyncIterator[LlamaCppBackend]:
+    b = LlamaCppBackend("m", model_path, config())
+    yield b
+    await b.close()
+
+
+def chat(text: str, max_tokens: int = 24, **sampling: object) -> GenerationRequest:
+    params = SamplingParams(**{"temperature": 0.0, **sampling})  # type: ignore[arg-type]
+    return GenerationRequest(
+        model="m",
+        messages=(ChatMessage("user", text),),
+        sampling=params,
+        max_tokens=max_tokens,
+    )
+
+
+async def run(backend: LlamaCppBackend, request: GenerationRequest) -> tuple[str, Finished]:
+    return await collect(await backend.start(request))
+
+
+async def collect(gen: Generation) -> tuple[str, Finished]:
+    text = ""
+    async for event in gen:
+        if isinstance(event, TokenEvent):
+            text += event.text
+        else:
+            return text, event
+    raise AssertionError("no Finished event")
+
+
+PROMPTS = [
+    "Write one sentence about the sea.",
+    "Name three fruits.",
+    "What is two plus two?",
+    "Describe a cat in a few words.",
+    "Give me a haiku about autumn.",
+    "What colour is the sky?",
+]
+
+
+async def test_concurrent_requests_match_sequential_ones(backend: LlamaCppBackend) -> None:
+    alone = [await run(backend, chat(p)) for p in PROMPTS]
+    together = await asyncio.gather(*(run(backend, chat(p)) for p in PROMPTS))
+    assert [t for t, _ in together] == [t for t, _ in alone]
+    assert [f.usage.completion_tokens for _, f in together] == [
+        f.usage.completion_tokens for _, f in alone
+    ]
+
+
+async def test_seeded_sampling_ignores_the_rest_of_the_batch(backend: LlamaCppBackend) -> None:
+    seeded = chat(PROMPTS[0], temperature=1.0, seed=42)
+    alone, _ = await run(backend, seeded)
+    crowd = [chat(p, temperature=0.9, seed=i) for i, p in enumerate(PROMPTS[1:])]
+    results = await asyncio.gather(run(backend, seeded), *(run(backend, r) for r in crowd))
+    assert results[0][0] == alone
+
+
+async def test_prefix_reuse_is_reported_and_changes_nothing(backend: LlamaCppBackend) -> None:
+    history = "Remember this list: " + ", ".join(f"item {i}" for i in range(60)) + "."
+    first, f1 = await run(backend, chat(history, max_tokens=16))
+    second, f2 = await run(backend, chat(history, max_tokens=16))
+    assert f1.usage.cached_tokens == 0
+    assert f2.usage.cached_tokens == f2.usage.prompt_tokens - 1
+    assert first == second
+
+
+async def test_cancelling_frees_the_slot_at_once(backend: LlamaCppBackend) -> None:
+    gens = [await backend.start(chat(p, max_tokens=500)) for p in PROMPTS[:4]]
+    for gen in gens:
+        async for event in gen:
+            assert isinstance(event, TokenEvent)
+            break
+    assert backend.stats()["running"] == 4
+    for gen in gens:
+        await gen.aclose()
+    for _ in range(100):
+        if backend.stats()["running"] == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert backend.stats()["running"] == 0
+    text, _ = await run(backend, chat("Hi", max_tokens=4))
+    assert text
+
+
+async def test_context_length_is_checked_before_admission(backend: LlamaCppBackend) -> None:
+    limit = backend.info.context_length
+    assert limit == 1024  # 4096 cells / 4 slots
+    with pytest.raises(ContextLengthExceeded, match="1024"):
+        await backend.start(chat("hi", max_tokens=limit))
+    with pytest.raises(ContextLengthExceeded):
+        await backend.start(chat("word " * 2000, max_tokens=None))  # type: ignore[arg-type]
+    assert backend.stats()["running"] == 0
+
+
+async def test_full_queue_is_refused_at_once(model_path: Path) -> None:
+    b = LlamaCppBackend("m", model_path, config(parallel=1, max_queue=1, ctx_size=1024))
+    try:
+        running = await b.start(chat(PROMPTS[0], max_tokens=400))
+        queued = asyncio.create_task(b.start(chat(PROMPTS[1], max_tokens=4)))
+        await asyncio.sleep(0.05)
+        with pytest.raises(Overloaded) as info:
+            await b.start(chat(PROMPTS[2], max_tokens=4))
+        assert info.value.status == 429 and info.value.retry_after
+        await running.aclose()
+        text, _ = await collect(await queued)
+        assert text
+    finally:
+        await b.close()
+
+
+async def test_waiting_too_long_is_a_503(model_path: Path) -> None:
+    b = LlamaCppBackend("m", model_path, config(parallel=1, queue_timeout=0.3, ctx_size=1024))
+    try:
+        running = await b.start(chat(PROMPTS[0], max_tokens=600, logit_bias={0: -100, 2: -100}))
+        with pytest.raises(QueueTimeout) as info:
+            await b.start(chat(PROMPTS[1], max_tokens=4))
+        assert info.value.status == 503
+        await running.aclose()
+    finally:
+        await b.close()
+
+
+async def test_empty_messages_render_and_embed_checks(backend: LlamaCppBackend) -> None:
+    result = await backend.embed(["hello", "hello there"])
+    assert len(result.vectors) == 2 and len(result.vectors[0]) == 576
+    assert result.prompt_tokens >= 3

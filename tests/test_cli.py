@@ -1,0 +1,159 @@
+"""`hearth` as a user runs it: a real process, its output and exit code."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import MODEL
+
+
+def hearth(*args: str, tmp_path: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
+    env["HEARTH_DATA_DIR"] = str(tmp_path / "data")
+    return subprocess.run(
+        [sys.executable, "-m", "hearth", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=tmp_path,
+    )
+
+
+def one_clear_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("hearth: error: ")
+    return lines[0]
+
+
+def test_missing_model_file(tmp_path: Path) -> None:
+    line = one_clear_line(hearth("serve", "--model", "x=/no/such/file.gguf", tmp_path=tmp_path))
+    assert "/no/such/file.gguf" in line
+
+
+def test_a_file_that_is_not_gguf(tmp_path: Path) -> None:
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"not a model at all")
+    assert "not a GGUF file" in one_clear_line(
+        hearth("serve", "--model", f"x={fake}", tmp_path=tmp_path)
+    )
+
+
+def test_unreadable_model_file(tmp_path: Path) -> None:
+    locked = tmp_path / "locked.gguf"
+    locked.write_bytes(b"GGUF....")
+    locked.chmod(0)
+    if os.access(locked, os.R_OK):  # root reads anything: make it a directory instead
+        locked.chmod(0o644)
+        locked.unlink()
+        locked.mkdir()
+    assert "locked.gguf" in one_clear_line(
+        hearth("serve", "--model", f"x={locked}", tmp_path=tmp_path)
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--port", "99999"], "port"),
+        (["--ctx-size", "many"], "ctx_size"),
+        (["--api-key", "short"], "at least 8"),
+        (["--model", "no-path"], "NAME=PATH"),
+        (["--config", "/no/such.toml"], "cannot read config"),
+    ],
+)
+def test_bad_option_values(tmp_path: Path, args: list[str], needle: str) -> None:
+    assert needle in one_clear_line(hearth("serve", *args, tmp_path=tmp_path))
+
+
+def test_bad_environment_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
+    env["HEARTH_PARALLEL"] = "0"
+    result = subprocess.run(
+        [sys.executable, "-m", "hearth", "serve"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert "parallel" in one_clear_line(result)
+
+
+def test_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = one_clear_line(hearth("serve", "--port", str(port), tmp_path=tmp_path))
+    assert f"port {port}" in line and "in use" in line
+
+
+def test_models_subcommand_reads_the_same_settings(tmp_path: Path) -> None:
+    result = hearth("models", tmp_path=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith(MODEL + "\t")
+    (tmp_path / "hearth.toml").write_text('[models]\nalias = "/no/such.gguf"\n')
+    assert "/no/such.gguf" in one_clear_line(hearth("models", tmp_path=tmp_path))
+
+
+def _popen(args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
+    small = ["--ctx-size", "2048", "--parallel", "2", "--data-dir", str(tmp_path / "data")]
+    return subprocess.Popen(
+        [sys.executable, "-m", "hearth", "serve", *args, *small],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+
+
+def test_serve_prints_where_it_serves_and_answers(tmp_path: Path) -> None:
+    with _popen(["--port", "0"], tmp_path) as proc:
+        try:
+            assert proc.stdout is not None
+            seen = []
+            url = None
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                seen.append(line)
+                if line.startswith("Hearth is serving"):
+                    url = line.split(" on ")[-1].strip()
+                    break
+            assert url is not None, "".join(seen)
+            assert url.startswith("http://127.0.0.1:")
+            assert any(str(tmp_path / "data") in s for s in seen)
+            assert any(MODEL in s for s in seen)
+            models = httpx.get(f"{url}/v1/models").json()
+            assert [m["id"] for m in models["data"]] == [MODEL]
+            assert (tmp_path / "data").is_dir()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def test_warns_without_key_on_a_public_host(tmp_path: Path) -> None:
+    with _popen(["--host", "0.0.0.0", "--port", "0"], tmp_path) as proc:
+        try:
+            assert proc.stderr is not None
+            first = proc.stderr.readline()
+            assert "warning" in first and "API key" in first
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
