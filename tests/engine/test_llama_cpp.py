@@ -65,6 +65,9 @@ async def collect(gen: Generation) -> tuple[str, Finished]:
     raise AssertionError("no Finished event")
 
 
+# SmolLM2's end tokens banned: a reply that cannot end before max_tokens.
+NEVER_END = {0: -100.0, 2: -100.0}
+
 PROMPTS = [
     "Write one sentence about the sea.",
     "Name three fruits.",
@@ -102,7 +105,8 @@ async def test_prefix_reuse_is_reported_and_changes_nothing(backend: LlamaCppBac
 
 
 async def test_cancelling_frees_the_slot_at_once(backend: LlamaCppBackend) -> None:
-    gens = [await backend.start(chat(p, max_tokens=500)) for p in PROMPTS[:4]]
+    endless = {"logit_bias": NEVER_END}
+    gens = [await backend.start(chat(p, max_tokens=500, **endless)) for p in PROMPTS[:4]]
     for gen in gens:
         async for event in gen:
             assert isinstance(event, TokenEvent)
@@ -132,7 +136,7 @@ async def test_context_length_is_checked_before_admission(backend: LlamaCppBacke
 async def test_full_queue_is_refused_at_once(model_path: Path) -> None:
     b = LlamaCppBackend("m", model_path, config(parallel=1, max_queue=1, ctx_size=1024))
     try:
-        running = await b.start(chat(PROMPTS[0], max_tokens=400))
+        running = await b.start(chat(PROMPTS[0], max_tokens=400, logit_bias=NEVER_END))
         queued = asyncio.create_task(b.start(chat(PROMPTS[1], max_tokens=4)))
         await asyncio.sleep(0.05)
         with pytest.raises(Overloaded) as info:
@@ -148,7 +152,7 @@ async def test_full_queue_is_refused_at_once(model_path: Path) -> None:
 async def test_waiting_too_long_is_a_503(model_path: Path) -> None:
     b = LlamaCppBackend("m", model_path, config(parallel=1, queue_timeout=0.3, ctx_size=1024))
     try:
-        running = await b.start(chat(PROMPTS[0], max_tokens=600, logit_bias={0: -100, 2: -100}))
+        running = await b.start(chat(PROMPTS[0], max_tokens=600, logit_bias=NEVER_END))
         with pytest.raises(QueueTimeout) as info:
             await b.start(chat(PROMPTS[1], max_tokens=4))
         assert info.value.status == 503

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from hearth.chat.templates import ChatTemplate
@@ -22,6 +21,13 @@ from hearth.engine.types import (
 
 
 class LlamaGeneration:
+    """Iterates the events of one admitted sequence.
+
+    A plain async iterator, not an async generator: breaking out of an `async for` and
+    iterating again later must not cancel the sequence (a generator's finaliser would).
+    Cancelling the task awaiting the next event, or `aclose()`, does cancel it.
+    """
+
     def __init__(self, scheduler: Scheduler, seq: Sequence) -> None:
         self._scheduler = scheduler
         self._seq = seq
@@ -29,18 +35,20 @@ class LlamaGeneration:
         self.prompt_tokens = len(seq.prompt)
         self.cached_tokens = seq.cached_tokens
 
-    def __aiter__(self) -> AsyncIterator[GenerationEvent]:
-        return self._events()
+    def __aiter__(self) -> LlamaGeneration:
+        return self
 
-    async def _events(self) -> AsyncIterator[GenerationEvent]:
+    async def __anext__(self) -> GenerationEvent:
+        if self._done:
+            raise StopAsyncIteration
         try:
-            while not self._done:
-                event = await self._seq.events.get()
-                if isinstance(event, Finished):
-                    self._done = True
-                yield event
-        finally:
+            event = await self._seq.events.get()
+        except BaseException:
             await self.aclose()
+            raise
+        if isinstance(event, Finished):
+            self._done = True
+        return event
 
     async def aclose(self) -> None:
         if not self._done:
