@@ -54,8 +54,8 @@ class LiveServer:
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
-    # 4 slots of 2048 tokens: small enough to load fast, large enough for every test.
-    base: dict[str, object] = {"data_dir": data_dir, "ctx_size": 8192, "parallel": 4}
+    # 4 slots sharing 4096 KV cells: small enough to load fast, enough for every test.
+    base: dict[str, object] = {"data_dir": data_dir, "ctx_size": 4096, "parallel": 4}
     base.update(overrides)
     return Settings(**base)  # type: ignore[arg-type]
 

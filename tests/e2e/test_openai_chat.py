@@ -152,7 +152,6 @@ def test_n_choices(client: openai.OpenAI) -> None:
     )
     assert reply.usage is not None and single.usage is not None
     assert reply.usage.prompt_tokens == single.usage.prompt_tokens  # the prompt counts once
-    assert reply.choices[0].message.content == single.choices[0].message.content
     assert 3 <= reply.usage.completion_tokens <= 36
 
 

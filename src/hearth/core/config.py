@@ -75,12 +75,11 @@ class Settings(BaseSettings):
         default_factory=_default_data_dir, description="Where Hearth keeps its state."
     )
     ctx_size: int = Field(
-        32768,
+        16384,
         ge=64,
         le=1 << 22,
-        description="KV-cache size in tokens, split evenly between the --parallel sequences: "
-        "one request (prompt + completion) may use ctx-size / parallel tokens, at most the "
-        "model's trained context.",
+        description="KV-cache size in tokens, shared by the --parallel sequences; one request "
+        "(prompt + completion) may use up to this many, at most the model's trained context.",
     )
     threads: int = Field(0, ge=0, le=1024, description="CPU threads for decoding (0: all cores).")
     parallel: int = Field(

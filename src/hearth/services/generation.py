@@ -110,14 +110,25 @@ def with_choices(request: GenerationRequest, n: int) -> list[GenerationRequest]:
 async def start_run(
     registry: ModelRegistry, requests: list[GenerationRequest], per_prompt: int = 1
 ) -> Run:
-    """Admit every generation of a request (all for the same model), or none of them."""
+    """Admit every generation of a request (all for the same model), or none of them:
+    if one fails, or the caller is cancelled while waiting, the admitted ones are closed."""
     backend = await registry.get(requests[0].model)
-    started = await asyncio.gather(*(backend.start(r) for r in requests), return_exceptions=True)
-    gens = [g for g in started if not isinstance(g, BaseException)]
-    errors = [g for g in started if isinstance(g, BaseException)]
-    if errors:
-        for gen in gens:
-            with contextlib.suppress(Exception):
-                await gen.aclose()
-        raise errors[0]
-    return Run(generations=gens, per_prompt=per_prompt)
+    tasks = [asyncio.ensure_future(backend.start(r)) for r in requests]
+    try:
+        await asyncio.wait(tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        failed = [t for t in tasks if t.cancelled() or t.exception() is not None]
+        if failed:
+            for task in tasks:
+                if not task.cancelled() and task.exception() is None:
+                    with contextlib.suppress(Exception):
+                        await task.result().aclose()
+    for task in failed:
+        if not task.cancelled():
+            raise task.exception()  # type: ignore[misc]
+    if failed:
+        raise asyncio.CancelledError()
+    return Run(generations=[t.result() for t in tasks], per_prompt=per_prompt)

@@ -26,7 +26,9 @@ async def create_chat_completion(
 ) -> dict[str, Any] | EventStream:
     gen_request = chat_request(body)
     n = body.n or 1
-    run = await start_run(state.registry, with_choices(gen_request, n), per_prompt=n)
+    run = await unless_disconnected(
+        request, start_run(state.registry, with_choices(gen_request, n), per_prompt=n)
+    )
     meta = {
         "id": new_id("chatcmpl-"),
         "created": unix_now(),

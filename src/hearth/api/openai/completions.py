@@ -50,7 +50,7 @@ async def create_completion(
             max_tokens=body.max_tokens if body.max_tokens is not None else 16,
         )
         requests.extend(with_choices(one, n))
-    run = await start_run(state.registry, requests, per_prompt=n)
+    run = await unless_disconnected(request, start_run(state.registry, requests, per_prompt=n))
     echoes = [prompts[i // n] if body.echo else "" for i in range(len(requests))]
     meta = {
         "id": new_id("cmpl-"),

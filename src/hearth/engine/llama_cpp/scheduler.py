@@ -5,13 +5,17 @@ ones into a single llama_batch, calls llama_decode once (which releases the GIL)
 every sequence that produced logits, and hands the resulting events to asyncio in one
 `call_soon_threadsafe` per event loop.
 
-Slots are llama.cpp sequence ids, each with its own KV stream of ctx_size / parallel
-cells (kv_unified off). A unified cache would let one sequence borrow another's cells, but
-then a sequence's attention runs over cells interleaved with its neighbours' and its
-logits depend on what else is in the batch; with separate streams the same seed gives the
-same text whatever else runs. A slot keeps the KV cells of what it last ran, so a new
+The KV cache is unified: all slots share its cells, so one long request may use most of
+it. (Separate per-slot streams would make a sequence's numerics independent of its batch
+neighbours, but this llama.cpp splits a batch over streams into equal-length ubatches of
+consecutive sequence ids, turning a prefill chunk next to decoding sequences into one
+graph evaluation per token: far too slow for continuous batching.)
+
+Slots are llama.cpp sequence ids. A slot keeps the KV cells of what it last ran, so a new
 request sharing a prefix (a conversation's next turn, a common system prompt) decodes only
-the rest; admission picks the free slot with the longest shared prefix, else the stalest.
+the rest. Idle caches are evicted least-recently-used when cells run short; a running
+sequence that no longer fits is preempted and re-queued with its output so far, so it
+resumes later exactly where it was (its sampler state is kept).
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ class Sequence:
     sampler: Sampler | None = None
     text: OutputText | None = None
     cached_tokens: int = 0
+    started: bool = False
 
 
 @dataclass(eq=False)
@@ -126,7 +131,7 @@ class Scheduler:
         params.n_seq_max = config.parallel
         params.n_threads = config.threads
         params.n_threads_batch = config.threads
-        params.kv_unified = False  # one stream per slot: see the module docstring
+        params.kv_unified = True  # any one sequence may use the whole cache
         params.no_perf = True
         self.ctx = llama.llama_init_from_model(model.ptr, params)
         if not self.ctx:
@@ -134,8 +139,7 @@ class Scheduler:
         self.n_ctx = int(llama.llama_n_ctx(self.ctx))
         self.mem = llama.llama_get_memory(self.ctx)
         # One request may use up to this many positions (prompt + completion).
-        per_seq = int(llama.llama_n_ctx_seq(self.ctx))
-        self.seq_limit = min(per_seq, model.n_ctx_train or per_seq)
+        self.seq_limit = min(self.n_ctx, model.n_ctx_train or self.n_ctx)
         self._batch = TokenBatch(config.batch_size)
         self._slots = [_Slot(seq_id=i) for i in range(config.parallel)]
         self._waiting: deque[Sequence] = deque()
@@ -244,15 +248,35 @@ class Scheduler:
             self._release(seq)
 
     def _expire_waiting(self) -> None:
+        # A preempted sequence is already streaming: it waits for its turn, never expires.
         deadline = time.monotonic() - self.config.queue_timeout
         with self._cond:
-            while self._waiting and self._waiting[0].enqueued_at < deadline:
-                seq = self._waiting.popleft()
-                err = QueueTimeout(
-                    f"no slot became free within {self.config.queue_timeout:g}s; retry later",
-                    retry_after=1.0,
-                )
-                _call(seq.loop, _resolve, seq.admitted, err)
+            expired = [s for s in self._waiting if not s.started and s.enqueued_at < deadline]
+            if not expired:
+                return
+            self._waiting = deque(s for s in self._waiting if s not in expired)
+        for seq in expired:
+            err = QueueTimeout(
+                f"no slot became free within {self.config.queue_timeout:g}s; retry later",
+                retry_after=1.0,
+            )
+            _call(seq.loop, _resolve, seq.admitted, err)
+
+    def _kv_used(self) -> int:
+        return sum(len(s.tokens) for s in self._slots)
+
+    def _evict_idle(self, need: int, keep: _Slot | None = None) -> bool:
+        """Free idle caches, least recently used first, until `need` cells are free."""
+        idle = sorted(
+            (s for s in self._slots if s.seq is None and s.tokens and s is not keep),
+            key=lambda s: s.last_used,
+        )
+        for slot in idle:
+            if self.n_ctx - self._kv_used() >= need:
+                break
+            llama.llama_memory_seq_rm(self.mem, slot.seq_id, -1, -1)
+            slot.tokens = []
+        return self.n_ctx - self._kv_used() >= need
 
     def _admit(self) -> None:
         while True:
@@ -272,19 +296,48 @@ class Scheduler:
             if keep < len(best.tokens):
                 llama.llama_memory_seq_rm(self.mem, best.seq_id, keep, -1)
                 del best.tokens[keep:]
+            need = len(seq.pending) - keep + 1
+            if not self._evict_idle(need, keep=best) and self._running:
+                return  # wait for running sequences to finish
             with self._cond:
                 self._waiting.popleft()
             best.seq = seq
             seq.slot = best
             seq.pending = seq.pending[keep:]
-            seq.cached_tokens = keep
-            seq.text = OutputText(seq.stops)
-            if needs_sampler(seq.sampling):
-                seq.sampler = Sampler(seq.sampling, self.model.n_vocab)
-            _call(seq.loop, _resolve, seq.admitted, keep)
+            if not seq.started:
+                seq.started = True
+                seq.cached_tokens = keep
+                seq.text = OutputText(seq.stops)
+                if needs_sampler(seq.sampling):
+                    seq.sampler = Sampler(seq.sampling, self.model.n_vocab)
+                _call(seq.loop, _resolve, seq.admitted, keep)
             self._running.append(seq)
 
+    def _make_room(self) -> None:
+        """Ensure every decoding sequence has a cell for its next token."""
+        decoding = sum(1 for s in self._running if not s.pending)
+        if self._evict_idle(decoding + 1):
+            return
+        while self._running and self.n_ctx - self._kv_used() < decoding + 1:
+            victim = self._running[-1]  # the newest loses its place, not its progress
+            self._preempt(victim)
+            decoding = sum(1 for s in self._running if not s.pending)
+
+    def _preempt(self, seq: Sequence) -> None:
+        slot = seq.slot
+        assert slot is not None
+        llama.llama_memory_seq_rm(self.mem, slot.seq_id, -1, -1)
+        slot.tokens = []
+        slot.seq = None
+        seq.slot = None
+        seq.pending = seq.prompt + seq.generated
+        self._running.remove(seq)
+        with self._cond:
+            self._waiting.appendleft(seq)
+        log.info("preempted a sequence to free KV cells; it resumes when space frees up")
+
     def _step(self) -> None:
+        self._make_room()
         batch = self._batch
         batch.clear()
         outputs: list[tuple[Sequence, int]] = []
@@ -295,10 +348,11 @@ class Scheduler:
                 token = seq.generated[-1]
                 outputs.append((seq, batch.add([token], len(slot.tokens), slot.seq_id, True)))
                 slot.tokens.append(token)
+        free_cells = self.n_ctx - self._kv_used()
         for seq in self._running:
             if not seq.pending:
                 continue
-            take = min(len(seq.pending), batch.room)
+            take = min(len(seq.pending), batch.room, free_cells)
             if take <= 0:
                 break
             slot = seq.slot
@@ -308,6 +362,7 @@ class Scheduler:
             idx = batch.add(chunk, len(slot.tokens), slot.seq_id, done)
             slot.tokens.extend(chunk)
             seq.pending = seq.pending[take:]
+            free_cells -= take
             if done:
                 outputs.append((seq, idx))
         if batch.n == 0:
@@ -358,14 +413,17 @@ class Scheduler:
         if text:
             self._emit(seq, TokenEvent(text))
 
-    def _finish(self, seq: Sequence, reason: FinishReason, *, error: str | None = None) -> None:
+    def _finish(
+        self, seq: Sequence, reason: FinishReason, *, error: str | None = None, release: bool = True
+    ) -> None:
         usage = Usage(
             prompt_tokens=len(seq.prompt),
             completion_tokens=len(seq.generated),
             cached_tokens=seq.cached_tokens,
         )
         self._emit(seq, Finished(reason=reason, usage=usage, error=error))
-        self._release(seq)
+        if release:
+            self._release(seq)
 
     def _release(self, seq: Sequence) -> None:
         slot = seq.slot
@@ -385,4 +443,7 @@ class Scheduler:
         with self._cond:
             waiting, self._waiting = list(self._waiting), deque()
         for seq in waiting:
-            _call(seq.loop, _resolve, seq.admitted, EngineError(message))
+            if seq.started:
+                self._finish(seq, "error", error=message, release=False)
+            else:
+                _call(seq.loop, _resolve, seq.admitted, EngineError(message))

@@ -1,0 +1,144 @@
+"""Back-pressure and cancellation under load, through HTTP as clients see them."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import MODEL, LiveServer, make_settings
+
+NEVER_END = {"0": -100, "2": -100}
+ENDLESS = {
+    "model": MODEL,
+    "messages": [{"role": "user", "content": "Tell me a very long story."}],
+    "max_tokens": 1500,
+    "logit_bias": NEVER_END,
+    "stream": True,
+}
+
+
+def counts(server: LiveServer) -> tuple[int, int]:
+    model = httpx.get(f"{server.url}/health").json()["models"][0]
+    return model["running"], model["waiting"]
+
+
+def wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+class Holder:
+    """Streams ENDLESS in a thread, keeping a slot busy until `stop()`."""
+
+    def __init__(self, url: str) -> None:
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(url,), daemon=True)
+        self.thread.start()
+
+    def _run(self, url: str) -> None:
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=ENDLESS, timeout=60) as r:
+            for _ in r.iter_lines():
+                if self.stop_flag.is_set():
+                    return
+
+    def stop(self) -> None:
+        self.stop_flag.set()
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture
+def one_slot(tmp_path: Path) -> Iterator[LiveServer]:
+    settings = make_settings(tmp_path, parallel=1, ctx_size=2048, max_queue=1, queue_timeout=1.0)
+    server = LiveServer(settings).start()
+    yield server
+    server.stop()
+
+
+def test_full_queue_is_429_with_retry_after(one_slot: LiveServer) -> None:
+    holder = Holder(one_slot.url)
+    try:
+        assert wait_for(lambda: counts(one_slot)[0] == 1, 10)
+        queued = threading.Thread(
+            target=lambda: httpx.post(
+                f"{one_slot.url}/v1/chat/completions",
+                json={**ENDLESS, "stream": False, "max_tokens": 2},
+                timeout=30,
+            )
+        )
+        queued.start()
+        assert wait_for(lambda: counts(one_slot)[1] == 1, 10)
+        started = time.monotonic()
+        with (
+            openai.OpenAI(base_url=f"{one_slot.url}/v1", api_key="x", max_retries=0) as c,
+            pytest.raises(openai.RateLimitError) as info,
+        ):
+            c.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=2
+            )
+        assert time.monotonic() - started < 1.0  # at once, not after a wait
+        assert info.value.response.headers["retry-after"] == "1"
+        assert info.value.body["code"] == "server_overloaded"  # type: ignore[index]
+        queued.join(timeout=30)
+    finally:
+        holder.stop()
+
+
+def test_waiting_past_the_timeout_is_503(one_slot: LiveServer) -> None:
+    holder = Holder(one_slot.url)
+    try:
+        assert wait_for(lambda: counts(one_slot)[0] == 1, 10)
+        with (
+            openai.OpenAI(base_url=f"{one_slot.url}/v1", api_key="x", max_retries=0) as c,
+            pytest.raises(openai.InternalServerError) as info,
+        ):
+            c.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=2
+            )
+        assert info.value.status_code == 503
+        assert info.value.response.headers.get("retry-after")
+        assert info.value.body["code"] == "server_overloaded"  # type: ignore[index]
+    finally:
+        holder.stop()
+
+
+def test_fifty_dropped_streams_free_everything(live_server: LiveServer) -> None:
+    async def open_and_drop() -> None:
+        async with httpx.AsyncClient(timeout=60) as http:
+
+            async def one() -> None:
+                async with http.stream(
+                    "POST", f"{live_server.url}/v1/chat/completions", json=ENDLESS
+                ) as r:
+                    async for _ in r.aiter_lines():
+                        pass
+
+            tasks = [asyncio.create_task(one()) for _ in range(50)]
+            loop = asyncio.get_running_loop()
+            slots = live_server.state.settings.parallel
+            ok = await loop.run_in_executor(
+                None, wait_for, lambda: counts(live_server) == (slots, 50 - slots), 30
+            )
+            assert ok, counts(live_server)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(open_and_drop())
+    assert wait_for(lambda: counts(live_server) == (0, 0), 1.0), counts(live_server)
+    reply = httpx.post(
+        f"{live_server.url}/v1/chat/completions",
+        json={**ENDLESS, "stream": False, "max_tokens": 3},
+        timeout=30,
+    ).json()
+    assert reply["usage"]["completion_tokens"] == 3
