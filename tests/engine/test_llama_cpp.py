@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from hearth.core.errors import ContextLengthExceeded, Overloaded, QueueTimeout
+from hearth.core.errors import ContextLengthExceeded, InvalidRequest, Overloaded, QueueTimeout
 from hearth.engine.base import Generation
 from hearth.engine.llama_cpp.backend import LlamaCppBackend
 from hearth.engine.llama_cpp.scheduler import SchedulerConfig
@@ -177,3 +178,29 @@ async def test_a_sequence_that_runs_out_of_cells_is_preempted_and_resumes(
         assert b.stats()["kv_used"] <= 256
     finally:
         await b.close()
+
+
+async def test_n_choices_decode_the_prompt_once(backend: LlamaCppBackend) -> None:
+    history = "Remember this list: " + ", ".join(f"item {i}" for i in range(100)) + "."
+    request = replace(chat(history, max_tokens=8, temperature=1.0, seed=5), n=3)
+    gen = await backend.start(request)
+    texts = {0: "", 1: "", 2: ""}
+    finished: dict[int, Finished] = {}
+    async for event in gen:
+        if isinstance(event, Finished):
+            finished[event.index] = event
+        else:
+            texts[event.index] += event.text
+    assert sorted(finished) == [0, 1, 2]
+    n_prompt = finished[0].usage.prompt_tokens
+    assert n_prompt > 300
+    assert finished[0].usage.cached_tokens == 0
+    # choices 1 and 2 share choice 0's prompt cells and decode only its last token
+    assert finished[1].usage.cached_tokens == finished[2].usage.cached_tokens == n_prompt - 1
+    assert backend.stats()["kv_used"] <= n_prompt + 3 * 8 + 3
+    assert len(set(texts.values())) > 1  # seeds 5, 6, 7
+
+
+async def test_n_above_parallel_is_refused(backend: LlamaCppBackend) -> None:
+    with pytest.raises(InvalidRequest, match="parallel"):
+        await backend.start(replace(chat("hi"), n=5))

@@ -9,10 +9,11 @@ from hearth.engine.types import EmbeddingResult, GenerationEvent, GenerationRequ
 
 
 class Generation(Protocol):
-    """A generation that has been admitted to the engine.
+    """A generation that has been admitted to the engine: the request's `n` choices.
 
-    Iterating yields TokenEvents and ends with exactly one Finished. `aclose()` (or
-    cancelling the task that iterates) cancels it and frees its slot at the next step.
+    Iterating yields TokenEvents and Finished events tagged with their choice `index`, and
+    ends after one Finished per choice. `aclose()` (or cancelling the task that iterates)
+    cancels every choice and frees their slots at the next step.
     """
 
     prompt_tokens: int

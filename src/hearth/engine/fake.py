@@ -43,41 +43,43 @@ class FakeGeneration:
         return self._events()
 
     async def _events(self) -> AsyncIterator[GenerationEvent]:
+        self._backend.running += 1
+        try:
+            for index in range(self._request.n):
+                async for event in self._choice(index):
+                    yield event
+        finally:
+            self._backend.running -= 1
+
+    async def _choice(self, index: int) -> AsyncIterator[GenerationEvent]:
         backend = self._backend
         reply = backend.script(self._request) if callable(backend.script) else backend.script
         limit = self._request.max_tokens or backend.context_length - self.prompt_tokens
         out = OutputText(self._request.stop)
         n = 0
         reason: FinishReason = "stop"
-        backend.running += 1
-        try:
-            for piece in fake_tokens(reply):
-                if backend.token_delay:
-                    await asyncio.sleep(backend.token_delay)
-                if backend.fail_after is not None and n >= backend.fail_after:
-                    yield Finished("error", self._usage(n), error="scripted engine failure")
-                    return
-                n += 1
-                text, stopped = out.push(piece.encode())
-                if stopped:
-                    if text:
-                        yield TokenEvent(text)
-                    break
-                if n >= limit:
+        for piece in fake_tokens(reply):
+            if backend.token_delay:
+                await asyncio.sleep(backend.token_delay)
+            if backend.fail_after is not None and n >= backend.fail_after:
+                yield Finished("error", self._usage(n), index, error="scripted engine failure")
+                return
+            n += 1
+            text, stopped = out.push(piece.encode())
+            if stopped or n >= limit:
+                if not stopped:
                     text += out.flush()
                     reason = "length"
-                    if text:
-                        yield TokenEvent(text)
-                    break
                 if text:
-                    yield TokenEvent(text)
-            else:
-                tail = out.flush()
-                if tail:
-                    yield TokenEvent(tail)
-            yield Finished(reason, self._usage(n))
-        finally:
-            backend.running -= 1
+                    yield TokenEvent(text, index=index)
+                break
+            if text:
+                yield TokenEvent(text, index=index)
+        else:
+            tail = out.flush()
+            if tail:
+                yield TokenEvent(tail, index=index)
+        yield Finished(reason, self._usage(n), index)
 
     def _usage(self, n: int) -> Usage:
         return Usage(prompt_tokens=self.prompt_tokens, completion_tokens=n)

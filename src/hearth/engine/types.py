@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 FinishReason = Literal["stop", "length", "tool_calls", "cancelled", "error"]
@@ -68,10 +68,21 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     max_tokens: int | None = None
     add_generation_prompt: bool = True
+    # Choices to generate from the one prompt. Choice i samples with seed + i (when a seed
+    # is set), so a seeded request gives n different choices, each reproducible.
+    n: int = 1
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
             raise ValueError("a GenerationRequest has either messages or a prompt")
+        if self.n < 1:
+            raise ValueError("n must be at least 1")
+
+    def choice_sampling(self) -> list[SamplingParams]:
+        seed = self.sampling.seed
+        if seed is None:
+            return [self.sampling] * self.n
+        return [replace(self.sampling, seed=seed + i) for i in range(self.n)]
 
 
 @dataclass(frozen=True, slots=True)

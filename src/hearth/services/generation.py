@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from hearth.core.errors import EngineError
 from hearth.engine.base import Generation
@@ -27,30 +27,32 @@ class ChoiceResult:
 
 @dataclass
 class Run:
-    """The admitted generations of one request, one per choice. Choices come in groups of
-    `per_prompt` that share a prompt (n choices of each of several prompts)."""
+    """The admitted generations of one API request: one per prompt, each with `n`
+    choices. Choice j of prompt i is overall choice i * n + j."""
 
     generations: list[Generation]
-    per_prompt: int = 1
+    n: int = 1
     finished: dict[int, Finished] = field(default_factory=dict)
 
     async def events(self) -> AsyncIterator[tuple[int, GenerationEvent]]:
-        """(choice index, event) pairs; each choice ends with its Finished."""
+        """(overall choice index, event) pairs; each choice ends with its Finished."""
         try:
             if len(self.generations) == 1:
                 async for event in self.generations[0]:
-                    self._note(0, event)
-                    yield 0, event
+                    self._note(event.index, event)
+                    yield event.index, event
                 return
             queue: asyncio.Queue[tuple[int, GenerationEvent]] = asyncio.Queue()
 
-            async def pump(index: int, gen: Generation) -> None:
+            async def pump(offset: int, gen: Generation) -> None:
                 async for event in gen:
-                    await queue.put((index, event))
+                    await queue.put((offset + event.index, event))
 
-            tasks = [asyncio.create_task(pump(i, g)) for i, g in enumerate(self.generations)]
+            tasks = [
+                asyncio.create_task(pump(i * self.n, g)) for i, g in enumerate(self.generations)
+            ]
             try:
-                remaining = len(tasks)
+                remaining = len(self.generations) * self.n
                 while remaining:
                     index, event = await queue.get()
                     if isinstance(event, Finished):
@@ -70,13 +72,15 @@ class Run:
 
     @property
     def usage(self) -> Usage:
-        """Each distinct prompt counts once; completion tokens of all choices add up."""
-        done = [self.finished[i] for i in sorted(self.finished)]
-        prompts = [f for i, f in sorted(self.finished.items()) if i % self.per_prompt == 0]
+        """Each prompt counts once; completion tokens of all choices add up."""
+        done = list(self.finished.values())
+        per_prompt: dict[int, Finished] = {}
+        for index, event in self.finished.items():
+            per_prompt.setdefault(index // self.n, event)
         return Usage(
-            prompt_tokens=sum(f.usage.prompt_tokens for f in prompts),
+            prompt_tokens=sum(f.usage.prompt_tokens for f in per_prompt.values()),
             completion_tokens=sum(f.usage.completion_tokens for f in done),
-            cached_tokens=sum(f.usage.cached_tokens for f in prompts),
+            cached_tokens=sum(f.usage.cached_tokens for f in per_prompt.values()),
         )
 
     async def aclose(self) -> None:
@@ -85,7 +89,7 @@ class Run:
 
     async def collect(self) -> list[ChoiceResult]:
         """Run to the end; an engine failure on any choice raises EngineError."""
-        results = [ChoiceResult(index=i) for i in range(len(self.generations))]
+        results = [ChoiceResult(index=i) for i in range(len(self.generations) * self.n)]
         async for index, event in self.events():
             result = results[index]
             if isinstance(event, Finished):
@@ -98,20 +102,10 @@ class Run:
         return results
 
 
-def with_choices(request: GenerationRequest, n: int) -> list[GenerationRequest]:
-    """`n` copies of a request. Choice i gets seed + i, so a seeded request still gives
-    n different choices, each reproducible."""
-    seed = request.sampling.seed
-    if n == 1 or seed is None:
-        return [request] * n
-    return [replace(request, sampling=replace(request.sampling, seed=seed + i)) for i in range(n)]
-
-
-async def start_run(
-    registry: ModelRegistry, requests: list[GenerationRequest], per_prompt: int = 1
-) -> Run:
-    """Admit every generation of a request (all for the same model), or none of them:
-    if one fails, or the caller is cancelled while waiting, the admitted ones are closed."""
+async def start_run(registry: ModelRegistry, requests: list[GenerationRequest]) -> Run:
+    """Admit one generation per request (all for the same model, with the same n), or
+    none: if one fails, or the caller is cancelled while waiting, the admitted ones are
+    closed."""
     backend = await registry.get(requests[0].model)
     tasks = [asyncio.ensure_future(backend.start(r)) for r in requests]
     try:
@@ -131,4 +125,4 @@ async def start_run(
             raise task.exception()  # type: ignore[misc]
     if failed:
         raise asyncio.CancelledError()
-    return Run(generations=[t.result() for t in tasks], per_prompt=per_prompt)
+    return Run(generations=[t.result() for t in tasks], n=requests[0].n)

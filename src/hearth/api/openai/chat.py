@@ -15,7 +15,7 @@ from hearth.api.streaming import EventStream, sse_data, unless_disconnected
 from hearth.core.errors import EngineError
 from hearth.core.ids import new_id, unix_now
 from hearth.engine.types import Finished
-from hearth.services.generation import Run, start_run, with_choices
+from hearth.services.generation import Run, start_run
 
 router = APIRouter()
 
@@ -25,10 +25,8 @@ async def create_chat_completion(
     body: ChatCompletionRequest, state: State, request: Request
 ) -> dict[str, Any] | EventStream:
     gen_request = chat_request(body)
-    n = body.n or 1
-    run = await unless_disconnected(
-        request, start_run(state.registry, with_choices(gen_request, n), per_prompt=n)
-    )
+    n = gen_request.n
+    run = await unless_disconnected(request, start_run(state.registry, [gen_request]))
     meta = {
         "id": new_id("chatcmpl-"),
         "created": unix_now(),

@@ -15,7 +15,7 @@ from hearth.api.streaming import EventStream, sse_data, unless_disconnected
 from hearth.core.errors import EngineError, InvalidRequest
 from hearth.core.ids import new_id, unix_now
 from hearth.engine.types import Finished, GenerationRequest
-from hearth.services.generation import Run, start_run, with_choices
+from hearth.services.generation import Run, start_run
 
 router = APIRouter()
 
@@ -40,18 +40,19 @@ async def create_completion(
     prompts = _prompts(body)
     n = body.n or 1
     params = sampling(body)
-    requests: list[GenerationRequest] = []
-    for text in prompts:
-        one = GenerationRequest(
+    requests = [
+        GenerationRequest(
             model=body.model,
             prompt=text,
             sampling=params,
             stop=body.stops(),
             max_tokens=body.max_tokens if body.max_tokens is not None else 16,
+            n=n,
         )
-        requests.extend(with_choices(one, n))
-    run = await unless_disconnected(request, start_run(state.registry, requests, per_prompt=n))
-    echoes = [prompts[i // n] if body.echo else "" for i in range(len(requests))]
+        for text in prompts
+    ]
+    run = await unless_disconnected(request, start_run(state.registry, requests))
+    echoes = [prompts[i // n] if body.echo else "" for i in range(len(prompts) * n)]
     meta = {
         "id": new_id("cmpl-"),
         "object": "text_completion",

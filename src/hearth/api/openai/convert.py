@@ -67,6 +67,7 @@ def chat_request(body: ChatCompletionRequest) -> GenerationRequest:
         sampling=sampling(body),
         stop=body.stops(),
         max_tokens=max_tokens,
+        n=body.n or 1,
     )
 
 

@@ -21,39 +21,40 @@ from hearth.engine.types import (
 
 
 class LlamaGeneration:
-    """Iterates the events of one admitted sequence.
+    """Iterates the events of one request's admitted sequences (one per choice).
 
     A plain async iterator, not an async generator: breaking out of an `async for` and
-    iterating again later must not cancel the sequence (a generator's finaliser would).
+    iterating again later must not cancel the request (a generator's finaliser would).
     Cancelling the task awaiting the next event, or `aclose()`, does cancel it.
     """
 
-    def __init__(self, scheduler: Scheduler, seq: Sequence) -> None:
+    def __init__(self, scheduler: Scheduler, seqs: list[Sequence]) -> None:
         self._scheduler = scheduler
-        self._seq = seq
-        self._done = False
-        self.prompt_tokens = len(seq.prompt)
-        self.cached_tokens = seq.cached_tokens
+        self._seqs = seqs
+        self._events = seqs[0].events
+        self._open = len(seqs)
+        self.prompt_tokens = len(seqs[0].prompt)
+        self.cached_tokens = seqs[0].cached_tokens
 
     def __aiter__(self) -> LlamaGeneration:
         return self
 
     async def __anext__(self) -> GenerationEvent:
-        if self._done:
+        if not self._open:
             raise StopAsyncIteration
         try:
-            event = await self._seq.events.get()
+            event = await self._events.get()
         except BaseException:
             await self.aclose()
             raise
         if isinstance(event, Finished):
-            self._done = True
+            self._open -= 1
         return event
 
     async def aclose(self) -> None:
-        if not self._done:
-            self._done = True
-            self._scheduler.cancel(self._seq)
+        if self._open:
+            self._open = 0
+            self._scheduler.cancel(self._seqs)
 
 
 class LlamaCppBackend:
@@ -130,13 +131,14 @@ class LlamaCppBackend:
         if not tokens:
             raise InvalidRequest("the prompt is empty", param="prompt")
         budget = self._budget(len(tokens), request.max_tokens)
-        seq = self.scheduler.submit(tokens, request.sampling, budget, request.stop)
+        seqs = self.scheduler.submit(tokens, request.choice_sampling(), budget, request.stop)
         try:
-            await seq.admitted
+            for seq in seqs:
+                await seq.admitted
         except BaseException:
-            self.scheduler.cancel(seq)
+            self.scheduler.cancel(seqs)
             raise
-        return LlamaGeneration(self.scheduler, seq)
+        return LlamaGeneration(self.scheduler, seqs)
 
     async def tokenize(self, text: str) -> list[int]:
         return self.model.tokenize(text, add_special=False, parse_special=True)

@@ -11,11 +11,14 @@ neighbours, but this llama.cpp splits a batch over streams into equal-length uba
 consecutive sequence ids, turning a prefill chunk next to decoding sequences into one
 graph evaluation per token: far too slow for continuous batching.)
 
-Slots are llama.cpp sequence ids. A slot keeps the KV cells of what it last ran, so a new
-request sharing a prefix (a conversation's next turn, a common system prompt) decodes only
-the rest. Idle caches are evicted least-recently-used when cells run short; a running
-sequence that no longer fits is preempted and re-queued with its output so far, so it
-resumes later exactly where it was (its sampler state is kept).
+Slots are llama.cpp sequence ids. A slot keeps the KV cells of what it last ran. A new
+request starts from the longest prefix any slot holds (a conversation's next turn, a
+common system prompt, the prompt of the `n` choices of one request): that prefix's cells
+are shared with `llama_memory_seq_cp`, and only the rest is decoded. The `n` choices of
+one request are admitted together; all but the first wait until the first has decoded
+the prompt, then share it. Idle caches are evicted least-recently-used when cells run
+short; a running sequence that no longer fits is preempted and re-queued with its output
+so far, so it resumes later exactly where it was (its sampler state is kept).
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hearth.core.errors import EngineError, Overloaded, QueueTimeout
+from hearth.core.errors import EngineError, InvalidRequest, Overloaded, QueueTimeout
 from hearth.engine.llama_cpp.batch import TokenBatch
+from hearth.engine.llama_cpp.kv import KvCache, Slot, common_prefix
 from hearth.engine.llama_cpp.lib import llama
 from hearth.engine.llama_cpp.model import LlamaModel
 from hearth.engine.llama_cpp.sampling import Sampler, needs_sampler
@@ -58,20 +62,10 @@ class SchedulerConfig:
     queue_timeout: float
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    if n == 0:
-        return 0
-    x = np.asarray(a[:n])
-    y = np.asarray(b[:n])
-    diff = np.flatnonzero(x != y)
-    return int(diff[0]) if diff.size else n
-
-
 @dataclass(eq=False)
 class Sequence:
-    """One request's life in the scheduler. Created on the event loop, then owned by the
-    scheduler thread; the loop only ever sets `cancelled`."""
+    """One choice of one request. Created on the event loop, then owned by the scheduler
+    thread; the loop only ever sets `cancelled`."""
 
     prompt: list[int]
     sampling: SamplingParams
@@ -80,24 +74,19 @@ class Sequence:
     loop: asyncio.AbstractEventLoop
     events: asyncio.Queue[GenerationEvent]
     admitted: asyncio.Future[int]
+    index: int = 0
+    leader: Sequence | None = None  # choice 0 of the same request, for choices 1..n-1
     enqueued_at: float = field(default_factory=time.monotonic)
     cancelled: bool = False
     # scheduler-thread state
     pending: list[int] = field(default_factory=list)  # tokens still to feed before sampling
     generated: list[int] = field(default_factory=list)
-    slot: _Slot | None = None
+    slot: Slot | None = None
     sampler: Sampler | None = None
     text: OutputText | None = None
     cached_tokens: int = 0
     started: bool = False
-
-
-@dataclass(eq=False)
-class _Slot:
-    seq_id: int
-    tokens: list[int] = field(default_factory=list)  # exactly what this seq has in the KV cache
-    last_used: float = 0.0
-    seq: Sequence | None = None
+    done: bool = False
 
 
 def _resolve(fut: asyncio.Future[int], value: int | BaseException) -> None:
@@ -137,11 +126,10 @@ class Scheduler:
         if not self.ctx:
             raise EngineError("llama.cpp could not create a context (out of memory?)")
         self.n_ctx = int(llama.llama_n_ctx(self.ctx))
-        self.mem = llama.llama_get_memory(self.ctx)
         # One request may use up to this many positions (prompt + completion).
         self.seq_limit = min(self.n_ctx, model.n_ctx_train or self.n_ctx)
+        self.kv = KvCache(llama.llama_get_memory(self.ctx), self.n_ctx, config.parallel)
         self._batch = TokenBatch(config.batch_size)
-        self._slots = [_Slot(seq_id=i) for i in range(config.parallel)]
         self._waiting: deque[Sequence] = deque()
         self._running: list[Sequence] = []
         self._cond = threading.Condition()
@@ -157,34 +145,48 @@ class Scheduler:
     def submit(
         self,
         prompt: list[int],
-        sampling: SamplingParams,
+        samplings: list[SamplingParams],
         max_tokens: int,
         stops: tuple[str, ...],
-    ) -> Sequence:
+    ) -> list[Sequence]:
+        """Queue one request with a choice per sampling; they share one event queue."""
+        if len(samplings) > self.config.parallel:
+            raise InvalidRequest(
+                f"n={len(samplings)} is more than this server decodes at once "
+                f"(--parallel {self.config.parallel})",
+                param="n",
+            )
         loop = asyncio.get_running_loop()
-        seq = Sequence(
-            prompt=prompt,
-            sampling=sampling,
-            max_tokens=max_tokens,
-            stops=stops,
-            loop=loop,
-            events=asyncio.Queue(),
-            admitted=loop.create_future(),
-        )
-        seq.pending = list(prompt)
+        events: asyncio.Queue[GenerationEvent] = asyncio.Queue()
+        group: list[Sequence] = []
+        for index, sampling in enumerate(samplings):
+            seq = Sequence(
+                prompt=prompt,
+                sampling=sampling,
+                max_tokens=max_tokens,
+                stops=stops,
+                loop=loop,
+                events=events,
+                admitted=loop.create_future(),
+                index=index,
+                leader=group[0] if group else None,
+            )
+            seq.pending = list(prompt)
+            group.append(seq)
         with self._cond:
             free = self.config.parallel - len(self._running)
-            if len(self._waiting) >= self.config.max_queue + max(free, 0):
+            if len(self._waiting) + len(group) > self.config.max_queue + max(free, 0):
                 raise Overloaded(
                     "the server is busy: every slot is in use and the queue is full; retry",
                     retry_after=1.0,
                 )
-            self._waiting.append(seq)
+            self._waiting.extend(group)
             self._cond.notify()
-        return seq
+        return group
 
-    def cancel(self, seq: Sequence) -> None:
-        seq.cancelled = True
+    def cancel(self, seqs: list[Sequence]) -> None:
+        for seq in seqs:
+            seq.cancelled = True
         with self._cond:
             self._cond.notify()
 
@@ -194,8 +196,7 @@ class Scheduler:
             "waiting": len(self._waiting),
             "slots": self.config.parallel,
             "kv_cells": self.n_ctx,
-            "ctx_per_seq": self.seq_limit,
-            "kv_used": sum(len(s.tokens) for s in self._slots),
+            "kv_used": self.kv.used,
         }
 
     def close(self) -> None:
@@ -262,47 +263,30 @@ class Scheduler:
             )
             _call(seq.loop, _resolve, seq.admitted, err)
 
-    def _kv_used(self) -> int:
-        return sum(len(s.tokens) for s in self._slots)
-
-    def _evict_idle(self, need: int, keep: _Slot | None = None) -> bool:
-        """Free idle caches, least recently used first, until `need` cells are free."""
-        idle = sorted(
-            (s for s in self._slots if s.seq is None and s.tokens and s is not keep),
-            key=lambda s: s.last_used,
-        )
-        for slot in idle:
-            if self.n_ctx - self._kv_used() >= need:
-                break
-            llama.llama_memory_seq_rm(self.mem, slot.seq_id, -1, -1)
-            slot.tokens = []
-        return self.n_ctx - self._kv_used() >= need
+    def _ready(self, seq: Sequence) -> bool:
+        """A later choice waits until choice 0 has decoded the shared prompt."""
+        leader = seq.leader
+        if leader is None or leader.done or leader.cancelled:
+            return True
+        return leader.slot is not None and not leader.pending
 
     def _admit(self) -> None:
         while True:
-            with self._cond:
-                if not self._waiting:
-                    return
-                seq = self._waiting[0]
-            free_slots = [s for s in self._slots if s.seq is None]
-            if not free_slots:
+            free = [s for s in self.kv.slots if s.seq is None]
+            if not free:
                 return
-            # Prefer the slot whose cache shares the longest prefix; else the stalest.
-            best = max(
-                free_slots,
-                key=lambda s: (_common_prefix(s.tokens, seq.pending), -s.last_used),
-            )
-            keep = min(_common_prefix(best.tokens, seq.pending), len(seq.pending) - 1)
-            if keep < len(best.tokens):
-                llama.llama_memory_seq_rm(self.mem, best.seq_id, keep, -1)
-                del best.tokens[keep:]
+            with self._cond:
+                seq = next((s for s in self._waiting if self._ready(s)), None)
+            if seq is None:
+                return
+            slot, keep = self._place(seq, free)
             need = len(seq.pending) - keep + 1
-            if not self._evict_idle(need, keep=best) and self._running:
+            if not self.kv.evict_idle(need, keep=slot) and self._running:
                 return  # wait for running sequences to finish
             with self._cond:
-                self._waiting.popleft()
-            best.seq = seq
-            seq.slot = best
+                self._waiting.remove(seq)
+            slot.seq = seq
+            seq.slot = slot
             seq.pending = seq.pending[keep:]
             if not seq.started:
                 seq.started = True
@@ -313,21 +297,36 @@ class Scheduler:
                 _call(seq.loop, _resolve, seq.admitted, keep)
             self._running.append(seq)
 
+    def _place(self, seq: Sequence, free: list[Slot]) -> tuple[Slot, int]:
+        """Pick a free slot and give it the longest cached prefix of seq's tokens, shared
+        from whichever slot holds it. The last prompt token is always decoded again: its
+        logits are what the first sampled token comes from."""
+        tokens = seq.pending
+        own = max(free, key=lambda s: (common_prefix(s.tokens, tokens), -s.last_used))
+        own_len = common_prefix(own.tokens, tokens)
+        source, source_len = self.kv.best_source(tokens)
+        if source is not None and source_len > own_len and source is not own:
+            slot = min(free, key=lambda s: s.last_used)
+            keep = min(source_len, len(tokens) - 1)
+            self.kv.share(source, slot, keep)
+            return slot, keep
+        keep = min(own_len, len(tokens) - 1)
+        self.kv.trim(own, keep)
+        return own, keep
+
     def _make_room(self) -> None:
         """Ensure every decoding sequence has a cell for its next token."""
         decoding = sum(1 for s in self._running if not s.pending)
-        if self._evict_idle(decoding + 1):
+        if self.kv.evict_idle(decoding + 1):
             return
-        while self._running and self.n_ctx - self._kv_used() < decoding + 1:
-            victim = self._running[-1]  # the newest loses its place, not its progress
-            self._preempt(victim)
+        while self._running and self.kv.free < decoding + 1:
+            self._preempt(self._running[-1])  # the newest loses its place, not its progress
             decoding = sum(1 for s in self._running if not s.pending)
 
     def _preempt(self, seq: Sequence) -> None:
         slot = seq.slot
         assert slot is not None
-        llama.llama_memory_seq_rm(self.mem, slot.seq_id, -1, -1)
-        slot.tokens = []
+        self.kv.trim(slot, 0)
         slot.seq = None
         seq.slot = None
         seq.pending = seq.prompt + seq.generated
@@ -347,12 +346,11 @@ class Scheduler:
                 assert slot is not None
                 token = seq.generated[-1]
                 outputs.append((seq, batch.add([token], len(slot.tokens), slot.seq_id, True)))
-                slot.tokens.append(token)
-        free_cells = self.n_ctx - self._kv_used()
+                self.kv.append(slot, [token])
         for seq in self._running:
             if not seq.pending:
                 continue
-            take = min(len(seq.pending), batch.room, free_cells)
+            take = min(len(seq.pending), batch.room, self.kv.free)
             if take <= 0:
                 break
             slot = seq.slot
@@ -360,9 +358,8 @@ class Scheduler:
             chunk = seq.pending[:take]
             done = take == len(seq.pending)
             idx = batch.add(chunk, len(slot.tokens), slot.seq_id, done)
-            slot.tokens.extend(chunk)
+            self.kv.append(slot, chunk)
             seq.pending = seq.pending[take:]
-            free_cells -= take
             if done:
                 outputs.append((seq, idx))
         if batch.n == 0:
@@ -376,10 +373,8 @@ class Scheduler:
     def _decode_failed(self, rc: int) -> None:
         log.error("llama_decode failed with code %d; ending the sequences in that batch", rc)
         for seq in list(self._running):
-            slot = seq.slot
-            assert slot is not None
-            llama.llama_memory_seq_rm(self.mem, slot.seq_id, -1, -1)
-            slot.tokens = []
+            assert seq.slot is not None
+            self.kv.trim(seq.slot, 0)
             self._finish(seq, "error", error=f"llama_decode failed (code {rc})")
 
     def _sample(self, outputs: list[tuple[Sequence, int]]) -> None:
@@ -400,30 +395,28 @@ class Scheduler:
         assert seq.text is not None
         text, stopped = seq.text.push(self.model.piece(token))
         if stopped:
-            if text:
-                self._emit(seq, TokenEvent(text))
+            self._emit_text(seq, text)
             self._finish(seq, "stop")
             return
         if len(seq.generated) >= seq.max_tokens:
-            text += seq.text.flush()
-            if text:
-                self._emit(seq, TokenEvent(text))
+            self._emit_text(seq, text + seq.text.flush())
             self._finish(seq, "length")
             return
-        if text:
-            self._emit(seq, TokenEvent(text))
+        self._emit_text(seq, text)
 
-    def _finish(
-        self, seq: Sequence, reason: FinishReason, *, error: str | None = None, release: bool = True
-    ) -> None:
+    def _emit_text(self, seq: Sequence, text: str) -> None:
+        if text:
+            self._emit(seq, TokenEvent(text, index=seq.index))
+
+    def _finish(self, seq: Sequence, reason: FinishReason, *, error: str | None = None) -> None:
         usage = Usage(
             prompt_tokens=len(seq.prompt),
             completion_tokens=len(seq.generated),
             cached_tokens=seq.cached_tokens,
         )
-        self._emit(seq, Finished(reason=reason, usage=usage, error=error))
-        if release:
-            self._release(seq)
+        self._emit(seq, Finished(reason=reason, usage=usage, index=seq.index, error=error))
+        seq.done = True
+        self._release(seq)
 
     def _release(self, seq: Sequence) -> None:
         slot = seq.slot
@@ -444,6 +437,6 @@ class Scheduler:
             waiting, self._waiting = list(self._waiting), deque()
         for seq in waiting:
             if seq.started:
-                self._finish(seq, "error", error=message, release=False)
+                self._finish(seq, "error", error=message)
             else:
                 _call(seq.loop, _resolve, seq.admitted, EngineError(message))
