@@ -68,6 +68,8 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     max_tokens: int | None = None
     add_generation_prompt: bool = True
+    # Log-probabilities: None for none, k >= 0 for the sampled token's plus k alternatives.
+    logprobs: int | None = None
     # Choices to generate from the one prompt. Choice i samples with seed + i (when a seed
     # is set), so a seeded request gives n different choices, each reproducible.
     n: int = 1
@@ -97,13 +99,32 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class TopLogprob:
+    token: str
+    bytes: bytes
+    logprob: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """The model's log-probability of one sampled token (before sampling adjustments),
+    with the `k` most likely alternatives."""
+
+    token: str
+    bytes: bytes
+    logprob: float
+    top: tuple[TopLogprob, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class TokenEvent:
-    """New output text. `text` may be empty when a token only completed part of a character
-    or was held back as a possible stop-string prefix; `n_tokens` still counts it."""
+    """New output text of one choice. With logprobs requested there is one event per
+    sampled token, whose `text` may be empty (part of a character, or held back as a
+    possible stop-string prefix); without, empty events are not sent."""
 
     text: str
-    n_tokens: int = 1
     index: int = 0
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

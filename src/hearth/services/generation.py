@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from hearth.core.errors import EngineError
 from hearth.engine.base import Generation
 from hearth.engine.registry import ModelRegistry
-from hearth.engine.types import Finished, FinishReason, GenerationEvent, GenerationRequest, Usage
+from hearth.engine.types import (
+    Finished,
+    FinishReason,
+    GenerationEvent,
+    GenerationRequest,
+    TokenLogprob,
+    Usage,
+)
 
 
 @dataclass
@@ -23,6 +30,7 @@ class ChoiceResult:
     text: str = ""
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
 @dataclass
@@ -99,6 +107,7 @@ class Run:
                 result.usage = event.usage
             else:
                 result.text += event.text
+                result.logprobs.extend(event.logprobs)
         return results
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from hearth.api.errors import openai_error_body
-from hearth.api.openai.convert import SYSTEM_FINGERPRINT, chat_request, usage
+from hearth.api.openai.convert import SYSTEM_FINGERPRINT, chat_logprobs, chat_request, usage
 from hearth.api.openai.schemas import ChatCompletionRequest
 from hearth.api.state import State
 from hearth.api.streaming import EventStream, sse_data, unless_disconnected
@@ -36,6 +36,7 @@ async def create_chat_completion(
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return EventStream(_stream(run, meta, n, include_usage))
+    wants_logprobs = gen_request.logprobs is not None
     results = await unless_disconnected(request, run.collect())
     return {
         **meta,
@@ -49,7 +50,7 @@ async def create_chat_completion(
                     "refusal": None,
                     "annotations": [],
                 },
-                "logprobs": None,
+                "logprobs": chat_logprobs(r.logprobs) if wants_logprobs else None,
                 "finish_reason": r.finish_reason,
             }
             for r in results
@@ -65,8 +66,10 @@ async def _stream(
     if include_usage:
         base["usage"] = None
 
-    def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+    def chunk(
+        index: int, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None
+    ) -> bytes:
+        choice = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
         return sse_data({**base, "choices": [choice]})
 
     for index in range(n):
@@ -79,6 +82,8 @@ async def _stream(
                 yield sse_data("[DONE]")
                 return
             yield chunk(index, {}, event.reason)
+        elif event.logprobs:
+            yield chunk(index, {"content": event.text}, logprobs=chat_logprobs(event.logprobs))
         else:
             yield chunk(index, {"content": event.text})
     if include_usage:

@@ -8,7 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from hearth.api.errors import openai_error_body
-from hearth.api.openai.convert import SYSTEM_FINGERPRINT, sampling, usage
+from hearth.api.openai.convert import (
+    SYSTEM_FINGERPRINT,
+    completion_logprobs,
+    sampling,
+    usage,
+)
 from hearth.api.openai.schemas import CompletionRequest
 from hearth.api.state import State
 from hearth.api.streaming import EventStream, sse_data, unless_disconnected
@@ -35,8 +40,11 @@ async def create_completion(
 ) -> dict[str, Any] | EventStream:
     if body.suffix:
         raise InvalidRequest("'suffix' (fill-in-the-middle) is not supported.", param="suffix")
-    if body.logprobs:
-        raise InvalidRequest("'logprobs' is not supported yet by this server.", param="logprobs")
+    if body.logprobs is not None and body.echo:
+        raise InvalidRequest(
+            "'logprobs' together with 'echo' (prompt log-probabilities) is not supported.",
+            param="echo",
+        )
     prompts = _prompts(body)
     n = body.n or 1
     params = sampling(body)
@@ -48,6 +56,7 @@ async def create_completion(
             stop=body.stops(),
             max_tokens=body.max_tokens if body.max_tokens is not None else 16,
             n=n,
+            logprobs=body.logprobs,
         )
         for text in prompts
     ]
@@ -70,7 +79,9 @@ async def create_completion(
             {
                 "index": r.index,
                 "text": echoes[r.index] + r.text,
-                "logprobs": None,
+                "logprobs": completion_logprobs(r.logprobs, 0)
+                if body.logprobs is not None
+                else None,
                 "finish_reason": r.finish_reason,
             }
             for r in results
@@ -86,8 +97,10 @@ async def _stream(
     if include_usage:
         base["usage"] = None
 
-    def chunk(index: int, text: str, finish: str | None = None) -> bytes:
-        choice = {"index": index, "text": text, "logprobs": None, "finish_reason": finish}
+    offsets = [len(echo) for echo in echoes]
+
+    def chunk(index: int, text: str, finish: str | None = None, logprobs: Any = None) -> bytes:
+        choice = {"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish}
         return sse_data({**base, "choices": [choice]})
 
     for index, echo in enumerate(echoes):
@@ -101,6 +114,10 @@ async def _stream(
                 yield sse_data("[DONE]")
                 return
             yield chunk(index, "", event.reason)
+        elif event.logprobs:
+            lp = completion_logprobs(event.logprobs, offsets[index])
+            offsets[index] += sum(len(e.token) for e in event.logprobs)
+            yield chunk(index, event.text, logprobs=lp)
         else:
             yield chunk(index, event.text)
     if include_usage:

@@ -6,7 +6,13 @@ from typing import Any
 
 from hearth.api.openai.schemas import ChatCompletionRequest, Message, SamplingFields
 from hearth.core.errors import InvalidRequest
-from hearth.engine.types import ChatMessage, GenerationRequest, SamplingParams, Usage
+from hearth.engine.types import (
+    ChatMessage,
+    GenerationRequest,
+    SamplingParams,
+    TokenLogprob,
+    Usage,
+)
 
 SYSTEM_FINGERPRINT = "fp_hearth"
 
@@ -47,8 +53,8 @@ def _message(i: int, msg: Message) -> ChatMessage:
 
 def _refuse_unsupported(body: ChatCompletionRequest) -> None:
     # Each of these changes what the reply means; ignoring one would mislead the client.
-    if body.logprobs:
-        raise InvalidRequest("'logprobs' is not supported yet by this server.", param="logprobs")
+    if body.top_logprobs is not None and not body.logprobs:
+        raise InvalidRequest("'top_logprobs' needs 'logprobs' set to true.", param="top_logprobs")
     if body.response_format is not None and body.response_format.type != "text":
         raise InvalidRequest(
             f"response_format '{body.response_format.type}' is not supported yet by this server.",
@@ -68,6 +74,7 @@ def chat_request(body: ChatCompletionRequest) -> GenerationRequest:
         stop=body.stops(),
         max_tokens=max_tokens,
         n=body.n or 1,
+        logprobs=(body.top_logprobs or 0) if body.logprobs else None,
     )
 
 
@@ -78,4 +85,42 @@ def usage(u: Usage) -> dict[str, Any]:
         "total_tokens": u.total_tokens,
         "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
         "completion_tokens_details": {"reasoning_tokens": 0},
+    }
+
+
+def _bytes(raw: bytes) -> list[int]:
+    return list(raw)
+
+
+def chat_logprobs(entries: list[TokenLogprob] | tuple[TokenLogprob, ...]) -> dict[str, Any]:
+    return {
+        "content": [
+            {
+                "token": e.token,
+                "logprob": e.logprob,
+                "bytes": _bytes(e.bytes),
+                "top_logprobs": [
+                    {"token": t.token, "logprob": t.logprob, "bytes": _bytes(t.bytes)}
+                    for t in e.top
+                ],
+            }
+            for e in entries
+        ],
+        "refusal": None,
+    }
+
+
+def completion_logprobs(
+    entries: list[TokenLogprob] | tuple[TokenLogprob, ...], offset: int
+) -> dict[str, Any]:
+    """The legacy completions shape; `offset` is where the first token starts in the text."""
+    offsets = []
+    for e in entries:
+        offsets.append(offset)
+        offset += len(e.token)
+    return {
+        "tokens": [e.token for e in entries],
+        "token_logprobs": [e.logprob for e in entries],
+        "top_logprobs": [{t.token: t.logprob for t in e.top} for e in entries],
+        "text_offset": offsets,
     }

@@ -131,7 +131,9 @@ class LlamaCppBackend:
         if not tokens:
             raise InvalidRequest("the prompt is empty", param="prompt")
         budget = self._budget(len(tokens), request.max_tokens)
-        seqs = self.scheduler.submit(tokens, request.choice_sampling(), budget, request.stop)
+        seqs = self.scheduler.submit(
+            tokens, request.choice_sampling(), budget, request.stop, request.logprobs
+        )
         try:
             for seq in seqs:
                 await seq.admitted

@@ -37,6 +37,7 @@ from hearth.core.errors import EngineError, InvalidRequest, Overloaded, QueueTim
 from hearth.engine.llama_cpp.batch import TokenBatch
 from hearth.engine.llama_cpp.kv import KvCache, Slot, common_prefix
 from hearth.engine.llama_cpp.lib import llama
+from hearth.engine.llama_cpp.logprobs import token_logprob
 from hearth.engine.llama_cpp.model import LlamaModel
 from hearth.engine.llama_cpp.sampling import Sampler, needs_sampler
 from hearth.engine.textstream import OutputText
@@ -46,6 +47,7 @@ from hearth.engine.types import (
     GenerationEvent,
     SamplingParams,
     TokenEvent,
+    TokenLogprob,
     Usage,
 )
 
@@ -71,6 +73,7 @@ class Sequence:
     sampling: SamplingParams
     max_tokens: int
     stops: tuple[str, ...]
+    logprobs: int | None
     loop: asyncio.AbstractEventLoop
     events: asyncio.Queue[GenerationEvent]
     admitted: asyncio.Future[int]
@@ -148,6 +151,7 @@ class Scheduler:
         samplings: list[SamplingParams],
         max_tokens: int,
         stops: tuple[str, ...],
+        logprobs: int | None = None,
     ) -> list[Sequence]:
         """Queue one request with a choice per sampling; they share one event queue."""
         if len(samplings) > self.config.parallel:
@@ -165,6 +169,7 @@ class Scheduler:
                 sampling=sampling,
                 max_tokens=max_tokens,
                 stops=stops,
+                logprobs=logprobs,
                 loop=loop,
                 events=events,
                 admitted=loop.create_future(),
@@ -377,17 +382,22 @@ class Scheduler:
             self.kv.trim(seq.slot, 0)
             self._finish(seq, "error", error=f"llama_decode failed (code {rc})")
 
+    def _row(self, idx: int) -> np.ndarray:
+        ptr = llama.llama_get_logits_ith(self.ctx, idx)
+        return np.ctypeslib.as_array(ptr, shape=(self.model.n_vocab,))
+
     def _sample(self, outputs: list[tuple[Sequence, int]]) -> None:
-        n_vocab = self.model.n_vocab
         for seq, idx in outputs:
             if seq.sampler is None:  # greedy fast path: an argmax over the row, no chain
-                row = llama.llama_get_logits_ith(self.ctx, idx)
-                token = int(np.ctypeslib.as_array(row, shape=(n_vocab,)).argmax())
+                token = int(self._row(idx).argmax())
             else:
                 token = seq.sampler.sample(self.ctx, idx)
-            self._on_token(seq, token)
+            lp = None
+            if seq.logprobs is not None and not self.model.is_eog(token):
+                lp = token_logprob(self.model, self._row(idx), token, seq.logprobs)
+            self._on_token(seq, token, lp)
 
-    def _on_token(self, seq: Sequence, token: int) -> None:
+    def _on_token(self, seq: Sequence, token: int, lp: TokenLogprob | None) -> None:
         seq.generated.append(token)
         if self.model.is_eog(token):
             self._finish(seq, "stop")
@@ -395,17 +405,19 @@ class Scheduler:
         assert seq.text is not None
         text, stopped = seq.text.push(self.model.piece(token))
         if stopped:
-            self._emit_text(seq, text)
+            self._emit_text(seq, text, lp)
             self._finish(seq, "stop")
             return
         if len(seq.generated) >= seq.max_tokens:
-            self._emit_text(seq, text + seq.text.flush())
+            self._emit_text(seq, text + seq.text.flush(), lp)
             self._finish(seq, "length")
             return
-        self._emit_text(seq, text)
+        self._emit_text(seq, text, lp)
 
-    def _emit_text(self, seq: Sequence, text: str) -> None:
-        if text:
+    def _emit_text(self, seq: Sequence, text: str, lp: TokenLogprob | None) -> None:
+        if lp is not None:
+            self._emit(seq, TokenEvent(text, index=seq.index, logprobs=(lp,)))
+        elif text:
             self._emit(seq, TokenEvent(text, index=seq.index))
 
     def _finish(self, seq: Sequence, reason: FinishReason, *, error: str | None = None) -> None:
