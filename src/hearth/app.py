@@ -43,6 +43,7 @@ def create_app(
         if preload:
             for name in state.registry.names():
                 await state.registry.get(name)
+        state.registry.start_reaper()
         try:
             yield
         finally:

@@ -23,6 +23,7 @@ async def health(state: State) -> JSONResponse:
         entry: dict[str, object] = {"id": status.name, "state": status.state}
         if status.loaded_at is not None:
             entry["loaded_at"] = int(status.loaded_at)
+            entry["expires_at"] = int(status.expires_at) if status.expires_at else None
         if status.error:
             entry["error"] = status.error
         if status.stats is not None:

@@ -48,6 +48,27 @@ def _default_data_dir() -> Path:
     return Path(base).expanduser() / "hearth"
 
 
+_DURATION = re.compile(r"^(-?\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_keep_alive(value: object) -> float | None:
+    """Ollama's keep_alive: seconds as a number, or "300ms", "30s", "5m", "1h"; a
+    negative value keeps the model loaded for good (None), 0 unloads it when idle."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 5m, 30s or -1")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value).strip())
+        if not match:
+            raise ValueError(f"{value!r} is not a duration such as 5m, 30s or -1")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return None if seconds < 0 else seconds
+
+
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
@@ -97,6 +118,12 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         8 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
     )
+    keep_alive: Annotated[float | None, NoDecode] = Field(
+        300.0,
+        description="How long a model stays loaded after its last request (5m, 30s, 0; "
+        "-1: for good). Ollama clients may set it per request.",
+        json_schema_extra={"metavar": "DURATION"},
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Server log level."
     )
@@ -125,6 +152,11 @@ class Settings(BaseSettings):
                     f"model name {name!r}: use letters, digits and . _ : / - (at most 128)"
                 )
         return {name: path.expanduser() for name, path in value.items()}
+
+    @field_validator("keep_alive", mode="before")
+    @classmethod
+    def _parse_keep_alive(cls, value: Any) -> Any:
+        return parse_keep_alive(value)
 
     @field_validator("api_keys", mode="before")
     @classmethod

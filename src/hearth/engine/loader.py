@@ -36,7 +36,7 @@ def _gguf_factory(name: str, path: Path, settings: Settings):  # type: ignore[no
 
 
 def build_registry(settings: Settings) -> ModelRegistry:
-    registry = ModelRegistry()
+    registry = ModelRegistry(keep_alive=settings.keep_alive)
     for name, path in settings.served_models().items():
         registry.register(name, _gguf_factory(name, path, settings))
     return registry

@@ -1,16 +1,19 @@
 """Model name → loaded backend. The only place that knows which backend serves a name.
 
-Backends are built by factories, loaded on first use with single flight (ten concurrent
-first requests load once), and closed on shutdown. A name that is not registered is an
-error, never a file path.
+Backends are built by factories and loaded on first use with single flight (ten
+concurrent first requests load once). A request holds a lease on its model for as long as
+it runs; a model nobody holds is unloaded once its keep-alive has passed (Ollama's
+`keep_alive`, per request or the server default; None keeps it loaded). Aliases point at
+registered names. A name that is not registered is an error, never a file path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from hearth.core.errors import HearthError, ModelNotFound
@@ -21,6 +24,14 @@ log = logging.getLogger(__name__)
 BackendFactory = Callable[[], Awaitable[Backend]]
 
 
+class _Default:
+    """Marks "use the server's keep-alive" (None already means "forever")."""
+
+
+DEFAULT = _Default()
+KeepAlive = float | None | _Default
+
+
 @dataclass
 class _Entry:
     name: str
@@ -28,6 +39,8 @@ class _Entry:
     backend: Backend | None = None
     loading: asyncio.Task[Backend] | None = None
     loaded_at: float | None = None
+    expires_at: float | None = None  # wall-clock time; None: never
+    leases: int = 0
     error: str | None = None
 
 
@@ -36,42 +49,103 @@ class ModelStatus:
     name: str
     state: str  # "unloaded" | "loading" | "loaded" | "failed"
     loaded_at: float | None
+    expires_at: float | None
     error: str | None
     stats: dict[str, int] | None
 
 
 class ModelRegistry:
-    def __init__(self) -> None:
+    def __init__(self, keep_alive: float | None = None) -> None:
+        self.keep_alive = keep_alive
         self._entries: dict[str, _Entry] = {}
+        self._aliases: dict[str, str] = {}
+        self._reaper: asyncio.Task[None] | None = None
+
+    # ---- names -----------------------------------------------------------------------
 
     def register(self, name: str, factory: BackendFactory) -> None:
         self._entries[name] = _Entry(name=name, factory=factory)
 
     def names(self) -> list[str]:
-        return list(self._entries)
+        """Registered models, then aliases."""
+        return [*self._entries, *self._aliases]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._entries or name in self._aliases
+
+    def resolve(self, name: str) -> str:
+        """The registered model a name (or alias) stands for."""
+        target = self._aliases.get(name, name)
+        if target not in self._entries:
+            raise ModelNotFound(f"The model '{name}' does not exist", param="model")
+        return target
+
+    def alias(self, alias: str, target: str) -> None:
+        self._aliases[alias] = self.resolve(target)
+
+    def aliases(self) -> dict[str, str]:
+        return dict(self._aliases)
+
+    async def remove(self, name: str) -> None:
+        """Forget an alias, or a model and every alias of it (unloading it first)."""
+        if name in self._aliases:
+            del self._aliases[name]
+            return
+        entry = self._entry(name)
+        await self._unload(entry)
+        del self._entries[name]
+        self._aliases = {a: t for a, t in self._aliases.items() if t != name}
 
     def _entry(self, name: str) -> _Entry:
-        entry = self._entries.get(name)
-        if entry is None:
-            raise ModelNotFound(f"The model '{name}' does not exist", param="model")
-        return entry
+        return self._entries[self.resolve(name)]
+
+    # ---- loading and leases ----------------------------------------------------------
 
     def loaded(self, name: str) -> Backend | None:
         return self._entry(name).backend
 
-    async def get(self, name: str) -> Backend:
+    async def get(self, name: str, keep_alive: KeepAlive = DEFAULT) -> Backend:
+        """Load if needed and set when the model may be unloaded. Holds no lease: use
+        `lease()` for anything that runs on the backend."""
         entry = self._entry(name)
+        backend = await self._load(entry)
+        self._touch(entry, keep_alive)
+        return backend
+
+    @contextlib.asynccontextmanager
+    async def lease(self, name: str, keep_alive: KeepAlive = DEFAULT) -> AsyncIterator[Backend]:
+        """The backend, kept loaded until the block exits; the keep-alive counts from then."""
+        entry = self._entry(name)
+        entry.leases += 1
+        try:
+            yield await self._load(entry)
+        finally:
+            entry.leases -= 1
+            self._touch(entry, keep_alive)
+
+    async def acquire(self, name: str, keep_alive: KeepAlive = DEFAULT) -> tuple[Backend, Release]:
+        """`lease()` for holders that outlive a block (a streamed reply): call the release."""
+        manager = self.lease(name, keep_alive)
+        backend = await manager.__aenter__()
+
+        async def release() -> None:
+            await manager.__aexit__(None, None, None)
+
+        return backend, release
+
+    def _touch(self, entry: _Entry, keep_alive: KeepAlive) -> None:
+        seconds = self.keep_alive if isinstance(keep_alive, _Default) else keep_alive
+        entry.expires_at = None if seconds is None or seconds < 0 else time.time() + seconds
+
+    async def _load(self, entry: _Entry) -> Backend:
         if entry.backend is not None:
             return entry.backend
         if entry.loading is None:
-            entry.loading = asyncio.create_task(self._load(entry))
+            entry.loading = asyncio.create_task(self._build(entry))
         # shield: one impatient caller must not cancel the load the others wait for
         return await asyncio.shield(entry.loading)
 
-    async def _load(self, entry: _Entry) -> Backend:
+    async def _build(self, entry: _Entry) -> Backend:
         started = time.monotonic()
         try:
             backend = await entry.factory()
@@ -90,6 +164,43 @@ class ModelRegistry:
         log.info("loaded model %s in %.1fs", entry.name, time.monotonic() - started)
         return backend
 
+    async def unload(self, name: str) -> None:
+        await self._unload(self._entry(name))
+
+    async def _unload(self, entry: _Entry) -> None:
+        if entry.backend is None:
+            return
+        backend, entry.backend = entry.backend, None
+        entry.loaded_at = None
+        entry.expires_at = None
+        await backend.close()
+        log.info("unloaded model %s", entry.name)
+
+    # ---- expiry ----------------------------------------------------------------------
+
+    async def reap(self) -> None:
+        """Unload every model past its keep-alive that no request holds."""
+        now = time.time()
+        for entry in list(self._entries.values()):
+            if (
+                entry.backend is not None
+                and entry.leases == 0
+                and entry.expires_at is not None
+                and entry.expires_at <= now
+            ):
+                await self._unload(entry)
+
+    def start_reaper(self, interval: float = 0.25) -> None:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.reap()
+                except Exception:  # keep reaping; one bad close must not stop expiry
+                    log.exception("unloading an expired model failed")
+
+        self._reaper = asyncio.create_task(loop())
+
     def status(self) -> list[ModelStatus]:
         out = []
         for e in self._entries.values():
@@ -102,13 +213,19 @@ class ModelRegistry:
             else:
                 state = "unloaded"
             stats = e.backend.stats() if e.backend is not None else None
-            out.append(ModelStatus(e.name, state, e.loaded_at, e.error, stats))
+            expires = e.expires_at if e.backend is not None else None
+            out.append(ModelStatus(e.name, state, e.loaded_at, expires, e.error, stats))
         return out
 
     async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
         for entry in self._entries.values():
             if entry.loading is not None:
                 entry.loading.cancel()
-            if entry.backend is not None:
-                backend, entry.backend = entry.backend, None
-                await backend.close()
+            await self._unload(entry)
+
+
+Release = Callable[[], Awaitable[None]]

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from hearth.core.errors import EngineError
-from hearth.engine.base import Generation
-from hearth.engine.registry import ModelRegistry
+from hearth.engine.base import Backend, Generation
+from hearth.engine.registry import DEFAULT, KeepAlive, ModelRegistry, Release
 from hearth.engine.types import (
     Finished,
     FinishReason,
@@ -40,6 +40,7 @@ class Run:
 
     generations: list[Generation]
     n: int = 1
+    release: Release | None = None  # the model lease, given back when the run closes
     finished: dict[int, Finished] = field(default_factory=dict)
 
     async def events(self) -> AsyncIterator[tuple[int, GenerationEvent]]:
@@ -94,6 +95,9 @@ class Run:
     async def aclose(self) -> None:
         for gen in self.generations:
             await gen.aclose()
+        release, self.release = self.release, None
+        if release is not None:
+            await release()
 
     async def collect(self) -> list[ChoiceResult]:
         """Run to the end; an engine failure on any choice raises EngineError."""
@@ -111,11 +115,21 @@ class Run:
         return results
 
 
-async def start_run(registry: ModelRegistry, requests: list[GenerationRequest]) -> Run:
+async def start_run(
+    registry: ModelRegistry, requests: list[GenerationRequest], keep_alive: KeepAlive = DEFAULT
+) -> Run:
     """Admit one generation per request (all for the same model, with the same n), or
     none: if one fails, or the caller is cancelled while waiting, the admitted ones are
-    closed."""
-    backend = await registry.get(requests[0].model)
+    closed. The run holds a lease on the model until it is closed."""
+    backend, release = await registry.acquire(requests[0].model, keep_alive)
+    try:
+        return await _admit_all(backend, requests, release)
+    except BaseException:
+        await release()
+        raise
+
+
+async def _admit_all(backend: Backend, requests: list[GenerationRequest], release: Release) -> Run:
     tasks = [asyncio.ensure_future(backend.start(r)) for r in requests]
     try:
         await asyncio.wait(tasks)
@@ -134,4 +148,4 @@ async def start_run(registry: ModelRegistry, requests: list[GenerationRequest]) 
             raise task.exception()  # type: ignore[misc]
     if failed:
         raise asyncio.CancelledError()
-    return Run(generations=[t.result() for t in tasks], n=requests[0].n)
+    return Run(generations=[t.result() for t in tasks], n=requests[0].n, release=release)

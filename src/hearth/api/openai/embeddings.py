@@ -23,15 +23,15 @@ async def create_embeddings(body: EmbeddingRequest, state: State) -> dict[str, A
     for i, text in enumerate(texts):
         if not text:  # type: ignore[union-attr]
             raise InvalidRequest(f"Input {i} is an empty string.", param="input")
-    backend = await state.registry.get(body.model)
-    width = backend.info.embedding_length
-    if body.dimensions is not None and body.dimensions != width:
-        raise InvalidRequest(
-            f"This model produces {width}-dimensional embeddings; 'dimensions' must be "
-            f"{width} or left out.",
-            param="dimensions",
-        )
-    result = await backend.embed(texts)  # type: ignore[arg-type]
+    async with state.registry.lease(body.model) as backend:
+        width = backend.info.embedding_length
+        if body.dimensions is not None and body.dimensions != width:
+            raise InvalidRequest(
+                f"This model produces {width}-dimensional embeddings; 'dimensions' must be "
+                f"{width} or left out.",
+                param="dimensions",
+            )
+        result = await backend.embed(texts)  # type: ignore[arg-type]
     data = []
     for i, vector in enumerate(result.vectors):
         encoded: Any = vector

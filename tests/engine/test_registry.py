@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hearth.core.config import parse_keep_alive
+from hearth.core.errors import ModelNotFound
+from hearth.engine.base import Backend
+from hearth.engine.fake import FakeBackend
+from hearth.engine.registry import ModelRegistry
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.loads = 0
+        self.closed = 0
+
+    async def factory(self) -> Backend:
+        self.loads += 1
+        await asyncio.sleep(0.05)
+        backend = FakeBackend("m")
+        original = backend.close
+
+        async def close() -> None:
+            self.closed += 1
+            await original()
+
+        backend.close = close  # type: ignore[method-assign]
+        return backend
+
+
+async def test_ten_concurrent_first_requests_load_once() -> None:
+    counter = Counting()
+    registry = ModelRegistry()
+    registry.register("m", counter.factory)
+    backends = await asyncio.gather(*(registry.get("m") for _ in range(10)))
+    assert counter.loads == 1
+    assert len({id(b) for b in backends}) == 1
+
+
+async def test_keep_alive_zero_unloads_once_idle_and_reloads_lazily() -> None:
+    counter = Counting()
+    registry = ModelRegistry(keep_alive=60)
+    registry.register("m", counter.factory)
+    async with registry.lease("m", keep_alive=0):
+        await registry.reap()
+        assert registry.loaded("m") is not None  # a lease keeps it
+    await registry.reap()
+    assert registry.loaded("m") is None and counter.closed == 1
+    await registry.get("m")
+    assert counter.loads == 2
+    await registry.reap()  # the default keep-alive (60 s) has not passed
+    assert registry.loaded("m") is not None
+    await registry.close()
+
+
+async def test_forever_and_status() -> None:
+    counter = Counting()
+    registry = ModelRegistry(keep_alive=0)
+    registry.register("m", counter.factory)
+    await registry.get("m", keep_alive=None)
+    await registry.reap()
+    [status] = registry.status()
+    assert status.state == "loaded" and status.expires_at is None
+    await registry.close()
+    assert registry.status()[0].state == "unloaded"
+
+
+async def test_aliases_resolve_and_remove() -> None:
+    counter = Counting()
+    registry = ModelRegistry()
+    registry.register("m", counter.factory)
+    registry.alias("nick", "m")
+    assert registry.resolve("nick") == "m"
+    assert await registry.get("nick") is await registry.get("m")
+    assert registry.names() == ["m", "nick"]
+    await registry.remove("nick")
+    assert "nick" not in registry
+    registry.alias("nick", "m")
+    await registry.remove("m")  # a model takes its aliases with it
+    assert registry.names() == []
+    with pytest.raises(ModelNotFound):
+        registry.resolve("nick")
+    with pytest.raises(ModelNotFound):
+        registry.alias("x", "nope")
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("5m", 300), ("30s", 30), ("1h", 3600), ("500ms", 0.5), (0, 0), ("0", 0), (90, 90),
+     (-1, None), ("-1", None), ("-5m", None), (None, None)],
+)  # fmt: skip
+def test_parse_keep_alive(value: object, seconds: float | None) -> None:
+    assert parse_keep_alive(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["soon", "5 minutes", True, "1d"])
+def test_parse_keep_alive_rejects(value: object) -> None:
+    with pytest.raises(ValueError):
+        parse_keep_alive(value)
