@@ -5,8 +5,9 @@ import asyncio
 import pytest
 
 from hearth.core.config import parse_keep_alive
-from hearth.core.errors import ModelNotFound
+from hearth.core.errors import Conflict, ModelNotFound
 from hearth.engine.base import Backend
+from hearth.engine.catalog import Catalog, Profile
 from hearth.engine.fake import FakeBackend
 from hearth.engine.registry import ModelRegistry
 
@@ -99,3 +100,38 @@ def test_parse_keep_alive(value: object, seconds: float | None) -> None:
 def test_parse_keep_alive_rejects(value: object) -> None:
     with pytest.raises(ValueError):
         parse_keep_alive(value)
+
+
+async def test_derived_models_persist_in_the_catalog(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "models.json"
+    counter = Counting()
+    first = ModelRegistry(catalog=Catalog(path))
+    first.register("m", counter.factory)
+    first.alias("pirate", "m", Profile(system="Talk like a pirate.", options={"temperature": 0.2}))
+    first.alias("pirate-hot", "pirate", Profile(options={"temperature": 1.5}))
+    first.alias("copy", "m")
+    with pytest.raises(Conflict):
+        first.alias("m", "copy")
+
+    again = ModelRegistry(catalog=Catalog(path))
+    again.register("m", counter.factory)
+    again.load_catalog()
+    assert again.aliases() == {"pirate": "m", "pirate-hot": "m", "copy": "m"}
+    assert again.profile("pirate-hot") == Profile(
+        system="Talk like a pirate.", options={"temperature": 1.5}
+    )
+    assert again.profile("copy").empty and again.profile("m").empty
+    await again.remove("pirate")
+    third = ModelRegistry(catalog=Catalog(path))
+    third.register("m", counter.factory)
+    third.load_catalog()
+    assert sorted(third.aliases()) == ["copy", "pirate-hot"]
+
+
+def test_a_broken_catalog_is_ignored(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "models.json"
+    path.write_text("{not json")
+    registry = ModelRegistry(catalog=Catalog(path))
+    registry.register("m", Counting().factory)
+    registry.load_catalog()
+    assert registry.names() == ["m"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hearth.core.config import Settings
 from hearth.engine.base import Backend
+from hearth.engine.catalog import Catalog
 from hearth.engine.registry import ModelRegistry
 
 
@@ -36,7 +37,9 @@ def _gguf_factory(name: str, path: Path, settings: Settings):  # type: ignore[no
 
 
 def build_registry(settings: Settings) -> ModelRegistry:
-    registry = ModelRegistry(keep_alive=settings.keep_alive)
+    catalog = Catalog(settings.data_dir / "models.json")
+    registry = ModelRegistry(keep_alive=settings.keep_alive, catalog=catalog)
     for name, path in settings.served_models().items():
         registry.register(name, _gguf_factory(name, path, settings))
+    registry.load_catalog()
     return registry

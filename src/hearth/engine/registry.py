@@ -4,7 +4,9 @@ Backends are built by factories and loaded on first use with single flight (ten
 concurrent first requests load once). A request holds a lease on its model for as long as
 it runs; a model nobody holds is unloaded once its keep-alive has passed (Ollama's
 `keep_alive`, per request or the server default; None keeps it loaded). Aliases point at
-registered names. A name that is not registered is an error, never a file path.
+registered names, optionally with a Profile (a derived model: system prompt, default
+options, template); with a Catalog they survive restarts. A name that is not registered
+is an error, never a file path.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from hearth.core.errors import HearthError, ModelNotFound
+from hearth.core.errors import Conflict, HearthError, ModelNotFound
 from hearth.engine.base import Backend
+from hearth.engine.catalog import Catalog, CatalogEntry, Profile
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +58,24 @@ class ModelStatus:
 
 
 class ModelRegistry:
-    def __init__(self, keep_alive: float | None = None) -> None:
+    def __init__(self, keep_alive: float | None = None, catalog: Catalog | None = None) -> None:
         self.keep_alive = keep_alive
         self._entries: dict[str, _Entry] = {}
-        self._aliases: dict[str, str] = {}
+        self._aliases: dict[str, CatalogEntry] = {}
+        self._catalog = catalog
         self._reaper: asyncio.Task[None] | None = None
+
+    def load_catalog(self) -> None:
+        """Restore the aliases and derived models of earlier runs whose base still exists."""
+        if self._catalog is None:
+            return
+        for name, entry in self._catalog.load().items():
+            if entry.target in self._entries and name not in self._entries:
+                self._aliases[name] = entry
+
+    def _save(self) -> None:
+        if self._catalog is not None:
+            self._catalog.save(self._aliases)
 
     # ---- names -----------------------------------------------------------------------
 
@@ -75,26 +91,47 @@ class ModelRegistry:
 
     def resolve(self, name: str) -> str:
         """The registered model a name (or alias) stands for."""
-        target = self._aliases.get(name, name)
+        alias = self._aliases.get(name)
+        target = alias.target if alias is not None else name
         if target not in self._entries:
             raise ModelNotFound(f"The model '{name}' does not exist", param="model")
         return target
 
-    def alias(self, alias: str, target: str) -> None:
-        self._aliases[alias] = self.resolve(target)
+    def profile(self, name: str) -> Profile:
+        """What a derived model adds to its base (empty for models and plain aliases)."""
+        alias = self._aliases.get(name)
+        return alias.profile if alias is not None else Profile()
+
+    def alias(self, alias: str, target: str, profile: Profile | None = None) -> None:
+        """Create or replace `alias` → target (copy), or a derived model (create). A
+        derived model's own profile is folded into the new one, so chains stay flat."""
+        if alias in self._entries:
+            raise Conflict(f"'{alias}' is a configured model and cannot be replaced")
+        base = self.profile(target)
+        merged = profile or Profile()
+        if not base.empty:
+            merged = Profile(
+                system=merged.system if merged.system is not None else base.system,
+                template=merged.template if merged.template is not None else base.template,
+                options={**base.options, **merged.options},
+            )
+        self._aliases[alias] = CatalogEntry(self.resolve(target), merged)
+        self._save()
 
     def aliases(self) -> dict[str, str]:
-        return dict(self._aliases)
+        return {name: entry.target for name, entry in self._aliases.items()}
 
     async def remove(self, name: str) -> None:
         """Forget an alias, or a model and every alias of it (unloading it first)."""
         if name in self._aliases:
             del self._aliases[name]
+            self._save()
             return
         entry = self._entry(name)
         await self._unload(entry)
         del self._entries[name]
-        self._aliases = {a: t for a, t in self._aliases.items() if t != name}
+        self._aliases = {a: e for a, e in self._aliases.items() if e.target != name}
+        self._save()
 
     def _entry(self, name: str) -> _Entry:
         return self._entries[self.resolve(name)]
