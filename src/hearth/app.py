@@ -13,6 +13,7 @@ from hearth import __version__
 from hearth.api import health
 from hearth.api.errors import install_error_handlers
 from hearth.api.limits import BodyLimit
+from hearth.api.ollama import ollama_router
 from hearth.api.openai import openai_router
 from hearth.api.state import AppState
 from hearth.api.streaming import ClientGone
@@ -65,5 +66,6 @@ def create_app(
 
     app.include_router(health.router)
     app.include_router(openai_router())
+    app.include_router(ollama_router())
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     return app

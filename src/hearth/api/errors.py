@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hearth.core.errors import EngineError, HearthError, InvalidRequest, NotFound
+from hearth.core.errors import EngineError, HearthError, InvalidRequest, NotFound, Overloaded
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,15 @@ def error_body(path: str, err: HearthError) -> dict[str, Any]:
 
 
 def error_response(path: str, err: HearthError) -> JSONResponse:
+    status = err.status
+    if isinstance(err, Overloaded) and is_ollama_path(path):
+        status = 503  # Ollama's answer to a full queue; its clients retry on it
     headers = {}
     if err.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(err.retry_after)))
     if err.status == 401 and not is_ollama_path(path):
         headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(error_body(path, err), status_code=err.status, headers=headers)
+    return JSONResponse(error_body(path, err), status_code=status, headers=headers)
 
 
 _JSON_INVALID = (

@@ -138,7 +138,9 @@ class FakeBackend:
     async def tokenize(self, text: str) -> list[int]:
         return [len(piece) for piece in fake_tokens(text)]
 
-    async def embed(self, texts: list[str]) -> EmbeddingResult:
+    async def embed(self, texts: list[str], *, truncate: bool = False) -> EmbeddingResult:
+        if truncate:
+            texts = ["".join(fake_tokens(t)[: self.context_length]) for t in texts]
         vectors = []
         for text in texts:
             digest = hashlib.sha256(text.encode()).digest()

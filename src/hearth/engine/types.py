@@ -156,5 +156,6 @@ class ModelInfo:
     embedding_length: int
     owned_by: str = "hearth"
     created: int = 0
+    size_bytes: int = 0  # the weights file's size, for listings
     metadata: dict[str, str] = field(default_factory=dict)
     chat_template: str | None = None

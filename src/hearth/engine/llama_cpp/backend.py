@@ -83,6 +83,7 @@ class LlamaCppBackend:
             context_length=self.scheduler.seq_limit,
             embedding_length=self.model.n_embd,
             created=int(path.stat().st_mtime) if path.exists() else unix_now(),
+            size_bytes=path.stat().st_size if path.exists() else 0,
             metadata=meta,
             chat_template=self.template.source,
         )
@@ -156,12 +157,14 @@ class LlamaCppBackend:
                 )
             return self._embedder
 
-    async def embed(self, texts: list[str]) -> EmbeddingResult:
+    async def embed(self, texts: list[str], *, truncate: bool = False) -> EmbeddingResult:
         embedder = await self._get_embedder()
         token_lists = [
             self.model.tokenize(t, add_special=self.model.add_bos, parse_special=False)
             for t in texts
         ]
+        if truncate:
+            token_lists = [tokens[: embedder.limit] for tokens in token_lists]
         for i, tokens in enumerate(token_lists):
             if not tokens:
                 raise InvalidRequest(f"input {i} is empty", param="input")

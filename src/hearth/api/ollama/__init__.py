@@ -1,0 +1,16 @@
+"""The Ollama API surface under /api, and its liveness line at /."""
+
+from fastapi import APIRouter, Depends
+
+from hearth.api.auth import require_key
+from hearth.api.ollama import chat, embed, generate, models, root
+
+
+def ollama_router() -> APIRouter:
+    api = APIRouter(prefix="/api", dependencies=[Depends(require_key)])
+    for sub in (chat.router, generate.router, embed.router, models.router, root.api_router):
+        api.include_router(sub)
+    router = APIRouter()
+    router.include_router(api)
+    router.include_router(root.router)
+    return router

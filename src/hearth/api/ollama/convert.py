@@ -1,0 +1,138 @@
+"""Ollama wire fields → the engine's request; names, options and refusals."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from hearth.api.ollama.schemas import ChatRequest, GenerateRequest, Message, Options
+from hearth.api.state import AppState
+from hearth.core.errors import InvalidRequest, ModelNotFound
+from hearth.engine.types import ChatMessage, SamplingParams
+
+NO_IMAGES = "this model does not accept images"
+
+# Ollama's own defaults (api.DefaultOptions): its clients expect them when they send none.
+DEFAULTS = SamplingParams(
+    temperature=0.8, top_p=0.9, top_k=40, min_p=0.0, repetition_penalty=1.1, repeat_last_n=64
+)
+
+
+def now_iso() -> str:
+    """Ollama's `created_at`: RFC 3339 in UTC."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def resolve_model(state: AppState, name: str) -> str:
+    """The served name a request means. Ollama names carry a tag; `x:latest` is `x`."""
+    if not name:
+        raise InvalidRequest("model is required", param="model")
+    if name in state.registry:
+        return name
+    base, _, tag = name.rpartition(":")
+    if tag == "latest" and base in state.registry:
+        return base
+    raise ModelNotFound(f"model {json.dumps(name)} not found, try pulling it first")
+
+
+def sampling(options: Options | None, context_length: int) -> SamplingParams:
+    o = options or Options()
+
+    def pick(value: float | int | None, default: float | int) -> float | int:
+        return default if value is None else value
+
+    d = DEFAULTS
+    last_n = pick(o.repeat_last_n, d.repeat_last_n)
+    return SamplingParams(
+        temperature=pick(o.temperature, d.temperature),
+        top_p=pick(o.top_p, d.top_p),
+        top_k=pick(o.top_k, d.top_k),  # type: ignore[arg-type]
+        min_p=pick(o.min_p, d.min_p),
+        # Ollama: a negative seed means a random one.
+        seed=o.seed if o.seed is not None and o.seed >= 0 else None,
+        presence_penalty=pick(o.presence_penalty, 0.0),
+        frequency_penalty=pick(o.frequency_penalty, 0.0),
+        repetition_penalty=pick(o.repeat_penalty, d.repetition_penalty),
+        # Ollama: -1 looks back over the whole context (llama.cpp would read it as 0, off).
+        repeat_last_n=context_length if last_n == -1 else last_n,  # type: ignore[arg-type]
+    )
+
+
+def max_tokens(options: Options | None) -> int | None:
+    # Ollama: -1 (its default) and -2 run to the end of the context; so does 0 in its runner.
+    n = options.num_predict if options is not None else None
+    return n if n is not None and n > 0 else None
+
+
+def stops(options: Options | None) -> tuple[str, ...]:
+    stop = options.stop if options is not None else None
+    if stop is None:
+        return ()
+    return tuple(s for s in ([stop] if isinstance(stop, str) else stop) if s)
+
+
+def logprobs(body: ChatRequest | GenerateRequest) -> int | None:
+    return (body.top_logprobs or 0) if body.logprobs else None
+
+
+def refuse_unsupported(body: ChatRequest | GenerateRequest) -> None:
+    """Fields that change what the reply means; ignoring them would mislead the client."""
+    if body.format:
+        raise InvalidRequest(
+            "format (JSON mode and structured output) is not supported yet by this server",
+            param="format",
+        )
+    if isinstance(body, ChatRequest):
+        if body.tools:
+            raise InvalidRequest("tools are not supported yet by this server", param="tools")
+        for message in body.messages or []:
+            if message.images:
+                raise InvalidRequest(NO_IMAGES, param="images")
+        return
+    if body.images:
+        raise InvalidRequest(NO_IMAGES, param="images")
+    if body.suffix:
+        raise InvalidRequest(
+            "suffix is not supported: this model cannot fill in the middle", param="suffix"
+        )
+    if body.template:
+        raise InvalidRequest(
+            "template is not supported: Hearth renders the model's own chat template",
+            param="template",
+        )
+    if body.context:
+        raise InvalidRequest(
+            "context is not supported (it is deprecated in Ollama too); send the "
+            "conversation to /api/chat instead",
+            param="context",
+        )
+    if body.raw and body.system:
+        raise InvalidRequest("raw mode does not support template, system, or context")
+
+
+def chat_message(message: Message) -> ChatMessage:
+    tool_calls = None
+    if message.tool_calls:
+        # Chat templates (Hugging Face style) expect OpenAI's shape for past calls.
+        tool_calls = [
+            {"type": "function", "function": call.function.model_dump()}
+            for call in message.tool_calls
+        ]
+    return ChatMessage(
+        role=message.role,
+        content=message.content or "",
+        name=message.tool_name if message.role == "tool" else None,
+        tool_calls=tool_calls,
+    )
+
+
+def generate_messages(body: GenerateRequest) -> tuple[ChatMessage, ...]:
+    messages = []
+    if body.system:
+        messages.append(ChatMessage(role="system", content=body.system))
+    messages.append(ChatMessage(role="user", content=body.prompt or ""))
+    return tuple(messages)

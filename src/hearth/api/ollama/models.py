@@ -1,0 +1,96 @@
+"""GET /api/tags, POST /api/show, GET /api/ps: the served models, Ollama's way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from hearth.api.ollama.convert import DEFAULTS, iso, resolve_model
+from hearth.api.ollama.details import details, digest, model_info
+from hearth.api.ollama.schemas import ShowRequest
+from hearth.api.state import AppState, State
+from hearth.api.streaming import unless_disconnected
+from hearth.engine.types import ModelInfo
+
+router = APIRouter()
+
+# Ollama's listing of a model kept loaded for good: an expiry that never comes.
+_NEVER = "9999-12-31T23:59:59Z"
+
+
+def _info(state: AppState, name: str) -> ModelInfo | None:
+    backend = state.registry.loaded(name)
+    return backend.info if backend is not None else None
+
+
+@router.api_route("/tags", methods=["GET", "HEAD"])
+async def tags(state: State) -> dict[str, Any]:
+    models = []
+    for name in state.registry.names():
+        info = _info(state, name)
+        models.append(
+            {
+                "name": name,
+                "model": name,
+                "modified_at": iso(info.created if info is not None else state.started_at),
+                "size": info.size_bytes if info is not None else 0,
+                "digest": digest(state.registry.resolve(name), info),
+                "details": details(info),
+            }
+        )
+    return {"models": models}
+
+
+def _parameters(info: ModelInfo) -> str:
+    """The defaults this surface samples with, in the layout of Ollama's `parameters`."""
+    d = DEFAULTS
+    rows = [
+        ("num_ctx", info.context_length),
+        ("temperature", d.temperature),
+        ("top_k", d.top_k),
+        ("top_p", d.top_p),
+        ("repeat_penalty", d.repetition_penalty),
+        ("repeat_last_n", d.repeat_last_n),
+    ]
+    return "\n".join(f"{key:<30} {value}" for key, value in rows)
+
+
+@router.post("/show")
+async def show(body: ShowRequest, state: State, request: Request) -> dict[str, Any]:
+    name = resolve_model(state, body.model or body.name)
+    backend = await unless_disconnected(request, state.registry.get(name))
+    info = backend.info
+    return {
+        "license": info.metadata.get("general.license", ""),
+        "modelfile": f"# Served by Hearth\nFROM {name}\n",
+        "parameters": _parameters(info),
+        "template": info.chat_template or "",
+        "details": details(info),
+        "model_info": model_info(info),
+        # Every model here completes text and embeds it (mean-pooled).
+        "capabilities": ["completion", "embedding"],
+        "modified_at": iso(info.created),
+    }
+
+
+@router.get("/ps")
+async def ps(state: State) -> dict[str, Any]:
+    models = []
+    for status in state.registry.status():
+        info = _info(state, status.name) if status.state == "loaded" else None
+        if info is None:
+            continue
+        models.append(
+            {
+                "name": status.name,
+                "model": status.name,
+                "size": info.size_bytes,
+                "digest": digest(status.name, info),
+                "details": details(info),
+                "expires_at": iso(status.expires_at) if status.expires_at else _NEVER,
+                "size_vram": 0,  # not measured: Hearth does not track GPU memory
+                "context_length": info.context_length,
+            }
+        )
+    return {"models": models}
