@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -39,15 +39,20 @@ def ndjson_line(payload: dict[str, Any]) -> bytes:
 
 
 class EventStream(Response):
-    """A streamed body from an async iterator of bytes, cancelled on disconnect."""
+    """A streamed body from an async iterator of bytes, cancelled on disconnect.
+
+    `on_close` runs however the response ends, also when the client left before the
+    first chunk (an async generator that never started never runs its own cleanup)."""
 
     def __init__(
         self,
         chunks: AsyncIterator[bytes],
         media_type: str = "text/event-stream",
         headers: dict[str, str] | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.chunks = chunks
+        self.on_close = on_close
         self.status_code = 200
         self.media_type = media_type
         self.background = None
@@ -72,10 +77,14 @@ class EventStream(Response):
                 await _wait_disconnect(receive)
                 tg.cancel_scope.cancel()
         finally:
-            aclose = getattr(self.chunks, "aclose", None)
-            if aclose is not None:
-                with anyio.CancelScope(shield=True):
-                    await aclose()
+            with anyio.CancelScope(shield=True):
+                aclose = getattr(self.chunks, "aclose", None)
+                try:
+                    if aclose is not None:
+                        await aclose()
+                finally:
+                    if self.on_close is not None:
+                        await self.on_close()
 
 
 async def _wait_disconnect(receive: Receive) -> None:

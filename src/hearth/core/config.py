@@ -43,6 +43,10 @@ def bundled_model_path() -> Path | None:
     return None
 
 
+def valid_model_name(name: str) -> bool:
+    return bool(_MODEL_NAME.match(name))
+
+
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or "~/.local/share"
     return Path(base).expanduser() / "hearth"
@@ -147,7 +151,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_model_names(cls, value: dict[str, Path]) -> dict[str, Path]:
         for name in value:
-            if not _MODEL_NAME.match(name):
+            if not valid_model_name(name):
                 raise ValueError(
                     f"model name {name!r}: use letters, digits and . _ : / - (at most 128)"
                 )

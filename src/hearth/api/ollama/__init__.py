@@ -3,12 +3,13 @@
 from fastapi import APIRouter, Depends
 
 from hearth.api.auth import require_key
-from hearth.api.ollama import chat, embed, generate, models, root
+from hearth.api.ollama import chat, embed, generate, manage, models, root
 
 
 def ollama_router() -> APIRouter:
     api = APIRouter(prefix="/api", dependencies=[Depends(require_key)])
-    for sub in (chat.router, generate.router, embed.router, models.router, root.api_router):
+    subs = (chat.router, generate.router, embed.router, models.router, manage.router)
+    for sub in (*subs, root.api_router):
         api.include_router(sub)
     router = APIRouter()
     router.include_router(api)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from hearth.api.ollama.schemas import ChatRequest, GenerateRequest, Message, Options
 from hearth.api.state import AppState
@@ -60,6 +61,46 @@ def sampling(options: Options | None, context_length: int) -> SamplingParams:
         # Ollama: -1 looks back over the whole context (llama.cpp would read it as 0, off).
         repeat_last_n=context_length if last_n == -1 else last_n,  # type: ignore[arg-type]
     )
+
+
+# Options → the engine's option names (what a derived model's profile stores).
+_ENGINE_NAMES = {
+    **{name: name for name in ("temperature", "top_p", "top_k", "min_p", "seed", "stop")},
+    **{name: name for name in ("presence_penalty", "frequency_penalty", "repeat_last_n")},
+    "repeat_penalty": "repetition_penalty",
+    "num_predict": "max_tokens",
+}
+
+
+def ollama_name(engine_name: str) -> str:
+    return next((k for k, v in _ENGINE_NAMES.items() if v == engine_name), engine_name)
+
+
+def explicit(options: Options | None) -> set[str]:
+    """The engine's names of the options this request set."""
+    if options is None:
+        return set()
+    return {
+        _ENGINE_NAMES[name]
+        for name in options.model_fields_set
+        if name in _ENGINE_NAMES and getattr(options, name) is not None
+    }
+
+
+def profile_options(options: Options | None, context_length: int) -> dict[str, Any]:
+    """The options of `/api/create`'s `parameters`, as a profile keeps them."""
+    if options is None:
+        return {}
+    chosen = sampling(options, context_length)
+    out: dict[str, Any] = {}
+    for name in explicit(options):
+        if name == "max_tokens":
+            out[name] = max_tokens(options)
+        elif name == "stop":
+            out[name] = list(stops(options))
+        else:
+            out[name] = getattr(chosen, name)
+    return out
 
 
 def max_tokens(options: Options | None) -> int | None:

@@ -34,7 +34,7 @@ async def embed(body: EmbedRequest, state: State, request: Request) -> dict[str,
     # Ollama: an empty string is no input (the call just loads the model).
     texts = [body.input] if isinstance(body.input, str) else list(body.input or [])
     texts = [] if texts == [""] else texts
-    async with state.registry.lease(name) as backend:
+    async with state.registry.lease(name, body.keep_alive_for) as backend:
         loaded = time.perf_counter_ns()
         width = backend.info.embedding_length
         if body.dimensions is not None and body.dimensions > width:
@@ -63,7 +63,7 @@ async def embed(body: EmbedRequest, state: State, request: Request) -> dict[str,
 @router.post("/embeddings")
 async def embeddings(body: EmbeddingsRequest, state: State, request: Request) -> dict[str, Any]:
     name = resolve_model(state, body.model)
-    async with state.registry.lease(name) as backend:
+    async with state.registry.lease(name, body.keep_alive_for) as backend:
         if not body.prompt:  # loads the model, as in Ollama
             return {"embedding": []}
         result = await unless_disconnected(request, backend.embed([body.prompt], truncate=True))

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from hearth.api.ollama.convert import DEFAULTS, iso, resolve_model
+from hearth.api.ollama.convert import DEFAULTS, iso, ollama_name, resolve_model
 from hearth.api.ollama.details import details, digest, model_info
 from hearth.api.ollama.schemas import ShowRequest
 from hearth.api.state import AppState, State
@@ -42,18 +42,21 @@ async def tags(state: State) -> dict[str, Any]:
     return {"models": models}
 
 
-def _parameters(info: ModelInfo) -> str:
-    """The defaults this surface samples with, in the layout of Ollama's `parameters`."""
+def _parameters(info: ModelInfo, overrides: dict[str, Any]) -> str:
+    """The defaults this surface samples with (a derived model's own first), in the
+    layout of Ollama's `parameters`."""
     d = DEFAULTS
-    rows = [
+    rows = {ollama_name(k): v for k, v in overrides.items()}
+    for key, value in (
         ("num_ctx", info.context_length),
         ("temperature", d.temperature),
         ("top_k", d.top_k),
         ("top_p", d.top_p),
         ("repeat_penalty", d.repetition_penalty),
         ("repeat_last_n", d.repeat_last_n),
-    ]
-    return "\n".join(f"{key:<30} {value}" for key, value in rows)
+    ):
+        rows.setdefault(key, value)
+    return "\n".join(f"{key:<30} {value}" for key, value in rows.items())
 
 
 @router.post("/show")
@@ -61,17 +64,26 @@ async def show(body: ShowRequest, state: State, request: Request) -> dict[str, A
     name = resolve_model(state, body.model or body.name)
     backend = await unless_disconnected(request, state.registry.get(name))
     info = backend.info
-    return {
+    profile = state.registry.profile(name)
+    base = state.registry.resolve(name)
+    modelfile = [f"# Served by Hearth\nFROM {base}"]
+    if profile.system:
+        modelfile.append(f'SYSTEM """{profile.system}"""')
+    modelfile += [f"PARAMETER {ollama_name(k)} {v}" for k, v in profile.options.items()]
+    out = {
         "license": info.metadata.get("general.license", ""),
-        "modelfile": f"# Served by Hearth\nFROM {name}\n",
-        "parameters": _parameters(info),
-        "template": info.chat_template or "",
+        "modelfile": "\n".join(modelfile) + "\n",
+        "parameters": _parameters(info, profile.options),
+        "template": profile.template or info.chat_template or "",
         "details": details(info),
         "model_info": model_info(info),
         # Every model here completes text and embeds it (mean-pooled).
         "capabilities": ["completion", "embedding"],
         "modified_at": iso(info.created),
     }
+    if profile.system:
+        out["system"] = profile.system
+    return out
 
 
 @router.get("/ps")

@@ -9,19 +9,24 @@ line is a final `{"error": ...}` line.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
 
+from hearth.api.logprobs import logprob_entries
+from hearth.api.ollama import convert
 from hearth.api.ollama.convert import now_iso
+from hearth.api.ollama.schemas import ChatRequest, GenerateRequest
 from hearth.api.state import AppState
 from hearth.api.streaming import EventStream, ndjson_line, unless_disconnected
 from hearth.core.errors import EngineError
-from hearth.engine.types import Finished, GenerationRequest, TokenLogprob, Usage
+from hearth.engine.registry import DEFAULT, KeepAlive
+from hearth.engine.types import ChatMessage, Finished, GenerationRequest, TokenLogprob, Usage
 from hearth.services.generation import Run, start_run
+from hearth.services.profiles import with_profile
 
 NDJSON = "application/x-ndjson"
 
@@ -72,23 +77,44 @@ class Shape:
     def final(self, text: str, reason: str, **extra: Any) -> dict[str, Any]:
         return {**self.piece(text), "done": True, "done_reason": reason, **extra}
 
-    def loaded(self) -> dict[str, Any]:
-        """The reply to a request without a prompt: Ollama loads the model and says so."""
-        return self.final("", "load")
+    def loaded(self, unloading: bool = False) -> dict[str, Any]:
+        """The reply to a request without a prompt: Ollama loads the model and says so,
+        or with keep_alive 0 says it is unloading it."""
+        return self.final("", "unload" if unloading else "load")
 
 
-def ollama_logprobs(entries: tuple[TokenLogprob, ...] | list[TokenLogprob]) -> list[dict[str, Any]]:
-    return [
-        {
-            "token": e.token,
-            "logprob": e.logprob,
-            "bytes": list(e.bytes),
-            "top_logprobs": [
-                {"token": t.token, "logprob": t.logprob, "bytes": list(t.bytes)} for t in e.top
-            ],
-        }
-        for e in entries
-    ]
+async def answer(
+    request: Request,
+    state: AppState,
+    body: ChatRequest | GenerateRequest,
+    *,
+    chat: bool,
+    messages: tuple[ChatMessage, ...] | None,
+    prompt: str | None = None,
+) -> dict[str, Any] | EventStream:
+    """/api/chat and /api/generate after their own parsing: load, then answer or just load."""
+    clock = Clock()
+    name = convert.resolve_model(state, body.model)
+    convert.refuse_unsupported(body)
+    keep = body.keep_alive_for
+    backend = await unless_disconnected(request, state.registry.get(name, keep))
+    clock.mark_loaded()
+    shape = Shape(model=body.model, chat=chat)
+    if not messages and not prompt:
+        return shape.loaded(unloading=keep == 0)
+    gen = GenerationRequest(
+        model=name,
+        messages=messages,
+        prompt=prompt,
+        sampling=convert.sampling(body.options, backend.info.context_length),
+        stop=convert.stops(body.options),
+        max_tokens=convert.max_tokens(body.options),
+        logprobs=convert.logprobs(body),
+    )
+    gen = with_profile(gen, state.registry.profile(name), convert.explicit(body.options))
+    return await respond(
+        request, state, gen, shape, stream=body.streaming, clock=clock, keep_alive=keep
+    )
 
 
 async def respond(
@@ -99,35 +125,18 @@ async def respond(
     *,
     stream: bool,
     clock: Clock,
+    keep_alive: KeepAlive = DEFAULT,
 ) -> dict[str, Any] | EventStream:
-    run = await unless_disconnected(request, start_run(state.registry, [gen]))
+    run = await unless_disconnected(request, start_run(state.registry, [gen], keep_alive))
     clock.admitted = time.perf_counter_ns()
     want_logprobs = gen.logprobs is not None
     if stream:
-        lines = _Closing(run, _lines(run, shape, clock, want_logprobs))
-        return EventStream(lines, media_type=NDJSON)  # type: ignore[arg-type]
+        lines = _lines(run, shape, clock, want_logprobs)
+        return EventStream(lines, media_type=NDJSON, on_close=run.aclose)
     try:
         return await unless_disconnected(request, _whole(run, shape, clock, want_logprobs))
     finally:
         await run.aclose()
-
-
-class _Closing:
-    """The lines of a run, closing the run itself on aclose(): a client gone before the
-    first line never starts the generator, whose own cleanup would then never run."""
-
-    def __init__(self, run: Run, lines: AsyncGenerator[bytes, None]) -> None:
-        self._run = run
-        self._lines = lines
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._lines
-
-    async def aclose(self) -> None:
-        try:
-            await self._lines.aclose()
-        finally:
-            await self._run.aclose()
 
 
 async def _lines(
@@ -144,7 +153,7 @@ async def _lines(
                 return
             if clock.first_token is None:
                 clock.first_token = time.perf_counter_ns()
-            logprobs = ollama_logprobs(event.logprobs) if want_logprobs else None
+            logprobs = logprob_entries(event.logprobs) if want_logprobs else None
             yield ndjson_line(shape.piece(event.text, logprobs))
 
 
@@ -159,7 +168,7 @@ async def _whole(run: Run, shape: Shape, clock: Clock, want_logprobs: bool) -> d
                     raise EngineError(event.error or "the engine failed")
                 extra = clock.metrics(event.usage)
                 if want_logprobs:
-                    extra["logprobs"] = ollama_logprobs(entries)
+                    extra["logprobs"] = logprob_entries(entries)
                 return shape.final("".join(text), event.reason, **extra)
             if clock.first_token is None:
                 clock.first_token = time.perf_counter_ns()

@@ -11,6 +11,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator
 
+from hearth.core.config import parse_keep_alive
+from hearth.engine.registry import DEFAULT, KeepAlive
+
 ROLES = {"system", "user", "assistant", "tool"}
 
 
@@ -107,6 +110,22 @@ class _ModelBody(_Body):
     keep_alive: float | str | None = None
     options: Options | None = None
 
+    @field_validator("keep_alive")
+    @classmethod
+    def _duration(cls, value: float | str | None) -> float | None:
+        if value is None:
+            return None
+        seconds = parse_keep_alive(value)
+        return -1.0 if seconds is None else seconds
+
+    @property
+    def keep_alive_for(self) -> KeepAlive:
+        """The registry's reading: the server default, seconds, or None for good."""
+        if self.keep_alive is None:
+            return DEFAULT
+        seconds = float(self.keep_alive)
+        return None if seconds < 0 else seconds
+
 
 class _GenerationBody(_ModelBody):
     stream: bool | None = None
@@ -149,3 +168,37 @@ class ShowRequest(_Body):
     model: str = ""
     name: str = ""  # the older spelling, still sent by some clients
     verbose: bool | None = None
+
+
+class CopyRequest(_Body):
+    source: str = ""
+    destination: str = ""
+
+
+class DeleteRequest(_Body):
+    model: str = ""
+    name: str = ""  # the older spelling
+
+
+class CreateRequest(_Body):
+    model: str = ""
+    name: str = ""  # the older spelling
+    from_: str | None = Field(None, alias="from")
+    system: str | None = None
+    template: str | None = None
+    parameters: Options | None = None
+    stream: bool | None = None
+    # Ollama builds models from files, adapters and quantizations; Hearth derives them
+    # from served ones only, so these are refused when present.
+    files: dict[str, Any] | None = None
+    adapters: dict[str, Any] | None = None
+    quantize: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    modelfile: str | None = None
+
+
+class PullRequest(_Body):
+    model: str = ""
+    name: str = ""  # the older spelling
+    insecure: bool | None = None
+    stream: bool | None = None

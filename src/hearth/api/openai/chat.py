@@ -8,7 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from hearth.api.errors import openai_error_body
-from hearth.api.openai.convert import SYSTEM_FINGERPRINT, chat_logprobs, chat_request, usage
+from hearth.api.openai.convert import (
+    SYSTEM_FINGERPRINT,
+    chat_logprobs,
+    chat_request,
+    explicit,
+    usage,
+)
 from hearth.api.openai.schemas import ChatCompletionRequest
 from hearth.api.state import State
 from hearth.api.streaming import EventStream, sse_data, unless_disconnected
@@ -16,6 +22,7 @@ from hearth.core.errors import EngineError
 from hearth.core.ids import new_id, unix_now
 from hearth.engine.types import Finished
 from hearth.services.generation import Run, start_run
+from hearth.services.profiles import with_profile
 
 router = APIRouter()
 
@@ -24,7 +31,8 @@ router = APIRouter()
 async def create_chat_completion(
     body: ChatCompletionRequest, state: State, request: Request
 ) -> dict[str, Any] | EventStream:
-    gen_request = chat_request(body)
+    profile = state.registry.profile(body.model)
+    gen_request = with_profile(chat_request(body), profile, explicit(body))
     n = gen_request.n
     run = await unless_disconnected(request, start_run(state.registry, [gen_request]))
     meta = {
@@ -35,9 +43,12 @@ async def create_chat_completion(
     }
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return EventStream(_stream(run, meta, n, include_usage))
+        return EventStream(_stream(run, meta, n, include_usage), on_close=run.aclose)
     wants_logprobs = gen_request.logprobs is not None
-    results = await unless_disconnected(request, run.collect())
+    try:
+        results = await unless_disconnected(request, run.collect())
+    finally:
+        await run.aclose()
     return {
         **meta,
         "object": "chat.completion",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,6 +12,7 @@ from hearth.api.errors import openai_error_body
 from hearth.api.openai.convert import (
     SYSTEM_FINGERPRINT,
     completion_logprobs,
+    explicit,
     sampling,
     usage,
 )
@@ -21,6 +23,7 @@ from hearth.core.errors import EngineError, InvalidRequest
 from hearth.core.ids import new_id, unix_now
 from hearth.engine.types import Finished, GenerationRequest
 from hearth.services.generation import Run, start_run
+from hearth.services.profiles import with_profile
 
 router = APIRouter()
 
@@ -48,18 +51,21 @@ async def create_completion(
     prompts = _prompts(body)
     n = body.n or 1
     params = sampling(body)
-    requests = [
-        GenerationRequest(
+    profile = state.registry.profile(body.model)
+    requests = []
+    for text in prompts:
+        one = GenerationRequest(
             model=body.model,
             prompt=text,
             sampling=params,
             stop=body.stops(),
-            max_tokens=body.max_tokens if body.max_tokens is not None else 16,
+            max_tokens=body.max_tokens,
             n=n,
             logprobs=body.logprobs,
         )
-        for text in prompts
-    ]
+        one = with_profile(one, profile, explicit(body))
+        # The legacy API's default length, unless the client or a profile chose one.
+        requests.append(one if one.max_tokens is not None else replace(one, max_tokens=16))
     run = await unless_disconnected(request, start_run(state.registry, requests))
     echoes = [prompts[i // n] if body.echo else "" for i in range(len(prompts) * n)]
     meta = {
@@ -71,8 +77,11 @@ async def create_completion(
     }
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return EventStream(_stream(run, meta, echoes, include_usage))
-    results = await unless_disconnected(request, run.collect())
+        return EventStream(_stream(run, meta, echoes, include_usage), on_close=run.aclose)
+    try:
+        results = await unless_disconnected(request, run.collect())
+    finally:
+        await run.aclose()
     return {
         **meta,
         "choices": [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hearth.api.logprobs import logprob_entries
 from hearth.api.openai.schemas import ChatCompletionRequest, Message, SamplingFields
 from hearth.core.errors import InvalidRequest
 from hearth.engine.types import (
@@ -15,6 +16,25 @@ from hearth.engine.types import (
 )
 
 SYSTEM_FINGERPRINT = "fp_hearth"
+
+
+# Request fields → the engine's option names, for telling a derived model's profile which
+# options the client set itself.
+_ENGINE_NAMES = {
+    **{name: name for name in ("temperature", "top_p", "top_k", "min_p", "seed", "stop")},
+    **{name: name for name in ("presence_penalty", "frequency_penalty", "repetition_penalty")},
+    "logit_bias": "logit_bias",
+    "max_tokens": "max_tokens",
+    "max_completion_tokens": "max_tokens",
+}
+
+
+def explicit(body: SamplingFields) -> set[str]:
+    return {
+        _ENGINE_NAMES[name]
+        for name in body.model_fields_set
+        if name in _ENGINE_NAMES and getattr(body, name) is not None
+    }
 
 
 def sampling(body: SamplingFields) -> SamplingParams:
@@ -88,26 +108,8 @@ def usage(u: Usage) -> dict[str, Any]:
     }
 
 
-def _bytes(raw: bytes) -> list[int]:
-    return list(raw)
-
-
 def chat_logprobs(entries: list[TokenLogprob] | tuple[TokenLogprob, ...]) -> dict[str, Any]:
-    return {
-        "content": [
-            {
-                "token": e.token,
-                "logprob": e.logprob,
-                "bytes": _bytes(e.bytes),
-                "top_logprobs": [
-                    {"token": t.token, "logprob": t.logprob, "bytes": _bytes(t.bytes)}
-                    for t in e.top
-                ],
-            }
-            for e in entries
-        ],
-        "refusal": None,
-    }
+    return {"content": logprob_entries(entries), "refusal": None}
 
 
 def completion_logprobs(

@@ -94,11 +94,19 @@ class LlamaCppBackend:
 
     def render(self, request: GenerationRequest) -> list[int]:
         if request.messages is not None:
-            text = self.template.render(
+            template = self.template
+            if request.template is not None:
+                try:
+                    template = ChatTemplate(
+                        request.template, bos_token=template.bos_token, eos_token=template.eos_token
+                    )
+                except ValueError as exc:
+                    raise InvalidRequest(str(exc), param="template") from None
+            text = template.render(
                 [m.as_template_dict() for m in request.messages],
                 add_generation_prompt=request.add_generation_prompt,
             )
-            bos = self.template.bos_token
+            bos = template.bos_token
             add_bos = self.model.add_bos and not (bos and text.startswith(bos))
             return self.model.tokenize(text, add_special=add_bos, parse_special=True)
         assert request.prompt is not None
