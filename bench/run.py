@@ -363,6 +363,8 @@ def summarise(runs: list[ServerRun], servers: list[str], concurrency: list[int])
             "rss_load_mb": statistics.median(r.rss_load_mb for r in mine),
             "first_turn_ttft_ms": statistics.median(r.first_turn_ttft_ms for r in mine),
             "second_turn_ttft_ms": statistics.median(r.second_turn_ttft_ms for r in mine),
+            "failed_requests": sum(lv.errors for r in mine for lv in r.levels),
+            "requests": sum(lv.requests for r in mine for lv in r.levels),
         }
     return summary
 
@@ -398,15 +400,17 @@ def markdown(summary: dict, concurrency: list[int], meta: dict) -> str:  # type:
         lines.append("| " + " | ".join(row) + " |")
     lines += [
         "",
-        "| server | RSS idle MB | RSS under load MB | turn-1 TTFT ms | turn-2 TTFT ms | ratio |",
-        "|---|---|---|---|---|---|",
+        "| server | RSS idle MB | RSS under load MB | turn-1 TTFT ms | turn-2 TTFT ms | ratio "
+        "| failed requests |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in servers:
         d = summary[s]
         ratio = d["second_turn_ttft_ms"] / d["first_turn_ttft_ms"] if d["first_turn_ttft_ms"] else 0
         lines.append(
             f"| {s} | {d['rss_idle_mb']:.0f} | {d['rss_load_mb']:.0f} | "
-            f"{d['first_turn_ttft_ms']:.0f} | {d['second_turn_ttft_ms']:.0f} | {ratio:.2f} |"
+            f"{d['first_turn_ttft_ms']:.0f} | {d['second_turn_ttft_ms']:.0f} | {ratio:.2f} | "
+            f"{d.get('failed_requests', 0)} of {d.get('requests', 0)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -445,6 +449,24 @@ def update_readme(table: str) -> None:
     readme.write_text(f"{head}{start}\n{table}{end}{tail}")
 
 
+def report(path: Path, readme: bool) -> int:
+    payload = json.loads(path.read_text())
+    meta = payload["meta"]
+    runs = [
+        ServerRun(**{**r, "levels": [LevelResult(**lv) for lv in r["levels"]]})
+        for r in payload["runs"]
+    ]
+    concurrency = [lv.concurrency for lv in runs[0].levels]
+    summary = summarise(runs, meta["servers"], concurrency)
+    table = markdown(summary, concurrency, meta)
+    (RESULTS / "latest.md").write_text(table)
+    chart(summary, concurrency, RESULTS / "latest.png")
+    print(table)
+    if readme:
+        update_readme(table)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=bundled_model_path())
@@ -460,7 +482,12 @@ def main() -> int:
         "--servers", nargs="+", default=["hearth", "llama-server", "llama-cpp-python"]
     )
     parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument(
+        "--report", type=Path, help="only re-render the table and chart of a results JSON"
+    )
     args = parser.parse_args()
+    if args.report is not None:
+        return report(args.report, args.update_readme)
     if args.model is None or not Path(args.model).is_file():
         raise SystemExit("no model file: pass --model PATH.gguf")
     if "llama-server" in args.servers and shutil.which(llama_server_binary()) is None:
