@@ -131,21 +131,24 @@ async def start_run(
 
 async def _admit_all(backend: Backend, requests: list[GenerationRequest], release: Release) -> Run:
     tasks = [asyncio.ensure_future(backend.start(r)) for r in requests]
+    admitted = False
     try:
         await asyncio.wait(tasks)
-    finally:
         for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        failed = [t for t in tasks if t.cancelled() or t.exception() is not None]
-        if failed:
+            if task.cancelled():
+                raise asyncio.CancelledError()
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        admitted = True
+        return Run(generations=[t.result() for t in tasks], n=requests[0].n, release=release)
+    finally:
+        if not admitted:
+            # Also when the caller was cancelled just as the last one was admitted: every
+            # generation that did start must be closed, or its slot stays taken.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             for task in tasks:
                 if not task.cancelled() and task.exception() is None:
                     with contextlib.suppress(Exception):
                         await task.result().aclose()
-    for task in failed:
-        if not task.cancelled():
-            raise task.exception()  # type: ignore[misc]
-    if failed:
-        raise asyncio.CancelledError()
-    return Run(generations=[t.result() for t in tasks], n=requests[0].n, release=release)
