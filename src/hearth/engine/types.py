@@ -70,6 +70,8 @@ class GenerationRequest:
     add_generation_prompt: bool = True
     # A chat template to use instead of the model's own (a derived model's).
     template: str | None = None
+    # A GBNF grammar every choice must follow (structured output, forced tool calls).
+    grammar: str | None = None
     # Log-probabilities: None for none, k >= 0 for the sampled token's plus k alternatives.
     logprobs: int | None = None
     # Choices to generate from the one prompt. Choice i samples with seed + i (when a seed

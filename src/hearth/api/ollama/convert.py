@@ -8,6 +8,7 @@ from typing import Any
 
 from hearth.api.ollama.schemas import ChatRequest, GenerateRequest, Message, Options
 from hearth.api.state import AppState
+from hearth.chat.structured import json_object_grammar, schema_grammar
 from hearth.core.errors import InvalidRequest, ModelNotFound
 from hearth.engine.types import ChatMessage, SamplingParams
 
@@ -120,13 +121,20 @@ def logprobs(body: ChatRequest | GenerateRequest) -> int | None:
     return (body.top_logprobs or 0) if body.logprobs else None
 
 
+def format_grammar(body: ChatRequest | GenerateRequest) -> str | None:
+    """Ollama's `format`: "json" for any JSON object, or a JSON schema."""
+    fmt = body.format
+    if not fmt:
+        return None
+    if fmt == "json":
+        return json_object_grammar()
+    if isinstance(fmt, dict):
+        return schema_grammar(fmt, param="format")
+    raise InvalidRequest(f'format must be "json" or a JSON schema, not {fmt!r}', param="format")
+
+
 def refuse_unsupported(body: ChatRequest | GenerateRequest) -> None:
     """Fields that change what the reply means; ignoring them would mislead the client."""
-    if body.format:
-        raise InvalidRequest(
-            "format (JSON mode and structured output) is not supported yet by this server",
-            param="format",
-        )
     if isinstance(body, ChatRequest):
         if body.tools:
             raise InvalidRequest("tools are not supported yet by this server", param="tools")

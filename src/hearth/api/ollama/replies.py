@@ -110,6 +110,7 @@ async def answer(
         stop=convert.stops(body.options),
         max_tokens=convert.max_tokens(body.options),
         logprobs=convert.logprobs(body),
+        grammar=convert.format_grammar(body),
     )
     gen = with_profile(gen, state.registry.profile(name), convert.explicit(body.options))
     return await respond(

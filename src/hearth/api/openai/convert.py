@@ -6,6 +6,7 @@ from typing import Any
 
 from hearth.api.logprobs import logprob_entries
 from hearth.api.openai.schemas import ChatCompletionRequest, Message, SamplingFields
+from hearth.chat.structured import json_object_grammar, schema_grammar
 from hearth.core.errors import InvalidRequest
 from hearth.engine.types import (
     ChatMessage,
@@ -75,13 +76,24 @@ def _refuse_unsupported(body: ChatCompletionRequest) -> None:
     # Each of these changes what the reply means; ignoring one would mislead the client.
     if body.top_logprobs is not None and not body.logprobs:
         raise InvalidRequest("'top_logprobs' needs 'logprobs' set to true.", param="top_logprobs")
-    if body.response_format is not None and body.response_format.type != "text":
-        raise InvalidRequest(
-            f"response_format '{body.response_format.type}' is not supported yet by this server.",
-            param="response_format",
-        )
     if body.tools and body.tool_choice != "none":
         raise InvalidRequest("'tools' are not supported yet by this server.", param="tools")
+
+
+def response_grammar(body: ChatCompletionRequest) -> str | None:
+    """`response_format` as a grammar: any JSON object, or JSON valid against a schema."""
+    fmt = body.response_format
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        return json_object_grammar()
+    spec = getattr(fmt, "json_schema", None)
+    if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+        raise InvalidRequest(
+            "response_format of type 'json_schema' needs 'json_schema.schema', a JSON schema.",
+            param="response_format.json_schema",
+        )
+    return schema_grammar(spec["schema"], param="response_format.json_schema.schema")
 
 
 def chat_request(body: ChatCompletionRequest) -> GenerationRequest:
@@ -95,6 +107,7 @@ def chat_request(body: ChatCompletionRequest) -> GenerationRequest:
         max_tokens=max_tokens,
         n=body.n or 1,
         logprobs=(body.top_logprobs or 0) if body.logprobs else None,
+        grammar=response_grammar(body),
     )
 
 

@@ -10,6 +10,7 @@ from hearth.core.errors import ContextLengthExceeded, InvalidRequest
 from hearth.core.ids import unix_now
 from hearth.engine.llama_cpp.embedding import Embedder
 from hearth.engine.llama_cpp.model import LlamaModel
+from hearth.engine.llama_cpp.sampling import GrammarError, check_grammar
 from hearth.engine.llama_cpp.scheduler import Scheduler, SchedulerConfig, Sequence
 from hearth.engine.types import (
     EmbeddingResult,
@@ -140,8 +141,18 @@ class LlamaCppBackend:
         if not tokens:
             raise InvalidRequest("the prompt is empty", param="prompt")
         budget = self._budget(len(tokens), request.max_tokens)
+        if request.grammar:
+            try:
+                check_grammar(self.model.vocab, request.grammar)
+            except GrammarError as exc:
+                raise InvalidRequest(str(exc), param="response_format") from None
         seqs = self.scheduler.submit(
-            tokens, request.choice_sampling(), budget, request.stop, request.logprobs
+            tokens,
+            request.choice_sampling(),
+            budget,
+            request.stop,
+            request.logprobs,
+            request.grammar,
         )
         try:
             for seq in seqs:

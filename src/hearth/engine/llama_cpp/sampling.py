@@ -12,18 +12,42 @@ from hearth.engine.llama_cpp.lib import llama
 from hearth.engine.types import SamplingParams
 
 
-def needs_sampler(params: SamplingParams) -> bool:
-    return not params.greedy or params.penalised or bool(params.logit_bias)
+def needs_sampler(params: SamplingParams, grammar: str | None = None) -> bool:
+    return not params.greedy or params.penalised or bool(params.logit_bias) or bool(grammar)
+
+
+class GrammarError(ValueError):
+    """llama.cpp could not parse a grammar."""
+
+
+def grammar_sampler(vocab: object, grammar: str) -> object:
+    sampler = llama.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+    if not sampler:
+        raise GrammarError("llama.cpp could not parse the grammar")
+    return sampler
+
+
+def check_grammar(vocab: object, grammar: str) -> None:
+    llama.llama_sampler_free(grammar_sampler(vocab, grammar))
 
 
 class Sampler:
     """A llama.cpp sampler chain; `sample` picks a token and records it (for penalties)."""
 
-    def __init__(self, params: SamplingParams, n_vocab: int) -> None:
+    def __init__(
+        self,
+        params: SamplingParams,
+        n_vocab: int,
+        vocab: object = None,
+        grammar: str | None = None,
+    ) -> None:
         chain_params = llama.llama_sampler_chain_default_params()
         chain_params.no_perf = True
         self._chain = llama.llama_sampler_chain_init(chain_params)
         add = lambda s: llama.llama_sampler_chain_add(self._chain, s)  # noqa: E731
+        if grammar:
+            # First, so that nothing the grammar forbids survives to be sampled.
+            add(grammar_sampler(vocab, grammar))
         if params.penalised:
             add(
                 llama.llama_sampler_init_penalties(

@@ -74,6 +74,7 @@ class Sequence:
     max_tokens: int
     stops: tuple[str, ...]
     logprobs: int | None
+    grammar: str | None
     loop: asyncio.AbstractEventLoop
     events: asyncio.Queue[GenerationEvent]
     admitted: asyncio.Future[int]
@@ -152,6 +153,7 @@ class Scheduler:
         max_tokens: int,
         stops: tuple[str, ...],
         logprobs: int | None = None,
+        grammar: str | None = None,
     ) -> list[Sequence]:
         """Queue one request with a choice per sampling; they share one event queue."""
         if len(samplings) > self.config.parallel:
@@ -170,6 +172,7 @@ class Scheduler:
                 max_tokens=max_tokens,
                 stops=stops,
                 logprobs=logprobs,
+                grammar=grammar,
                 loop=loop,
                 events=events,
                 admitted=loop.create_future(),
@@ -297,8 +300,10 @@ class Scheduler:
                 seq.started = True
                 seq.cached_tokens = keep
                 seq.text = OutputText(seq.stops)
-                if needs_sampler(seq.sampling):
-                    seq.sampler = Sampler(seq.sampling, self.model.n_vocab)
+                if needs_sampler(seq.sampling, seq.grammar):
+                    seq.sampler = Sampler(
+                        seq.sampling, self.model.n_vocab, self.model.vocab, seq.grammar
+                    )
                 _call(seq.loop, _resolve, seq.admitted, keep)
             self._running.append(seq)
 
