@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 
 from hearth import __version__
-from hearth.api import health
+from hearth.api import health, ui, ws
 from hearth.api.errors import install_error_handlers
 from hearth.api.limits import BodyLimit
 from hearth.api.ollama import ollama_router
@@ -67,5 +67,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(openai_router())
     app.include_router(ollama_router())
+    app.include_router(ws.router)
+    app.mount(ui.UI_PREFIX, ui.assets(), name="ui")
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     return app

@@ -1,4 +1,5 @@
-"""HearthError → each surface's error shape. The one place errors become HTTP responses.
+"""HearthError → each surface's error shape. The one place errors become HTTP responses
+(and WebSocket error frames).
 
 OpenAI clients expect `{"error": {"message", "type", "param", "code"}}`; Ollama clients
 `{"error": "..."}`. Which one a path gets is decided by its prefix.
@@ -13,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hearth.core.errors import EngineError, HearthError, InvalidRequest, NotFound, Overloaded
@@ -41,6 +43,21 @@ def error_body(path: str, err: HearthError) -> dict[str, Any]:
     if is_ollama_path(path):
         return {"error": err.message}
     return openai_error_body(err)
+
+
+def ws_error_frame(err: HearthError, rid: str | None) -> dict[str, Any]:
+    """The /v1/ws error frame: `code` is always set (the error's type when it has none)."""
+    frame: dict[str, Any] = {
+        "type": "error",
+        "id": rid,
+        "code": err.code or err.type,
+        "message": err.message,
+    }
+    if err.param is not None:
+        frame["param"] = err.param
+    if err.retry_after is not None:
+        frame["retry_after"] = err.retry_after
+    return frame
 
 
 def error_response(path: str, err: HearthError) -> JSONResponse:
@@ -83,7 +100,7 @@ def _param(loc: tuple[Any, ...]) -> str | None:
     return out or None
 
 
-def validation_error(exc: RequestValidationError) -> InvalidRequest:
+def validation_error(exc: RequestValidationError | ValidationError) -> InvalidRequest:
     errors = exc.errors()
     first = errors[0] if errors else {}
     if first.get("type") == "json_invalid" or any(e.get("type") == "json_invalid" for e in errors):

@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
+from starlette.requests import HTTPConnection
 
 from hearth.core.config import Settings
 from hearth.engine.registry import ModelRegistry
@@ -21,7 +22,8 @@ class AppState:
     started_at: float = field(default_factory=time.time)
 
 
-def get_state(request: Request) -> AppState:
+def get_state(request: HTTPConnection) -> AppState:
+    """For HTTP routes and WebSocket routes alike."""
     state: AppState = request.app.state.hearth
     return state
 

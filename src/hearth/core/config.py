@@ -122,6 +122,13 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         8 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
     )
+    ws_idle_timeout: float = Field(
+        300.0,
+        gt=0,
+        le=86_400,
+        description="Seconds a /v1/ws connection may stay silent with nothing in flight: "
+        "pinged at half, closed at the end.",
+    )
     keep_alive: Annotated[float | None, NoDecode] = Field(
         300.0,
         description="How long a model stays loaded after its last request (5m, 30s, 0; "

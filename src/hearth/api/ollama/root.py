@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from hearth import __version__
+from hearth.api import ui
 
 router = APIRouter()  # open: clients probe / before they send any key
 api_router = APIRouter()  # behind the API key, with the rest of /api
@@ -17,17 +18,13 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-async def browser_home(request: Request) -> Response:
-    # A browser asking for /. The web chat page will be served here; until then it gets
-    # the same line as the clients.
-    return PlainTextResponse(RUNNING)
-
-
 @router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
 async def root(request: Request) -> Response:
-    if wants_html(request):
-        return await browser_home(request)
-    return PlainTextResponse(RUNNING)
+    # A browser (it asks for HTML) gets the chat page; Ollama's clients, curl and HEAD
+    # probes get the liveness line they look for.
+    if request.method == "GET" and wants_html(request):
+        return ui.page()
+    return PlainTextResponse(RUNNING, headers={"Vary": "Accept"})
 
 
 @api_router.api_route("/version", methods=["GET", "HEAD"])

@@ -1,0 +1,142 @@
+"""The JSON frames of /v1/ws, in and out.
+
+A chat frame carries the fields of a /v1/chat/completions body (the same validation, the
+same conversion to the engine's request) plus its `id`, an optional `system` prompt and,
+later, a stored `conversation` to continue. One choice is streamed per request.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from pydantic import Field, ValidationError, model_validator
+
+from hearth.api.errors import validation_error
+from hearth.api.openai.convert import chat_request, explicit, usage
+from hearth.api.openai.schemas import ChatCompletionRequest, Message
+from hearth.core.errors import HearthError, InvalidRequest
+from hearth.engine.registry import ModelRegistry
+from hearth.engine.types import ChatMessage, FinishReason, GenerationRequest, Usage
+from hearth.services.chat_session import Timing
+from hearth.services.profiles import with_profile
+
+MAX_ID_CHARS = 128
+
+
+class FrameError(InvalidRequest):
+    """A frame that is not JSON, not an object, or of no known type."""
+
+    code = "invalid_frame"
+
+
+class ChatFrame(ChatCompletionRequest):
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    system: str | None = None
+    conversation: str | None = None
+    messages: list[Message] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _has_input(self) -> ChatFrame:
+        if not self.messages and self.conversation is None:
+            raise ValueError("'messages' must hold at least one message")
+        return self
+
+
+def parse(text: str | bytes | None) -> dict[str, Any]:
+    """A client frame as a JSON object with a string `type`."""
+    if not isinstance(text, str):
+        raise FrameError("Frames must be JSON text, not binary.")
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        raise FrameError("The frame is not valid JSON.") from None
+    if not isinstance(frame, dict):
+        raise FrameError("A frame must be a JSON object with a 'type'.")
+    kind = frame.get("type")
+    if not isinstance(kind, str):
+        raise FrameError("A frame needs a 'type': chat, cancel, auth or ping.", param="type")
+    return frame
+
+
+def frame_id(frame: dict[str, Any]) -> str | None:
+    """The frame's id when it is usable as one (for addressing an error frame)."""
+    rid = frame.get("id")
+    return rid if isinstance(rid, str) and 0 < len(rid) <= MAX_ID_CHARS else None
+
+
+def required_id(frame: dict[str, Any]) -> str:
+    rid = frame_id(frame)
+    if rid is None:
+        raise InvalidRequest(
+            f"'id' must be a non-empty string of at most {MAX_ID_CHARS} characters.", param="id"
+        )
+    return rid
+
+
+def chat_frame(frame: dict[str, Any]) -> ChatFrame:
+    try:
+        return ChatFrame.model_validate(frame)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def generation_request(body: ChatFrame, registry: ModelRegistry) -> GenerationRequest:
+    """The engine's request for a chat frame, with the model's profile applied."""
+    if body.n not in (None, 1):
+        raise InvalidRequest("A WebSocket chat request streams one choice: 'n' must be 1.", "n")
+    if body.logprobs:
+        raise InvalidRequest("'logprobs' is not available over the WebSocket.", param="logprobs")
+    if body.conversation is not None:
+        # Continuing a stored conversation needs the conversation store: until it is
+        # there, say so rather than answer without the history.
+        raise InvalidRequest(
+            "Continuing a stored 'conversation' is not available on this server yet; "
+            "send the whole history in 'messages'.",
+            param="conversation",
+            code="unsupported_parameter",
+        )
+    request = chat_request(body)
+    if body.system is not None:
+        messages = (ChatMessage("system", body.system), *(request.messages or ()))
+        request = replace(request, messages=messages)
+    return with_profile(request, registry.profile(body.model), explicit(body))
+
+
+def delta(rid: str, text: str) -> dict[str, Any]:
+    return {"type": "delta", "id": rid, "content": text}
+
+
+def done(
+    rid: str, reason: FinishReason, used: Usage | None, timing: Timing | None
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {
+        "type": "done",
+        "id": rid,
+        "finish_reason": reason,
+        "usage": None if used is None else usage(used),
+        "timings": None,
+    }
+    if timing is not None and used is not None:
+        frame["timings"] = {
+            "first_token_ms": _ms(timing.first_token_s),
+            "generation_ms": _ms(timing.generation_s),
+            "tokens_per_second": _round(timing.tokens_per_second(used.completion_tokens)),
+        }
+    return frame
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1e3, 2)
+
+
+def unknown_type(frame: dict[str, Any]) -> HearthError:
+    return FrameError(
+        f"Unknown frame type '{str(frame['type'])[:40]}': expected chat, cancel, auth or ping.",
+        param="type",
+    )

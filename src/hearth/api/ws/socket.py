@@ -1,0 +1,181 @@
+"""GET /v1/ws: chat over one long-lived WebSocket, several requests in flight by id.
+
+One `Connection` per socket: it authenticates, reads frames, hands chat requests to a
+`ChatSession` and sends what the session reports as frames. Frames are sent under a
+lock, since every request's task writes to the same socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from hearth.api.auth import bearer_token
+from hearth.api.errors import ws_error_frame
+from hearth.api.state import AppState, State
+from hearth.api.ws import frames
+from hearth.core.errors import HearthError
+from hearth.engine.types import FinishReason, Usage
+from hearth.services.chat_session import ChatSession, Timing
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+AUTH_WINDOW_S = 10.0  # how long an auth frame may take to come, when one is needed
+BEARER_PROTOCOL = "bearer."
+
+# Close codes (RFC 6455 §7.4.1).
+GOING_AWAY = 1001
+POLICY_VIOLATION = 1008
+MESSAGE_TOO_BIG = 1009
+
+
+class _Closed(Exception):
+    """The connection is over: the client left, or the server closed it."""
+
+
+class Connection:
+    def __init__(self, websocket: WebSocket, state: AppState, presented: str | None) -> None:
+        self.ws = websocket
+        self.state = state
+        self.session = ChatSession(state.registry, self)
+        self.presented = presented
+        self.authed = not state.keyring.enabled
+        self.last_activity = time.monotonic()
+        self.pinged = False  # a ping was sent for the current silence
+        self._send_lock = asyncio.Lock()
+
+    # ---- what the session reports ------------------------------------------------------
+
+    async def delta(self, rid: str, text: str) -> None:
+        await self.send(frames.delta(rid, text))
+
+    async def done(
+        self, rid: str, reason: FinishReason, usage: Usage | None, timing: Timing | None
+    ) -> None:
+        self.last_activity = time.monotonic()
+        await self.send(frames.done(rid, reason, usage, timing))
+
+    async def failed(self, rid: str, err: HearthError) -> None:
+        self.last_activity = time.monotonic()
+        await self.send(ws_error_frame(err, rid))
+
+    # ---- the socket --------------------------------------------------------------------
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+        async with self._send_lock:
+            await self.ws.send_text(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await self.ws.close(code, reason)
+        raise _Closed()
+
+    async def serve(self) -> None:
+        try:
+            if self.presented is not None:
+                await self._authenticate(self.presented)
+            while True:
+                message = await self._receive()
+                self.last_activity = time.monotonic()
+                self.pinged = False
+                await self._handle(message)
+        except (_Closed, WebSocketDisconnect):
+            pass
+        finally:
+            await self.session.close()
+
+    async def _authenticate(self, key: object) -> None:
+        keyring = self.state.keyring
+        if keyring.enabled and not (isinstance(key, str) and keyring.verify(key)):
+            await self.close(POLICY_VIOLATION, "invalid API key")
+        self.authed = True
+
+    async def _receive(self) -> dict[str, Any]:
+        """The next message, meanwhile enforcing the auth window and the idle timeout."""
+        idle = self.state.settings.ws_idle_timeout
+        auth_deadline = time.monotonic() + min(AUTH_WINDOW_S, idle)
+        while True:
+            now = time.monotonic()
+            if not self.authed:
+                wait = auth_deadline - now
+                if wait <= 0:
+                    await self.close(POLICY_VIOLATION, "authentication required")
+            elif self.session.in_flight:
+                self.last_activity = now  # a reply on its way is not idleness
+                wait = idle / 2
+            else:
+                silent = now - self.last_activity
+                if silent >= idle:
+                    await self.close(GOING_AWAY, "idle timeout")
+                if silent >= idle / 2 and not self.pinged:
+                    self.pinged = True
+                    await self.send({"type": "ping"})
+                wait = (idle if self.pinged else idle / 2) - silent
+            try:
+                async with asyncio.timeout(max(wait, 0.01)):
+                    message = await self.ws.receive()
+            except TimeoutError:
+                continue
+            if message["type"] == "websocket.disconnect":
+                raise _Closed()
+            return message
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        text = message.get("text")
+        raw = text.encode() if text is not None else message.get("bytes") or b""
+        if len(raw) > self.state.settings.max_request_bytes:
+            await self.close(MESSAGE_TOO_BIG, "frame too large")
+        frame: dict[str, Any] = {}
+        try:
+            frame = frames.parse(text if text is not None else message.get("bytes"))
+            await self._dispatch(frame)
+        except HearthError as err:
+            await self.send(ws_error_frame(err, frames.frame_id(frame)))
+
+    async def _dispatch(self, frame: dict[str, Any]) -> None:
+        kind = frame["type"]
+        if kind == "auth":
+            await self._authenticate(frame.get("key"))
+            await self.send({"type": "authenticated"})
+        elif not self.authed:
+            # Before a valid key, anything but an auth frame ends the connection.
+            await self.close(POLICY_VIOLATION, "authentication required")
+        elif kind == "chat":
+            rid = frames.required_id(frame)
+            body = frames.chat_frame(frame)
+            self.session.start(rid, frames.generation_request(body, self.state.registry))
+        elif kind == "cancel":
+            await self.session.cancel(frames.required_id(frame))
+        elif kind == "ping":
+            await self.send({"type": "pong"})
+        elif kind != "pong":  # a pong answers the server's ping: nothing more to do
+            raise frames.unknown_type(frame)
+
+
+def _bearer_protocol(websocket: WebSocket) -> str | None:
+    offered: list[str] = websocket.scope.get("subprotocols") or []
+    return next((p for p in offered if p.startswith(BEARER_PROTOCOL)), None)
+
+
+@router.websocket("/v1/ws")
+async def chat_socket(websocket: WebSocket, state: State) -> None:
+    protocol = _bearer_protocol(websocket)
+    # Browsers cannot set headers, so they offer the key as a subprotocol; the handshake
+    # only succeeds if the server echoes the entry it chose.
+    await websocket.accept(subprotocol=protocol)
+    presented = bearer_token(websocket.headers.get("authorization"))
+    if presented is None and protocol is not None:
+        presented = protocol.removeprefix(BEARER_PROTOCOL)
+    if not state.keyring.enabled:
+        presented = None
+    await Connection(websocket, state, presented).serve()

@@ -1,0 +1,146 @@
+"""The requests of one long-lived chat connection, in flight at once and keyed by the
+client's own ids. Transport-free: the WebSocket surface feeds it requests and turns what
+it reports to its `Listener` into frames.
+
+Each request runs as one task through `start_run`, the same path as every surface, so
+sampling, stopping, usage and slot handling come from the engine. Cancelling a request
+(or closing the session) cancels its task, which closes the run and frees the slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from hearth.core.errors import Conflict, EngineError, HearthError, NotFound
+from hearth.engine.registry import ModelRegistry
+from hearth.engine.types import Finished, FinishReason, GenerationRequest, Usage
+from hearth.services.generation import start_run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Seconds, measured on the server. `first_token_s`: from the request to its first
+    token (queueing and prompt included); `generation_s`: from the first token to the end."""
+
+    first_token_s: float | None
+    generation_s: float
+
+    def tokens_per_second(self, completion_tokens: int) -> float | None:
+        # The first token's time belongs to the prompt; the rate counts the ones after it.
+        if completion_tokens < 2 or self.generation_s <= 0:
+            return None
+        return (completion_tokens - 1) / self.generation_s
+
+
+class Listener(Protocol):
+    """What a session reports. Exactly one of `done` / `failed` ends each request."""
+
+    async def delta(self, rid: str, text: str) -> None: ...
+
+    async def done(
+        self, rid: str, reason: FinishReason, usage: Usage | None, timing: Timing | None
+    ) -> None: ...
+
+    async def failed(self, rid: str, err: HearthError) -> None: ...
+
+
+@dataclass
+class _InFlight:
+    task: asyncio.Task[None]
+    ending: bool = False  # its last report is being sent: too late to cancel
+
+
+class ChatSession:
+    def __init__(self, registry: ModelRegistry, listener: Listener) -> None:
+        self._registry = registry
+        self._listener = listener
+        self._requests: dict[str, _InFlight] = {}
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._requests)
+
+    def start(self, rid: str, request: GenerationRequest) -> None:
+        """Begin a request; its reports go to the listener. A duplicate id is refused."""
+        if rid in self._requests:
+            raise Conflict(
+                f"A request with id '{rid}' is already in flight on this connection.",
+                param="id",
+                code="duplicate_id",
+            )
+        task = asyncio.create_task(self._run(rid, request), name=f"chat:{rid}")
+        self._requests[rid] = _InFlight(task)
+
+    async def cancel(self, rid: str) -> None:
+        """Stop a request and free its slot; the listener hears `done` with reason
+        "cancelled" (no usage: the engine never finished counting)."""
+        entry = self._requests.get(rid)
+        if entry is None:
+            raise NotFound(f"No request with id '{rid}' is in flight.", param="id")
+        if entry.ending:
+            return  # it finished on its own; its `done` is on the way
+        entry.task.cancel()
+        await asyncio.gather(entry.task, return_exceptions=True)
+        await self._listener.done(rid, "cancelled", None, None)
+
+    async def close(self) -> None:
+        """Cancel everything in flight (the connection is gone: nothing is reported)."""
+        tasks = [entry.task for entry in self._requests.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run(self, rid: str, request: GenerationRequest) -> None:
+        try:
+            await self._generate(rid, request)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The listener could not send (the connection went away); the reader notices
+            # and closes the session.
+            log.debug("chat request %s ended early", rid, exc_info=True)
+        finally:
+            self._requests.pop(rid, None)
+
+    def _ending(self, rid: str) -> None:
+        entry = self._requests.get(rid)
+        if entry is not None:
+            entry.ending = True
+
+    async def _generate(self, rid: str, request: GenerationRequest) -> None:
+        began = time.monotonic()
+        try:
+            run = await start_run(self._registry, [request])
+        except HearthError as err:
+            self._ending(rid)
+            await self._listener.failed(rid, err)
+            return
+        first: float | None = None
+        finished: Finished | None = None
+        try:
+            async for _, event in run.events():
+                if isinstance(event, Finished):
+                    finished = event
+                elif event.text:
+                    if first is None:
+                        first = time.monotonic()
+                    await self._listener.delta(rid, event.text)
+        finally:
+            await run.aclose()
+        ended = time.monotonic()
+        self._ending(rid)
+        if finished is None or finished.reason == "error":
+            error = finished.error if finished is not None else None
+            await self._listener.failed(rid, EngineError(error or "the engine failed"))
+            return
+        timing = Timing(
+            first_token_s=None if first is None else first - began,
+            generation_s=0.0 if first is None else ended - first,
+        )
+        await self._listener.done(rid, finished.reason, run.usage, timing)
