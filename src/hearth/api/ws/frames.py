@@ -45,7 +45,7 @@ class ChatFrame(ChatCompletionRequest):
 
 
 def parse(text: str | bytes | None) -> dict[str, Any]:
-    """A client frame as a JSON object with a string `type`."""
+    """A client frame as a JSON object."""
     if not isinstance(text, str):
         raise FrameError("Frames must be JSON text, not binary.")
     try:
@@ -54,10 +54,14 @@ def parse(text: str | bytes | None) -> dict[str, Any]:
         raise FrameError("The frame is not valid JSON.") from None
     if not isinstance(frame, dict):
         raise FrameError("A frame must be a JSON object with a 'type'.")
-    kind = frame.get("type")
-    if not isinstance(kind, str):
-        raise FrameError("A frame needs a 'type': chat, cancel, auth or ping.", param="type")
     return frame
+
+
+def kind(frame: dict[str, Any]) -> str:
+    value = frame.get("type")
+    if not isinstance(value, str):
+        raise FrameError("A frame needs a 'type': chat, cancel, auth or ping.", param="type")
+    return value
 
 
 def frame_id(frame: dict[str, Any]) -> str | None:
@@ -85,7 +89,9 @@ def chat_frame(frame: dict[str, Any]) -> ChatFrame:
 def generation_request(body: ChatFrame, registry: ModelRegistry) -> GenerationRequest:
     """The engine's request for a chat frame, with the model's profile applied."""
     if body.n not in (None, 1):
-        raise InvalidRequest("A WebSocket chat request streams one choice: 'n' must be 1.", "n")
+        raise InvalidRequest(
+            "A WebSocket chat request streams one choice: 'n' must be 1.", param="n"
+        )
     if body.logprobs:
         raise InvalidRequest("'logprobs' is not available over the WebSocket.", param="logprobs")
     if body.conversation is not None:
@@ -135,8 +141,8 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1e3, 2)
 
 
-def unknown_type(frame: dict[str, Any]) -> HearthError:
+def unknown_type(kind: str) -> HearthError:
     return FrameError(
-        f"Unknown frame type '{str(frame['type'])[:40]}': expected chat, cancel, auth or ping.",
+        f"Unknown frame type '{kind[:40]}': expected chat, cancel, auth or ping.",
         param="type",
     )

@@ -141,9 +141,16 @@ class Connection:
             await self._dispatch(frame)
         except HearthError as err:
             await self.send(ws_error_frame(err, frames.frame_id(frame)))
+        except (_Closed, WebSocketDisconnect):
+            raise
+        except Exception:
+            # A bug answers this frame with an error; the connection and the others go on.
+            log.exception("unhandled error on a /v1/ws frame")
+            err = HearthError("The server had an error while processing your frame.")
+            await self.send(ws_error_frame(err, frames.frame_id(frame)))
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
-        kind = frame["type"]
+        kind = frames.kind(frame)
         if kind == "auth":
             await self._authenticate(frame.get("key"))
             await self.send({"type": "authenticated"})
@@ -159,7 +166,7 @@ class Connection:
         elif kind == "ping":
             await self.send({"type": "pong"})
         elif kind != "pong":  # a pong answers the server's ping: nothing more to do
-            raise frames.unknown_type(frame)
+            raise frames.unknown_type(kind)
 
 
 def _bearer_protocol(websocket: WebSocket) -> str | None:
