@@ -1,0 +1,288 @@
+"""The chat page at / in Debian's Chromium, driven by Playwright: streaming over /v1/ws,
+Stop, the key prompt, phone width, readable errors, and model text that stays text."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from hearth.core.errors import Overloaded
+from hearth.engine.fake import FakeBackend
+from tests.api.test_error_shapes import registry_of
+from tests.conftest import MODEL, LiveServer, make_settings
+from tests.e2e.ws_client import running
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 740}
+LONG = "Write a very long story about a dragon and a knight."  # greedy: 1000+ tokens
+TOKEN_KEY = "sk-browser-token-1"  # a valid subprotocol token: sent as bearer.<key>
+FRAME_KEY = "sk-browser/slash=1"  # not a token: sent in an auth frame
+XSS = (
+    "Look: <img src=x onerror=\"window.__pwned='img'\"> and "
+    "<script>window.__pwned='script'</script> and [click](javascript:window.__pwned=1) "
+    "and **bold** done."
+)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class PageErrors(list[str]):
+    """Uncaught page errors and console errors, which a clean page has none of."""
+
+
+@pytest.fixture
+def open_page(browser: Browser) -> Iterator[Any]:
+    contexts = []
+
+    def open_(
+        server: LiveServer, viewport: dict[str, int] = DESKTOP, *, bypass_csp: bool = False
+    ) -> tuple[Page, PageErrors]:
+        context = browser.new_context(viewport=viewport, bypass_csp=bypass_csp)
+        contexts.append(context)
+        page = context.new_page()
+        errors = PageErrors()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(server.url + "/")
+        return page, errors
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+def models_loaded(page: Page) -> None:
+    page.wait_for_function("() => document.querySelector('#model').options.length > 0")
+
+
+def set_setting(page: Page, name: str, value: str) -> None:
+    page.locator(f"#{name}").fill(value)
+
+
+def ask(page: Page, text: str) -> None:
+    page.fill("#prompt", text)
+    page.press("#prompt", "Enter")
+
+
+def last_reply(page: Page) -> Any:
+    return page.locator(".msg.assistant").last
+
+
+def wait_done(page: Page, timeout: float = 60_000) -> str:
+    reply = last_reply(page)
+    reply.locator(".stats:not(:empty), .error-note").first.wait_for(timeout=timeout)
+    return reply.inner_text()
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    settings = make_settings(
+        tmp_path_factory.mktemp("keyed"), api_keys=[TOKEN_KEY, FRAME_KEY], parallel=2
+    )
+    server = LiveServer(settings).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def scripted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    class Busy(FakeBackend):
+        async def start(self, request):  # type: ignore[no-untyped-def]
+            raise Overloaded("The engine's queue is full.", retry_after=2)
+
+    # Room for the page's default max_tokens (512) next to the prompt.
+    registry = registry_of(
+        FakeBackend("scripted", XSS, context_length=4096, token_delay=0.01),
+        Busy("busy"),
+        FakeBackend("doomed", context_length=4096),
+    )
+    server = LiveServer(make_settings(tmp_path_factory.mktemp("scripted")), registry).start()
+    yield server
+    server.stop()
+
+
+def test_root_serves_the_page_to_browsers_only(live_server: LiveServer) -> None:
+    page = httpx.get(live_server.url + "/", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="/ui/app.js">' in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["vary"] == "Accept"
+    for headers in ({}, {"Accept": "*/*"}, {"Accept": "application/json"}):
+        probe = httpx.get(live_server.url + "/", headers=headers)
+        assert probe.text == "Ollama is running" and probe.headers["vary"] == "Accept"
+    head = httpx.head(live_server.url + "/", headers={"Accept": "text/html"})
+    assert head.status_code == 200 and head.headers["content-type"].startswith("text/plain")
+    script = httpx.get(live_server.url + "/ui/app.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert httpx.get(live_server.url + "/ui/nope.js").status_code == 404
+
+
+def test_chat_streams_and_stop_frees_the_slot(
+    live_server: LiveServer, open_page: Any, tmp_path: Path
+) -> None:
+    page, errors = open_page(live_server)
+    models_loaded(page)
+    assert page.locator("#model").input_value() == MODEL
+    set_setting(page, "temperature", "0")
+    set_setting(page, "max_tokens", "1000")
+    # Count the distinct states the reply passes through while it streams.
+    page.evaluate(
+        """() => {
+        window.__states = new Set();
+        new MutationObserver(() => {
+          const body = [...document.querySelectorAll('.msg.assistant .body')].pop();
+          if (body) window.__states.add(body.textContent.length);
+        }).observe(document.querySelector('#messages'),
+                   {subtree: true, childList: true, characterData: true});
+      }"""
+    )
+    ask(page, LONG)
+    assert page.locator(".msg.user .body").last.inner_text() == LONG
+    page.wait_for_function("() => window.__states.size >= 5")  # token by token, not all at once
+    assert page.locator("#send").inner_text() == "Stop"
+    assert running(live_server) == 1
+    page.screenshot(path=str(tmp_path / "streaming.png"))
+    page.click("#send")
+    text = wait_done(page)
+    assert "Stopped" in last_reply(page).locator(".stats").inner_text()
+    assert page.locator("#send").inner_text() == "Send"
+    deadline = time.monotonic() + 1.0
+    while running(live_server) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert running(live_server) == 0
+    body = last_reply(page).locator(".body").inner_text()
+    time.sleep(0.3)
+    assert last_reply(page).locator(".body").inner_text() == body  # it stopped growing
+    assert len(text) > 20
+    # A next turn carries the first (the stopped reply included) and completes.
+    set_setting(page, "max_tokens", "12")
+    ask(page, "Thanks! Now one word about the dragon.")
+    stats = wait_done(page).splitlines()[-1]
+    assert "tok/s" in stats and "cached" in stats and "cut at max tokens" in stats
+    assert len(page.locator(".msg.assistant").all()) == 2
+    page.screenshot(path=str(tmp_path / "desktop.png"))
+    assert errors == []
+
+
+def test_key_prompt_and_both_ways_of_sending_it(keyed: LiveServer, open_page: Any) -> None:
+    page, _ = open_page(keyed)
+    dialog = page.locator("#key-dialog")
+    dialog.wait_for(state="visible")
+    assert "needs an API key" in page.locator("#key-reason").inner_text()
+    page.fill("#key-input", "sk-not-the-right-one")
+    page.click("#key-save")
+    page.wait_for_function(
+        "() => document.querySelector('#key-reason').textContent.includes('did not accept')"
+    )
+    assert dialog.is_visible()
+    for key in (TOKEN_KEY, FRAME_KEY):
+        if not dialog.is_visible():
+            page.click("#change-key")
+        page.fill("#key-input", key)
+        page.click("#key-save")
+        models_loaded(page)
+        assert not dialog.is_visible()
+        assert page.evaluate("() => localStorage.getItem('hearth.apiKey')") == key
+        set_setting(page, "max_tokens", "5")
+        ask(page, "Hi")
+        assert "tokens" in wait_done(page)
+    # The key is remembered: a reload asks for nothing.
+    page.reload()
+    models_loaded(page)
+    assert not dialog.is_visible()
+    # A key the socket refuses (1008) brings the prompt back, with a readable message.
+    page.evaluate("() => localStorage.setItem('hearth.apiKey', 'sk-revoked-key-99')")
+    ask(page, "Hi")
+    dialog.wait_for(state="visible")
+    assert "did not accept" in last_reply(page).locator(".error-note").inner_text()
+    assert page.locator("#prompt").input_value() == "Hi"  # offered again
+
+
+def test_phone_width_layout(live_server: LiveServer, open_page: Any, tmp_path: Path) -> None:
+    page, errors = open_page(live_server, PHONE)
+    models_loaded(page)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+    assert not page.locator("#sidebar").is_visible()
+    for selector in ("#menu", "#model", "#prompt", "#send"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    page.click("#menu")
+    page.locator("#sidebar").wait_for(state="visible")
+    set_setting(page, "max_tokens", "40")
+    page.click("#scrim", position={"x": PHONE["width"] - 10, "y": 300})  # beside the drawer
+    page.locator("#sidebar").wait_for(state="hidden")
+    ask(page, "Write a python function that adds two numbers.")
+    assert "tokens" in wait_done(page)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(tmp_path / "phone.png"))
+    assert errors == []
+
+
+def test_model_text_cannot_inject_html(scripted: LiveServer, open_page: Any) -> None:
+    # Without the page's CSP: what is tested is that no element is ever made from model
+    # text, not that the policy would stop its script.
+    page, errors = open_page(scripted, bypass_csp=True)
+    models_loaded(page)
+    page.select_option("#model", "scripted")
+    ask(page, "Say the thing.")
+    assert "tokens" in wait_done(page)
+    body = last_reply(page).locator(".body")
+    text = body.inner_text()
+    assert "<img src=x onerror=" in text and "<script>" in text
+    assert body.locator("strong").inner_text() == "bold"  # Markdown still renders
+    assert page.evaluate("() => document.querySelectorAll('img, script:not([src])').length") == 0
+    assert body.locator("a").count() == 0  # a javascript: link stays text
+    time.sleep(0.3)
+    assert page.evaluate("() => window.__pwned") is None
+    assert errors == []
+
+
+def test_errors_read_as_messages(scripted: LiveServer, open_page: Any) -> None:
+    page, _ = open_page(scripted)
+    models_loaded(page)
+    page.select_option("#model", "busy")
+    ask(page, "Hi")
+    wait_done(page)
+    note = last_reply(page).locator(".error-note").inner_text()
+    assert note.startswith("The server is busy.") and "Try again in 2 s." in note
+    # The model went away after the page listed it.
+    page.select_option("#model", "doomed")
+    assert httpx.request(
+        "DELETE", scripted.url + "/api/delete", json={"model": "doomed"}
+    ).is_success
+    ask(page, "Hi")
+    wait_done(page)
+    assert "doomed" in last_reply(page).locator(".error-note").inner_text()
+
+
+def test_server_down_reads_as_a_message(tmp_path: Path, open_page: Any) -> None:
+    server = LiveServer(make_settings(tmp_path), registry_of(FakeBackend("scripted"))).start()
+    page, _ = open_page(server)
+    models_loaded(page)
+    server.stop()
+    ask(page, "Hi")
+    wait_done(page)
+    assert "connection to the server" in last_reply(page).locator(".error-note").inner_text()
+    assert page.locator("#send").inner_text() == "Send"
+    assert page.locator("#prompt").input_value() == "Hi"
