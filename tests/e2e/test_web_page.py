@@ -185,11 +185,14 @@ def test_chat_streams_and_stop_frees_the_slot(
     assert errors == []
 
 
-def test_key_prompt_and_both_ways_of_sending_it(keyed: LiveServer, open_page: Any) -> None:
+def test_key_prompt_and_both_ways_of_sending_it(
+    keyed: LiveServer, open_page: Any, tmp_path: Path
+) -> None:
     page, _ = open_page(keyed)
     dialog = page.locator("#key-dialog")
     dialog.wait_for(state="visible")
     assert "needs an API key" in page.locator("#key-reason").inner_text()
+    page.screenshot(path=str(tmp_path / "key.png"))
     page.fill("#key-input", "sk-not-the-right-one")
     page.click("#key-save")
     page.wait_for_function(
@@ -239,7 +242,9 @@ def test_phone_width_layout(live_server: LiveServer, open_page: Any, tmp_path: P
     assert errors == []
 
 
-def test_model_text_cannot_inject_html(scripted: LiveServer, open_page: Any) -> None:
+def test_model_text_cannot_inject_html(
+    scripted: LiveServer, open_page: Any, tmp_path: Path
+) -> None:
     # Without the page's CSP: what is tested is that no element is ever made from model
     # text, not that the policy would stop its script.
     page, errors = open_page(scripted, bypass_csp=True)
@@ -255,10 +260,11 @@ def test_model_text_cannot_inject_html(scripted: LiveServer, open_page: Any) -> 
     assert body.locator("a").count() == 0  # a javascript: link stays text
     time.sleep(0.3)
     assert page.evaluate("() => window.__pwned") is None
+    page.screenshot(path=str(tmp_path / "xss.png"))
     assert errors == []
 
 
-def test_errors_read_as_messages(scripted: LiveServer, open_page: Any) -> None:
+def test_errors_read_as_messages(scripted: LiveServer, open_page: Any, tmp_path: Path) -> None:
     page, _ = open_page(scripted)
     models_loaded(page)
     page.select_option("#model", "busy")
@@ -274,6 +280,7 @@ def test_errors_read_as_messages(scripted: LiveServer, open_page: Any) -> None:
     ask(page, "Hi")
     wait_done(page)
     assert "doomed" in last_reply(page).locator(".error-note").inner_text()
+    page.screenshot(path=str(tmp_path / "errors.png"))
 
 
 def test_server_down_reads_as_a_message(tmp_path: Path, open_page: Any) -> None:
@@ -286,3 +293,48 @@ def test_server_down_reads_as_a_message(tmp_path: Path, open_page: Any) -> None:
     assert "connection to the server" in last_reply(page).locator(".error-note").inner_text()
     assert page.locator("#send").inner_text() == "Send"
     assert page.locator("#prompt").input_value() == "Hi"
+
+
+MARKDOWN_CASES = """
+() => import('/ui/markdown.js').then(({render}) => {
+  const html = (text) => {
+    const div = document.createElement('div');
+    div.append(render(text));
+    return div.innerHTML;
+  };
+  return {
+    fence: html('Hi\\n```python\\nx = "<b>"\\n```\\nafter'),
+    open_fence: html('```js\\nlet a = 1;'),
+    list: html('- one\\n- **two**\\n  - nested\\n1. first'),
+    table: html('| a | b |\\n|---|--:|\\n| `x` | <i>y</i> |'),
+    links: html('[ok](https://example.com) [bad](javascript:alert(1)) http://a.b/c.'),
+    inline: html('snake_case_name and *em* and ~~del~~ and `a<b`'),
+    heading: html('# Title\\n> quoted'),
+  };
+})
+"""
+
+
+def test_markdown_renderer(live_server: LiveServer, open_page: Any) -> None:
+    page, errors = open_page(live_server)
+    out = page.evaluate(MARKDOWN_CASES)
+    assert out["fence"] == (
+        '<p>Hi</p><figure class="code"><figcaption><span class="lang">python</span>'
+        '<button class="copy" type="button">Copy</button></figcaption>'
+        '<pre><code>x = "&lt;b&gt;"</code></pre></figure><p>after</p>'
+    )
+    assert "<code>let a = 1;</code>" in out["open_fence"]  # still streaming: code to the end
+    assert out["list"] == (
+        "<ul><li>one</li><li><strong>two</strong><ul><li>nested</li></ul></li></ul>"
+        "<ol><li>first</li></ol>"
+    )
+    assert "<th>a</th>" in out["table"] and 'style="text-align: right;"' in out["table"]
+    assert "<td><code>x</code></td>" in out["table"] and "&lt;i&gt;y&lt;/i&gt;" in out["table"]
+    assert out["links"].count("<a ") == 2 and "javascript" not in out["links"]
+    assert 'href="https://example.com/"' in out["links"] and 'href="http://a.b/c"' in out["links"]
+    assert "<span>bad</span>" in out["links"]
+    assert out["inline"] == (
+        "<p>snake_case_name and <em>em</em> and <del>del</del> and <code>a&lt;b</code></p>"
+    )
+    assert out["heading"] == "<h3>Title</h3><blockquote><p>quoted</p></blockquote>"
+    assert errors == []

@@ -269,7 +269,7 @@ async function submit() {
   const messages = state.conversation.messages;
   messages.push({ role: "user", content: text });
   if (!state.conversation.title) state.conversation.title = text.slice(0, 60);
-  view.addUser(text);
+  const sent = view.addUser(text);
   const reply = view.addAssistant();
   reply.streaming(true);
   const { system, ...params } = currentSettings();
@@ -286,13 +286,19 @@ async function submit() {
     const done = await result;
     reply.flush();
     reply.setStats(formatStats(done));
-    messages.push({ role: "assistant", content: streamed });
+    if (streamed) {
+      messages.push({ role: "assistant", content: streamed }); // a stopped reply counts too
+    } else {
+      messages.pop(); // stopped before a word: as if it had not been sent
+      sent.classList.add("unsent");
+    }
     hideBanner();
   } catch (err) {
     reply.flush();
     reply.fail(describeError(err));
     // The turn did not happen: take it back out of the history and offer it again.
     messages.pop();
+    sent.classList.add("unsent");
     if (!input.value) {
       input.value = text;
       autosize();

@@ -213,7 +213,7 @@ const INLINE = new RegExp(
     /\*(?=[^\s*])([\s\S]*?[^\s*])\*/.source, // 5: italic
     /(?<![\w_])_(?=[^\s_])([\s\S]*?[^\s_])_(?![\w_])/.source, // 6: italic
     /~~(?=\S)([\s\S]*?\S)~~/.source, // 7: strikethrough
-    /\[([^\]\n]+)\]\(\s*<?([^\s<>()]+)>?(?:\s+"[^"]*")?\s*\)/.source, // 8, 9: link
+    /\[([^\]\n]+)\]\(\s*<?((?:[^\s<>()]|\([^\s<>()]*\))+)>?(?:\s+"[^"]*")?\s*\)/.source, // 8, 9: link
     /(?<![\w/])(https?:\/\/[^\s<>"'`]*[^\s<>"'`.,:;!?)\]}])/.source, // 10: bare URL
   ].join("|")
 );
@@ -242,9 +242,9 @@ export function inline(text, parent) {
       inline(m[7], del);
       parent.append(del);
     } else if (m[8] !== undefined) {
-      parent.append(link(m[9], m[8]));
+      parent.append(link(m[9], (node) => inline(m[8], node)));
     } else {
-      parent.append(link(m[10], m[10]));
+      parent.append(link(m[10], (node) => node.append(document.createTextNode(m[10]))));
     }
     rest = rest.slice(m.index + m[0].length);
   }
@@ -260,17 +260,18 @@ function safeHref(href) {
   }
 }
 
-function link(href, label) {
+// `fill(node)` puts the label in; a link that is not kept shows as its label alone.
+function link(href, fill) {
   const target = safeHref(href);
   if (target === null) {
     const span = el("span");
-    inline(label, span);
+    fill(span);
     return span;
   }
   const a = el("a");
   a.href = target;
   a.target = "_blank";
   a.rel = "noopener noreferrer nofollow";
-  inline(label, a);
+  fill(a);
   return a;
 }
