@@ -39,8 +39,10 @@ XSS = (
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Module scope: while the sync API runs, its event loop counts as running in this
+    # thread, which the asyncio tests of other modules must not find.
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield launched

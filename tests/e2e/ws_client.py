@@ -59,15 +59,19 @@ async def until_end(ws: ClientConnection, rid: str, seen: list[dict[str, Any]] |
             return frame, text
 
 
-def running(server: LiveServer) -> int:
-    model = httpx.get(f"{server.url}/health", timeout=10).json()["models"][0]
+def running(server: LiveServer, client: httpx.Client | None = None) -> int:
+    """Sequences running or waiting on the server's (first) model, from /health."""
+    get = client.get if client is not None else httpx.get
+    model = get(f"{server.url}/health", timeout=10).json()["models"][0]
     return int(model["running"]) + int(model["waiting"])
 
 
 async def settles_to_idle(server: LiveServer, within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await asyncio.to_thread(running, server) == 0:
-            return True
-        await asyncio.sleep(0.02)
-    return await asyncio.to_thread(running, server) == 0
+    # One client for all the polls: a new one per poll costs more CPU than the engine step.
+    with httpx.Client() as client:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if await asyncio.to_thread(running, server, client) == 0:
+                return True
+            await asyncio.sleep(0.02)
+        return await asyncio.to_thread(running, server, client) == 0

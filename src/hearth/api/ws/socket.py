@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
 
 from hearth.api.auth import bearer_token
 from hearth.api.errors import ws_error_frame
@@ -51,6 +51,7 @@ class Connection:
         self.authed = not state.keyring.enabled
         self.last_activity = time.monotonic()
         self.pinged = False  # a ping was sent for the current silence
+        self.auth_deadline = self.last_activity + min(AUTH_WINDOW_S, state.settings.ws_idle_timeout)
         self._send_lock = asyncio.Lock()
 
     # ---- what the session reports ------------------------------------------------------
@@ -73,7 +74,10 @@ class Connection:
     async def send(self, frame: dict[str, Any]) -> None:
         text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
         async with self._send_lock:
-            await self.ws.send_text(text)
+            try:
+                await self.ws.send_text(text)
+            except (WebSocketDisconnect, WebSocketDisconnected, OSError):
+                raise _Closed() from None
 
     async def close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):  # the client may be gone already
@@ -89,7 +93,7 @@ class Connection:
                 self.last_activity = time.monotonic()
                 self.pinged = False
                 await self._handle(message)
-        except (_Closed, WebSocketDisconnect):
+        except _Closed:
             pass
         finally:
             await self.session.close()
@@ -103,11 +107,10 @@ class Connection:
     async def _receive(self) -> dict[str, Any]:
         """The next message, meanwhile enforcing the auth window and the idle timeout."""
         idle = self.state.settings.ws_idle_timeout
-        auth_deadline = time.monotonic() + min(AUTH_WINDOW_S, idle)
         while True:
             now = time.monotonic()
             if not self.authed:
-                wait = auth_deadline - now
+                wait = self.auth_deadline - now
                 if wait <= 0:
                     await self.close(POLICY_VIOLATION, "authentication required")
             elif self.session.in_flight:
@@ -141,7 +144,7 @@ class Connection:
             await self._dispatch(frame)
         except HearthError as err:
             await self.send(ws_error_frame(err, frames.frame_id(frame)))
-        except (_Closed, WebSocketDisconnect):
+        except _Closed:
             raise
         except Exception:
             # A bug answers this frame with an error; the connection and the others go on.
