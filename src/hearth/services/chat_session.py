@@ -87,6 +87,8 @@ class ChatSession:
             return  # it finished on its own; its `done` is on the way
         entry.task.cancel()
         await asyncio.gather(entry.task, return_exceptions=True)
+        # A task cancelled before it ever ran never reaches its own cleanup.
+        self._requests.pop(rid, None)
         await self._listener.done(rid, "cancelled", None, None)
 
     async def close(self) -> None:
@@ -95,6 +97,7 @@ class ChatSession:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._requests.clear()
 
     async def _run(self, rid: str, request: GenerationRequest) -> None:
         try:

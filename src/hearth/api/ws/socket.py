@@ -21,7 +21,7 @@ from hearth.api.auth import bearer_token
 from hearth.api.errors import ws_error_frame
 from hearth.api.state import AppState, State
 from hearth.api.ws import frames
-from hearth.core.errors import HearthError
+from hearth.core.errors import EngineError, HearthError
 from hearth.engine.types import FinishReason, Usage
 from hearth.services.chat_session import ChatSession, Timing
 
@@ -66,6 +66,8 @@ class Connection:
         await self.send(frames.done(rid, reason, usage, timing))
 
     async def failed(self, rid: str, err: HearthError) -> None:
+        if isinstance(err, EngineError):
+            log.error("engine error on /v1/ws request %s: %s", rid, err.message)
         self.last_activity = time.monotonic()
         await self.send(ws_error_frame(err, rid))
 
