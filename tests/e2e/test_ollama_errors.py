@@ -11,8 +11,7 @@ import pytest
 
 from hearth.core.errors import Overloaded
 from hearth.engine.fake import FakeBackend
-from tests.api.test_error_shapes import registry_of
-from tests.conftest import MODEL, LiveServer, make_settings
+from tests.conftest import MODEL, LiveServer, make_settings, registry_of
 
 HI = [{"role": "user", "content": "hi"}]
 FEW = {"num_predict": 2}

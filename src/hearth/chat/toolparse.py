@@ -75,6 +75,7 @@ class ToolCallParser:
         self._open: ToolCall | None = None  # the call whose arguments are streaming
         self._args_at = 0  # where its arguments start in _body
         self._scanner = _ObjectScanner()
+        self._gap = ""  # whitespace after a call: dropped unless more content follows
         self.calls: list[ToolCall] = []
 
     def feed(self, text: str) -> list[Piece]:
@@ -96,7 +97,10 @@ class ToolCallParser:
                     self._content(out, self._buf[: len(self._buf) - keep])
                     self._buf = self._buf[len(self._buf) - keep :]
                     return out
-                self._content(out, self._buf[:at])
+                before = self._buf[:at]
+                if before.strip():
+                    self._content(out, self._gap + before)
+                self._gap = ""
                 self._buf = self._buf[at + len(CALL_OPEN) :]
                 self._in_call, self._body = True, ""
                 continue
@@ -130,10 +134,12 @@ class ToolCallParser:
         self._buf = ""
         return out
 
-    @staticmethod
-    def _content(out: list[Piece], text: str) -> None:
-        if text:
-            out.append(text)
+    def _content(self, out: list[Piece], text: str) -> None:
+        if self.calls and not text.strip():
+            self._gap += text
+        elif text:
+            out.append(self._gap + text)
+            self._gap = ""
 
     def _stream(self, out: list[Piece]) -> None:
         if self._open is None:
