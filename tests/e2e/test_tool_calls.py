@@ -16,6 +16,7 @@ import pydantic
 import pytest
 
 from hearth.engine.fake import FakeBackend
+from hearth.engine.llama_cpp.model import LlamaModel
 from tests.conftest import MODEL, LiveServer, make_settings, registry_of
 
 CITY = {
@@ -184,6 +185,28 @@ def test_sdk_parse_with_a_pydantic_tool(client: openai.OpenAI) -> None:
     )  # fmt: skip
     call = (reply.choices[0].message.tool_calls or [])[0]
     assert isinstance(call.function.parsed_arguments, Weather)
+
+
+def test_auto_a_call_the_model_opens_is_constrained_from_its_tag(
+    client: openai.OpenAI, model_path: Path
+) -> None:
+    """The 135M model never opens a call by itself; a nudge on the tokens of `<tool_call>`
+    makes it, and from that tag on the lazy grammar keeps the call valid."""
+    model = LlamaModel(model_path)
+    try:
+        tag = model.tokenize("<tool_call>", add_special=False, parse_special=True)
+    finally:
+        model.close()
+    nudge = {str(t): 5 for t in tag}
+    reply = client.chat.completions.create(
+        model=MODEL, messages=ASK, tools=[WEATHER], temperature=0, max_tokens=120,
+        logit_bias=nudge, parallel_tool_calls=False,
+    )  # fmt: skip
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    [(name, args)] = calls_of(choice.message)
+    assert name == "get_weather"
+    jsonschema.validate(args, CITY)
 
 
 def test_tool_choice_none_answers_in_text(client: openai.OpenAI) -> None:
