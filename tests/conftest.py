@@ -13,6 +13,7 @@ import uvicorn
 
 from hearth.app import create_app
 from hearth.core.config import Settings, bundled_model_path
+from hearth.engine.base import Backend
 from hearth.engine.registry import ModelRegistry
 
 MODEL = "smollm2-135m-instruct"
@@ -51,6 +52,18 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=60)
         self.sock.close()
+
+
+def registry_of(*backends: Backend) -> ModelRegistry:
+    """A registry serving ready-made backends (scripted ones, for shape tests)."""
+    registry = ModelRegistry()
+    for backend in backends:
+
+        async def load(b: Backend = backend) -> Backend:
+            return b
+
+        registry.register(backend.info.name, load)
+    return registry
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:

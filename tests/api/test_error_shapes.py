@@ -9,26 +9,13 @@ import httpx
 import openai
 import pytest
 
-from hearth.engine.base import Backend
 from hearth.engine.fake import FakeBackend
-from hearth.engine.registry import ModelRegistry
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import LiveServer, make_settings, registry_of
 
 
 class Exploding(FakeBackend):
     async def start(self, request):  # type: ignore[no-untyped-def]
         raise RuntimeError("secret internal detail")
-
-
-def registry_of(*backends: Backend) -> ModelRegistry:
-    registry = ModelRegistry()
-    for backend in backends:
-
-        async def load(b: Backend = backend) -> Backend:
-            return b
-
-        registry.register(backend.info.name, load)
-    return registry
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from hearth.core.errors import Overloaded
 from hearth.engine.fake import FakeBackend
-from tests.api.test_error_shapes import registry_of
-from tests.conftest import MODEL, LiveServer, make_settings
+from tests.conftest import MODEL, LiveServer, make_settings, registry_of
 from tests.e2e.ws_client import running
 
 CHROMIUM = "/usr/bin/chromium"

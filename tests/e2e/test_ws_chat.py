@@ -192,6 +192,13 @@ async def test_closing_the_socket_cancels_its_generations(live_server: LiveServe
             "unsupported_parameter",
             "conversation",
         ),
+        (
+            '{"type": "chat", "id": "q", "model": "' + MODEL + '", "tools": [{"type": '
+            '"function", "function": {"name": "f"}}], "messages": [{"role": "user", '
+            '"content": "hi"}]}',
+            "invalid_request_error",
+            "tools",
+        ),
         ('{"type": "cancel"}', "invalid_request_error", "id"),
     ],
 )

@@ -12,7 +12,7 @@ from hearth.core.errors import Conflict, ContextLengthExceeded, EngineError, Not
 from hearth.engine.fake import FakeBackend
 from hearth.engine.types import ChatMessage, GenerationRequest
 from hearth.services.chat_session import ChatSession, Timing
-from tests.api.test_error_shapes import registry_of
+from tests.conftest import registry_of
 
 
 class Recorder:

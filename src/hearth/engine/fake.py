@@ -1,6 +1,7 @@
 """A scripted backend for shape and error tests: no model, deterministic, fast.
 
-"Tokens" are whitespace-separated words (each keeps its leading space). The reply comes
+"Tokens" are whitespace-separated words (each keeps its leading space), or pieces of
+`token_chars` characters, which split words and tags anywhere. The reply comes
 from `script`, a fixed string or a function of the request. `fail_after` ends the stream
 with an engine error after that many tokens, to test error events mid-stream.
 """
@@ -58,7 +59,7 @@ class FakeGeneration:
         out = OutputText(self._request.stop)
         n = 0
         reason: FinishReason = "stop"
-        for piece in fake_tokens(reply):
+        for piece in backend.pieces(reply):
             if backend.token_delay:
                 await asyncio.sleep(backend.token_delay)
             if backend.fail_after is not None and n >= backend.fail_after:
@@ -100,8 +101,10 @@ class FakeBackend:
         embedding_length: int = 8,
         token_delay: float = 0.0,
         fail_after: int | None = None,
+        token_chars: int | None = None,
     ) -> None:
         self.script = script
+        self.token_chars = token_chars
         self.context_length = context_length
         self.token_delay = token_delay
         self.fail_after = fail_after
@@ -117,6 +120,12 @@ class FakeBackend:
     @property
     def info(self) -> ModelInfo:
         return self._info
+
+    def pieces(self, reply: str) -> list[str]:
+        if self.token_chars is None:
+            return fake_tokens(reply)
+        n = self.token_chars
+        return [reply[i : i + n] for i in range(0, len(reply), n)]
 
     def _prompt_text(self, request: GenerationRequest) -> str:
         if request.messages is not None:

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from hearth.core.errors import Conflict, EngineError, HearthError, NotFound
 from hearth.engine.registry import ModelRegistry
-from hearth.engine.types import Finished, FinishReason, GenerationRequest, Usage
+from hearth.engine.types import Finished, FinishReason, GenerationRequest, TokenEvent, Usage
 from hearth.services.generation import start_run
 
 log = logging.getLogger(__name__)
@@ -117,33 +117,31 @@ class ChatSession:
             entry.ending = True
 
     async def _generate(self, rid: str, request: GenerationRequest) -> None:
-        began = time.monotonic()
+        began = time.perf_counter_ns()
         try:
             run = await start_run(self._registry, [request])
         except HearthError as err:
             self._ending(rid)
             await self._listener.failed(rid, err)
             return
-        first: float | None = None
         finished: Finished | None = None
         try:
             async for _, event in run.events():
                 if isinstance(event, Finished):
                     finished = event
-                elif event.text:
-                    if first is None:
-                        first = time.monotonic()
+                elif isinstance(event, TokenEvent) and event.text:
                     await self._listener.delta(rid, event.text)
         finally:
             await run.aclose()
-        ended = time.monotonic()
+        ended = time.perf_counter_ns()
         self._ending(rid)
         if finished is None or finished.reason == "error":
             error = finished.error if finished is not None else None
             await self._listener.failed(rid, EngineError(error or "the engine failed"))
             return
+        first = run.first_output_ns  # the run's own clock, as every surface reports it
         timing = Timing(
-            first_token_s=None if first is None else first - began,
-            generation_s=0.0 if first is None else ended - first,
+            first_token_s=None if first is None else (first - began) / 1e9,
+            generation_s=0.0 if first is None else (ended - first) / 1e9,
         )
         await self._listener.done(rid, finished.reason, run.usage, timing)

@@ -94,6 +94,11 @@ def generation_request(body: ChatFrame, registry: ModelRegistry) -> GenerationRe
         )
     if body.logprobs:
         raise InvalidRequest("'logprobs' is not available over the WebSocket.", param="logprobs")
+    if body.tools and body.tool_choice != "none":
+        raise InvalidRequest(
+            "'tools' are not available over the WebSocket yet; use /v1/chat/completions.",
+            param="tools",
+        )
     if body.conversation is not None:
         # Continuing a stored conversation needs the conversation store: until it is
         # there, say so rather than answer without the history.

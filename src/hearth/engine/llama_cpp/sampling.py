@@ -6,48 +6,67 @@ one numpy argmax over the batch's logits for all of them.
 
 from __future__ import annotations
 
+import ctypes
 import random
 
+import numpy as np
+
 from hearth.engine.llama_cpp.lib import llama
-from hearth.engine.types import SamplingParams
+from hearth.engine.types import Grammar, SamplingParams
 
 
-def needs_sampler(params: SamplingParams, grammar: str | None = None) -> bool:
-    return not params.greedy or params.penalised or bool(params.logit_bias) or bool(grammar)
+def needs_sampler(params: SamplingParams, grammar: Grammar | None = None) -> bool:
+    return not params.greedy or params.penalised or bool(params.logit_bias) or grammar is not None
 
 
 class GrammarError(ValueError):
     """llama.cpp could not parse a grammar."""
 
 
-def grammar_sampler(vocab: object, grammar: str) -> object:
-    sampler = llama.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+def grammar_sampler(vocab: object, grammar: Grammar) -> object:
+    text = grammar.gbnf.encode()
+    if grammar.trigger is None:
+        sampler = llama.llama_sampler_init_grammar(vocab, text, b"root")
+    else:
+        patterns = (ctypes.c_char_p * 1)(grammar.trigger.encode())
+        sampler = llama.llama_sampler_init_grammar_lazy_patterns(
+            vocab, text, b"root", patterns, 1, None, 0
+        )
     if not sampler:
         raise GrammarError("llama.cpp could not parse the grammar")
     return sampler
 
 
-def check_grammar(vocab: object, grammar: str) -> None:
+def check_grammar(vocab: object, grammar: Grammar) -> None:
     llama.llama_sampler_free(grammar_sampler(vocab, grammar))
 
 
+# llama_token_data, for handing a whole logits row to samplers without a Python loop.
+_TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
+
+
 class Sampler:
-    """A llama.cpp sampler chain; `sample` picks a token and records it (for penalties)."""
+    """A llama.cpp sampler chain; `sample` picks a token and records it (for penalties).
+
+    A grammar is kept beside the chain, not in it: checking every token of the
+    vocabulary against a grammar costs more than a small model's whole decode step. As
+    llama.cpp's own sampler does, a token is drawn without it first and kept if the
+    grammar allows it; only otherwise is the grammar applied to the full row and the
+    token drawn again from what it allows."""
 
     def __init__(
         self,
         params: SamplingParams,
         n_vocab: int,
         vocab: object = None,
-        grammar: str | None = None,
+        grammar: Grammar | None = None,
     ) -> None:
         chain_params = llama.llama_sampler_chain_default_params()
         chain_params.no_perf = True
+        self._n_vocab = n_vocab
+        self._grammar = grammar_sampler(vocab, grammar) if grammar is not None else None
         self._chain = llama.llama_sampler_chain_init(chain_params)
         add = lambda s: llama.llama_sampler_chain_add(self._chain, s)  # noqa: E731
-        if grammar:
-            # First, so that nothing the grammar forbids survives to be sampled.
-            add(grammar_sampler(vocab, grammar))
         if params.penalised:
             add(
                 llama.llama_sampler_init_penalties(
@@ -78,12 +97,51 @@ class Sampler:
         add(llama.llama_sampler_init_dist(seed & 0xFFFFFFFF))
 
     def sample(self, ctx: object, idx: int) -> int:
-        return int(llama.llama_sampler_sample(self._chain, ctx, idx))
+        if self._grammar is None:
+            return int(llama.llama_sampler_sample(self._chain, ctx, idx))
+        ptr = llama.llama_get_logits_ith(ctx, idx)
+        logits = np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
+        token = self._draw(logits, constrained=False)
+        if not self._allowed(token):
+            token = self._draw(logits, constrained=True)
+        llama.llama_sampler_accept(self._grammar, token)
+        llama.llama_sampler_accept(self._chain, token)
+        return token
+
+    def _draw(self, logits: np.ndarray, constrained: bool) -> int:
+        data = np.empty(self._n_vocab, dtype=_TOKEN_DATA)
+        data["id"] = np.arange(self._n_vocab, dtype=np.int32)
+        data["logit"] = logits
+        data["p"] = 0.0
+        candidates = _candidates(data)
+        if constrained:
+            llama.llama_sampler_apply(self._grammar, ctypes.byref(candidates))
+        llama.llama_sampler_apply(self._chain, ctypes.byref(candidates))
+        return int(candidates.data[candidates.selected].id)
+
+    def _allowed(self, token: int) -> bool:
+        one = np.array([(token, 0.0, 0.0)], dtype=_TOKEN_DATA)
+        llama.llama_sampler_apply(self._grammar, ctypes.byref(_candidates(one)))
+        return bool(np.isfinite(one["logit"][0]))
 
     def accept(self, token: int) -> None:
+        if self._grammar is not None:
+            llama.llama_sampler_accept(self._grammar, token)
         llama.llama_sampler_accept(self._chain, token)
 
     def close(self) -> None:
+        if self._grammar:
+            llama.llama_sampler_free(self._grammar)
+            self._grammar = None
         if self._chain:
             llama.llama_sampler_free(self._chain)
             self._chain = None
+
+
+def _candidates(data: np.ndarray) -> object:
+    return llama.llama_token_data_array(
+        data=data.ctypes.data_as(ctypes.POINTER(llama.llama_token_data)),
+        size=len(data),
+        selected=-1,
+        sorted=False,
+    )
