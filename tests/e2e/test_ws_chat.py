@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import MODEL, LiveServer
 from tests.e2e.ws_client import (
@@ -237,3 +237,14 @@ async def test_server_survives_a_client_that_vanishes(live_server: LiveServer) -
     with pytest.raises(ConnectionClosed):
         await ws.recv()
     assert await settles_to_idle(live_server, within=2.0)
+
+
+async def test_pages_from_other_sites_are_refused_without_keys(live_server: LiveServer) -> None:
+    with pytest.raises(InvalidStatus) as info:
+        async with open_socket(live_server, origin="http://evil.example"):
+            pass
+    assert info.value.response.status_code == 403
+    same_site = live_server.url  # the chat page's own origin
+    async with open_socket(live_server, origin=same_site) as ws:
+        await send(ws, {"type": "ping"})
+        assert await next_frame(ws) == {"type": "pong"}

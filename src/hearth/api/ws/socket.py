@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
@@ -179,8 +180,22 @@ def _bearer_protocol(websocket: WebSocket) -> str | None:
     return next((p for p in offered if p.startswith(BEARER_PROTOCOL)), None)
 
 
+def _cross_site(websocket: WebSocket) -> bool:
+    """A browser page from another site. Browsers send Origin on every WebSocket and,
+    unlike fetch, apply no same-origin rule to what the page then reads."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return False  # not a browser
+    return urlsplit(origin).netloc.lower() != websocket.headers.get("host", "").lower()
+
+
 @router.websocket("/v1/ws")
 async def chat_socket(websocket: WebSocket, state: State) -> None:
+    if not state.keyring.enabled and _cross_site(websocket):
+        # Without keys, any site the user visits could otherwise use the models through
+        # the user's browser. With keys, a page from elsewhere must present one.
+        await websocket.close(POLICY_VIOLATION)  # before accept: a 403 to the handshake
+        return
     protocol = _bearer_protocol(websocket)
     # Browsers cannot set headers, so they offer the key as a subprotocol; the handshake
     # only succeeds if the server echoes the entry it chose.
