@@ -168,10 +168,11 @@ def test_chat_streams_and_stop_frees_the_slot(
     text = wait_done(page)
     assert "Stopped" in last_reply(page).locator(".stats").inner_text()
     assert page.locator("#send").inner_text() == "Send"
-    deadline = time.monotonic() + 1.0
-    while running(live_server) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert running(live_server) == 0
+    with httpx.Client() as client:
+        deadline = time.monotonic() + 1.0
+        while running(live_server, client) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert running(live_server, client) == 0
     body = last_reply(page).locator(".body").inner_text()
     time.sleep(0.3)
     assert last_reply(page).locator(".body").inner_text() == body  # it stopped growing

@@ -7,12 +7,14 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import LiveServer, make_settings
+from hearth.engine.fake import FakeBackend
+from tests.conftest import LiveServer, make_settings, registry_of
 from tests.e2e.ws_client import chat, next_frame, open_socket, send, until_end
 
 KEY = "sk-test-socket-key"
@@ -136,13 +138,22 @@ async def test_answering_pings_keeps_the_connection(strict: LiveServer) -> None:
         await served(ws)
 
 
-async def test_a_long_reply_is_not_idleness(strict: LiveServer) -> None:
-    async with open_socket(strict, subprotocols=[f"bearer.{KEY}"]) as ws:
-        await send(ws, chat("slow", "Write an essay.", max_tokens=400, logit_bias={"2": -100}))
-        started = time.monotonic()
-        frames: list[dict[str, Any]] = []
-        done, _ = await until_end(ws, "slow", frames)
-        assert done["type"] == "done"
-        assert time.monotonic() - started > IDLE  # it outlasted the idle timeout
-        assert {"type": "ping"} not in frames
-        await served(ws)  # and the connection is still up
+async def test_a_long_reply_is_not_idleness(tmp_path: Path) -> None:
+    # A reply that surely outlasts the timeout, whatever the machine: the scripted
+    # backend writes 300 words 10 ms apart (3 s) against a 1 s idle timeout.
+    slow = FakeBackend("slow", " ".join(["word"] * 300), context_length=4096, token_delay=0.01)
+    settings = make_settings(tmp_path, ws_idle_timeout=1.0)
+    server = LiveServer(settings, registry_of(slow)).start()
+    try:
+        async with open_socket(server) as ws:
+            await send(ws, {**chat("slow", "Go."), "model": "slow"})
+            started = time.monotonic()
+            frames: list[dict[str, Any]] = []
+            done, _ = await until_end(ws, "slow", frames)
+            assert done["type"] == "done" and done["usage"]["completion_tokens"] == 300
+            assert time.monotonic() - started > 2.0
+            assert {"type": "ping"} not in frames
+            await send(ws, {"type": "ping"})  # and the connection is still up
+            assert await next_frame(ws) == {"type": "pong"}
+    finally:
+        server.stop()
