@@ -160,7 +160,8 @@ async def test_closing_the_socket_cancels_its_generations(live_server: LiveServe
         ("[1, 2]", "invalid_frame", None),
         ('{"id": "q"}', "invalid_frame", "type"),
         ('{"type": "shout", "id": "q"}', "invalid_frame", "type"),
-        ('{"type": "chat", "model": "m", "messages": []}', "invalid_request_error", "id"),
+        ('{"type": "chat", "model": "m", "messages": []}', "missing_required_parameter", "id"),
+        ('{"type": "chat", "id": 7, "model": "m", "messages": []}', "invalid_value", "id"),
         ('{"type": "chat", "id": "q", "model": "' + MODEL + '"}', "invalid_value", None),
         (
             '{"type": "chat", "id": "q", "model": "' + MODEL + '", "messages": [{"role": "x"}]}',
@@ -183,7 +184,7 @@ async def test_closing_the_socket_cancels_its_generations(live_server: LiveServe
         (
             '{"type": "chat", "id": "q", "model": "' + MODEL + '", "n": 2, '
             '"messages": [{"role": "user", "content": "hi"}]}',
-            "invalid_request_error",
+            "unsupported_parameter",
             "n",
         ),
         (
@@ -196,10 +197,10 @@ async def test_closing_the_socket_cancels_its_generations(live_server: LiveServe
             '{"type": "chat", "id": "q", "model": "' + MODEL + '", "tools": [{"type": '
             '"function", "function": {"name": "f"}}], "messages": [{"role": "user", '
             '"content": "hi"}]}',
-            "invalid_request_error",
+            "unsupported_parameter",
             "tools",
         ),
-        ('{"type": "cancel"}', "invalid_request_error", "id"),
+        ('{"type": "cancel"}', "missing_required_parameter", "id"),
     ],
 )
 async def test_bad_frame_gets_an_error_frame_and_the_connection_stays(

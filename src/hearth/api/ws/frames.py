@@ -73,10 +73,17 @@ def frame_id(frame: dict[str, Any]) -> str | None:
 def required_id(frame: dict[str, Any]) -> str:
     rid = frame_id(frame)
     if rid is None:
+        code = "missing_required_parameter" if "id" not in frame else "invalid_value"
         raise InvalidRequest(
-            f"'id' must be a non-empty string of at most {MAX_ID_CHARS} characters.", param="id"
+            f"'id' must be a non-empty string of at most {MAX_ID_CHARS} characters.",
+            param="id",
+            code=code,
         )
     return rid
+
+
+def _unsupported(message: str, param: str) -> InvalidRequest:
+    return InvalidRequest(message, param=param, code="unsupported_parameter")
 
 
 def chat_frame(frame: dict[str, Any]) -> ChatFrame:
@@ -89,24 +96,21 @@ def chat_frame(frame: dict[str, Any]) -> ChatFrame:
 def generation_request(body: ChatFrame, registry: ModelRegistry) -> GenerationRequest:
     """The engine's request for a chat frame, with the model's profile applied."""
     if body.n not in (None, 1):
-        raise InvalidRequest(
-            "A WebSocket chat request streams one choice: 'n' must be 1.", param="n"
-        )
+        raise _unsupported("A WebSocket chat request streams one choice: 'n' must be 1.", "n")
     if body.logprobs:
-        raise InvalidRequest("'logprobs' is not available over the WebSocket.", param="logprobs")
+        raise _unsupported("'logprobs' is not available over the WebSocket.", "logprobs")
     if body.tools and body.tool_choice != "none":
-        raise InvalidRequest(
+        raise _unsupported(
             "'tools' are not available over the WebSocket yet; use /v1/chat/completions.",
-            param="tools",
+            "tools",
         )
     if body.conversation is not None:
         # Continuing a stored conversation needs the conversation store: until it is
         # there, say so rather than answer without the history.
-        raise InvalidRequest(
+        raise _unsupported(
             "Continuing a stored 'conversation' is not available on this server yet; "
             "send the whole history in 'messages'.",
-            param="conversation",
-            code="unsupported_parameter",
+            "conversation",
         )
     request = chat_request(body)
     if body.system is not None:
