@@ -11,7 +11,7 @@ import pytest
 from hearth.core.errors import Conflict, ContextLengthExceeded, EngineError, NotFound
 from hearth.engine.fake import FakeBackend
 from hearth.engine.types import ChatMessage, GenerationRequest
-from hearth.services.chat_session import ChatSession, Timing
+from hearth.services.chat_session import ChatSession, Reply
 from tests.conftest import registry_of
 
 
@@ -19,6 +19,7 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple[Any, ...]] = []
         self.ended: dict[str, asyncio.Event] = {}
+        self.replies: dict[str, Reply] = {}
 
     def _end(self, rid: str) -> None:
         self.ended.setdefault(rid, asyncio.Event()).set()
@@ -26,8 +27,9 @@ class Recorder:
     async def delta(self, rid: str, text: str) -> None:
         self.events.append(("delta", rid, text))
 
-    async def done(self, rid: str, reason: str, usage: Any, timing: Timing | None) -> None:
-        self.events.append(("done", rid, reason, usage, timing))
+    async def done(self, rid: str, reply: Reply) -> None:
+        self.events.append(("done", rid, reply.finish_reason, reply.usage, reply.timing))
+        self.replies[rid] = reply
         self._end(rid)
 
     async def failed(self, rid: str, err: Exception) -> None:
@@ -68,6 +70,7 @@ async def test_a_reply_streams_then_is_done(session: tuple[ChatSession, Recorder
     assert (kind, rid, reason) == ("done", "a", "stop")
     assert usage.completion_tokens == 4 and usage.prompt_tokens == 3  # "user:", "hi", "there"
     assert timing.first_token_s is not None and timing.generation_s >= 0
+    assert rec.replies["a"].text == "one two three four"
     assert chat.in_flight == 0
 
 
@@ -121,3 +124,14 @@ async def test_close_cancels_everything_silently(
     await chat.close()
     assert backends["slow"].running == 0 and chat.in_flight == 0
     assert not [e for e in rec.events if e[0] != "delta"]  # nobody left to tell
+
+
+async def test_a_cancelled_reply_keeps_its_text(session: tuple[ChatSession, Recorder]) -> None:
+    chat, rec = session
+    chat.start("s", request("slow"))
+    await asyncio.sleep(0.1)  # several of its words, 10 ms apart
+    await chat.cancel("s")
+    reply = rec.replies["s"]
+    streamed = "".join(e[2] for e in rec.events if e[0] == "delta")
+    assert reply.finish_reason == "cancelled" and reply.usage is None
+    assert reply.text == streamed and reply.text.startswith("word word")

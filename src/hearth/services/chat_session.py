@@ -38,14 +38,24 @@ class Timing:
         return (completion_tokens - 1) / self.generation_s
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A request that ended without error: its whole text (what a store would keep), why
+    it ended, and the engine's counts (none when it was cancelled: the engine never
+    finished counting)."""
+
+    text: str
+    finish_reason: FinishReason
+    usage: Usage | None = None
+    timing: Timing | None = None
+
+
 class Listener(Protocol):
     """What a session reports. Exactly one of `done` / `failed` ends each request."""
 
     async def delta(self, rid: str, text: str) -> None: ...
 
-    async def done(
-        self, rid: str, reason: FinishReason, usage: Usage | None, timing: Timing | None
-    ) -> None: ...
+    async def done(self, rid: str, reply: Reply) -> None: ...
 
     async def failed(self, rid: str, err: HearthError) -> None: ...
 
@@ -53,6 +63,7 @@ class Listener(Protocol):
 @dataclass
 class _InFlight:
     task: asyncio.Task[None]
+    text: str = ""  # streamed so far
     ending: bool = False  # its last report is being sent: too late to cancel
 
 
@@ -79,7 +90,7 @@ class ChatSession:
 
     async def cancel(self, rid: str) -> None:
         """Stop a request and free its slot; the listener hears `done` with reason
-        "cancelled" (no usage: the engine never finished counting)."""
+        "cancelled" and the text streamed until then."""
         entry = self._requests.get(rid)
         if entry is None:
             raise NotFound(f"No request with id '{rid}' is in flight.", param="id")
@@ -89,7 +100,7 @@ class ChatSession:
         await asyncio.gather(entry.task, return_exceptions=True)
         # A task cancelled before it ever ran never reaches its own cleanup.
         self._requests.pop(rid, None)
-        await self._listener.done(rid, "cancelled", None, None)
+        await self._listener.done(rid, Reply(entry.text, "cancelled"))
 
     async def close(self) -> None:
         """Cancel everything in flight (the connection is gone: nothing is reported)."""
@@ -130,6 +141,7 @@ class ChatSession:
                 if isinstance(event, Finished):
                     finished = event
                 elif isinstance(event, TokenEvent) and event.text:
+                    self._requests[rid].text += event.text
                     await self._listener.delta(rid, event.text)
         finally:
             await run.aclose()
@@ -144,4 +156,5 @@ class ChatSession:
             first_token_s=None if first is None else (first - began) / 1e9,
             generation_s=0.0 if first is None else (ended - first) / 1e9,
         )
-        await self._listener.done(rid, finished.reason, run.usage, timing)
+        text = self._requests[rid].text
+        await self._listener.done(rid, Reply(text, finished.reason, run.usage, timing))

@@ -18,8 +18,8 @@ from hearth.api.openai.convert import chat_request, explicit, usage
 from hearth.api.openai.schemas import ChatCompletionRequest, Message
 from hearth.core.errors import HearthError, InvalidRequest
 from hearth.engine.registry import ModelRegistry
-from hearth.engine.types import ChatMessage, FinishReason, GenerationRequest, Usage
-from hearth.services.chat_session import Timing
+from hearth.engine.types import ChatMessage, GenerationRequest
+from hearth.services.chat_session import Reply
 from hearth.services.profiles import with_profile
 
 MAX_ID_CHARS = 128
@@ -123,13 +123,12 @@ def delta(rid: str, text: str) -> dict[str, Any]:
     return {"type": "delta", "id": rid, "content": text}
 
 
-def done(
-    rid: str, reason: FinishReason, used: Usage | None, timing: Timing | None
-) -> dict[str, Any]:
+def done(rid: str, reply: Reply) -> dict[str, Any]:
+    used, timing = reply.usage, reply.timing
     frame: dict[str, Any] = {
         "type": "done",
         "id": rid,
-        "finish_reason": reason,
+        "finish_reason": reply.finish_reason,
         "usage": None if used is None else usage(used),
         "timings": None,
     }

@@ -23,8 +23,7 @@ from hearth.api.errors import ws_error_frame
 from hearth.api.state import AppState, State
 from hearth.api.ws import frames
 from hearth.core.errors import EngineError, HearthError
-from hearth.engine.types import FinishReason, Usage
-from hearth.services.chat_session import ChatSession, Timing
+from hearth.services.chat_session import ChatSession, Reply
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +59,9 @@ class Connection:
     async def delta(self, rid: str, text: str) -> None:
         await self.send(frames.delta(rid, text))
 
-    async def done(
-        self, rid: str, reason: FinishReason, usage: Usage | None, timing: Timing | None
-    ) -> None:
+    async def done(self, rid: str, reply: Reply) -> None:
         self.last_activity = time.monotonic()
-        await self.send(frames.done(rid, reason, usage, timing))
+        await self.send(frames.done(rid, reply))
 
     async def failed(self, rid: str, err: HearthError) -> None:
         if isinstance(err, EngineError):
