@@ -89,7 +89,7 @@ def test_show(ollama_client: ollama.Client) -> None:
     shown = ollama_client.show(MODEL)
     assert shown.template is not None and "<|im_start|>" in shown.template
     assert shown.capabilities is not None
-    assert {"completion", "embedding"} <= set(shown.capabilities)
+    assert {"completion", "tools", "embedding"} <= set(shown.capabilities)
     assert shown.details is not None and shown.details.family == "llama"
     info = shown.modelinfo
     assert info is not None
