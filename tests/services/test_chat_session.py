@@ -15,6 +15,11 @@ from hearth.services.chat_session import ChatSession, Reply
 from tests.conftest import registry_of
 
 
+class Exploding(FakeBackend):
+    async def start(self, request):  # type: ignore[no-untyped-def]
+        raise RuntimeError("secret internal detail")
+
+
 class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple[Any, ...]] = []
@@ -52,6 +57,7 @@ def backends() -> dict[str, FakeBackend]:
         "ok": FakeBackend("ok", "one two three four"),
         "slow": FakeBackend("slow", "word " * 200, context_length=4096, token_delay=0.01),
         "fails": FakeBackend("fails", "one two three four", fail_after=2),
+        "explodes": Exploding("explodes"),
     }
 
 
@@ -135,3 +141,16 @@ async def test_a_cancelled_reply_keeps_its_text(session: tuple[ChatSession, Reco
     streamed = "".join(e[2] for e in rec.events if e[0] == "delta")
     assert reply.finish_reason == "cancelled" and reply.usage is None
     assert reply.text == streamed and reply.text.startswith("word word")
+
+
+async def test_a_bug_in_the_engine_is_a_generic_error(
+    session: tuple[ChatSession, Recorder], caplog: pytest.LogCaptureFixture
+) -> None:
+    chat, rec = session
+    chat.start("e", request("explodes"))
+    await rec.wait("e")
+    [(kind, rid, err)] = rec.events
+    assert (kind, rid) == ("failed", "e") and "secret" not in err.message
+    assert err.message == "The server had an error while processing your request."
+    assert "secret internal detail" in caplog.text  # the operator sees it in the log
+    assert chat.in_flight == 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,6 +22,8 @@ from hearth.engine.types import Finished, FinishReason, GenerationRequest, Token
 from hearth.services.generation import start_run
 
 log = logging.getLogger(__name__)
+
+UNEXPECTED = "The server had an error while processing your request."
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,30 +130,48 @@ class ChatSession:
         if entry is not None:
             entry.ending = True
 
+    async def _fail(self, rid: str, err: HearthError) -> None:
+        self._ending(rid)
+        await self._listener.failed(rid, err)
+
     async def _generate(self, rid: str, request: GenerationRequest) -> None:
+        # Failures of the engine are reported to the client; failures of the listener
+        # (the connection is gone) propagate to _run.
         began = time.perf_counter_ns()
         try:
             run = await start_run(self._registry, [request])
         except HearthError as err:
-            self._ending(rid)
-            await self._listener.failed(rid, err)
+            await self._fail(rid, err)
+            return
+        except Exception:
+            log.exception("chat request %s could not start", rid)
+            await self._fail(rid, HearthError(UNEXPECTED))
             return
         finished: Finished | None = None
         try:
-            async for _, event in run.events():
-                if isinstance(event, Finished):
-                    finished = event
-                elif isinstance(event, TokenEvent) and event.text:
-                    self._requests[rid].text += event.text
-                    await self._listener.delta(rid, event.text)
+            async with aclosing(run.events()) as events:
+                while True:
+                    try:
+                        _, event = await anext(events)
+                    except StopAsyncIteration:
+                        break
+                    except Exception:
+                        log.exception("chat request %s failed", rid)
+                        await self._fail(rid, HearthError(UNEXPECTED))
+                        return
+                    if isinstance(event, Finished):
+                        finished = event
+                    elif isinstance(event, TokenEvent) and event.text:
+                        self._requests[rid].text += event.text
+                        await self._listener.delta(rid, event.text)
         finally:
             await run.aclose()
         ended = time.perf_counter_ns()
-        self._ending(rid)
         if finished is None or finished.reason == "error":
             error = finished.error if finished is not None else None
-            await self._listener.failed(rid, EngineError(error or "the engine failed"))
+            await self._fail(rid, EngineError(error or "the engine failed"))
             return
+        self._ending(rid)
         first = run.first_output_ns  # the run's own clock, as every surface reports it
         timing = Timing(
             first_token_s=None if first is None else (first - began) / 1e9,
