@@ -43,8 +43,8 @@ fmt: install
 # The web page's tests drive Debian's Chromium through Playwright (which downloads no
 # browser); installed here when missing, without prompts (CI has no stdin).
 chromium:
-	@test -x $(CHROMIUM) || ($(SUDO) apt-get update && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium)
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 test: lint chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
