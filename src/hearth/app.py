@@ -21,6 +21,7 @@ from hearth.core.config import Settings
 from hearth.engine.loader import build_registry
 from hearth.engine.registry import ModelRegistry
 from hearth.services.keys import Keyring
+from hearth.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,13 @@ def create_app(
         settings=settings,
         registry=registry if registry is not None else build_registry(settings),
         keyring=Keyring(settings.api_keys),
+        store=Store(settings.store_url),
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await state.store.upgrade()
         if preload:
             for name in state.registry.names():
                 await state.registry.get(name)
@@ -49,6 +52,7 @@ def create_app(
             yield
         finally:
             await state.registry.close()
+            await state.store.close()
 
     app = FastAPI(
         title="Hearth",

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from hearth.core.config import Settings
 from hearth.engine.registry import ModelRegistry
 from hearth.services.keys import Keyring
+from hearth.store import Store
 
 
 @dataclass
@@ -18,6 +19,7 @@ class AppState:
     settings: Settings
     registry: ModelRegistry
     keyring: Keyring
+    store: Store
     started_at: float = field(default_factory=time.time)
 
 
