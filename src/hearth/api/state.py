@@ -10,7 +10,9 @@ from fastapi import Depends, Request
 
 from hearth.core.config import Settings
 from hearth.engine.registry import ModelRegistry
+from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
+from hearth.services.responses import ResponsesService
 from hearth.store import Store
 
 
@@ -20,6 +22,8 @@ class AppState:
     registry: ModelRegistry
     keyring: Keyring
     store: Store
+    conversations: ConversationsService
+    responses: ResponsesService
     started_at: float = field(default_factory=time.time)
 
 

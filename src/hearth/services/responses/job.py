@@ -1,0 +1,185 @@
+"""One response being generated: its events, its saved progress and its ending.
+
+Every response runs as a job, a task owned by the ResponsesService: a foreground request
+waits for it or streams its events, a background one leaves it running. The text so far
+is saved every `flush_interval` seconds (not every token), so a poller sees the reply
+grow and a crash loses at most that much. Cancelling the task stops generation at the
+engine's next step; the text so far is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from hearth.core.errors import HearthError
+from hearth.engine.types import Finished
+from hearth.services.conversations import ConversationsService
+from hearth.services.generation import Run
+from hearth.services.items import assistant_message
+from hearth.services.responses import events as ev
+from hearth.services.responses.objects import error, render
+from hearth.services.responses.objects import usage as usage_object
+from hearth.store import Store
+from hearth.store.models import Response
+
+log = logging.getLogger(__name__)
+
+STOPPED = error("server_error", "The server stopped before this response finished.")
+_STATUS = {"stop": "completed", "length": "incomplete", "cancelled": "cancelled"}
+
+
+class ResponseJob:
+    def __init__(
+        self,
+        row: Response,
+        input_items: list[dict[str, Any]],
+        store: Store | None,
+        conversations: ConversationsService,
+        flush_interval: float,
+    ) -> None:
+        self.row = row
+        self.input_items = input_items
+        self.store = store  # None: not stored (store=false)
+        self.conversations = conversations
+        self.flush_interval = flush_interval
+        self.text = ""
+        self.began = False
+        self.events: list[dict[str, Any]] = []
+        self.numbers = ev.EventNumbers()
+        self.done = asyncio.Event()
+        self.cancel_reason: str | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+        self._pending: list[str] = []
+        self._flushed_at = time.monotonic()
+        self._emit(ev.opened(self.numbers, row))
+
+    @property
+    def id(self) -> str:
+        return self.row.id
+
+    def snapshot(self) -> dict[str, Any]:
+        return render(self.row, self.text if self.began else None)
+
+    # ---- events -------------------------------------------------------------------------
+
+    def _emit(self, events: list[dict[str, Any]]) -> None:
+        self.events.extend(events)
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def subscribe(self, after: int = -1) -> AsyncIterator[dict[str, Any]]:
+        """Events numbered above `after`: those so far, then each as it comes, to the end."""
+        index = 0
+        while True:
+            changed = self._changed
+            while index < len(self.events):
+                event = self.events[index]
+                index += 1
+                if event["sequence_number"] > after:
+                    yield event
+            if self.done.is_set():
+                return
+            await changed.wait()
+
+    # ---- running ------------------------------------------------------------------------
+
+    async def run(self, admit: Callable[[], Awaitable[Run]] | None, run: Run | None) -> None:
+        try:
+            if run is None:
+                assert admit is not None
+                try:
+                    run = await admit()
+                except HearthError as exc:
+                    await self._finish("failed", err=error(exc.code or exc.type, exc.message))
+                    return
+                if self.store is not None and not await self.store.responses.update_active(
+                    self.id, status="in_progress"
+                ):
+                    await self._ended_elsewhere()
+                    return
+            await self._generate(run)
+        except asyncio.CancelledError:
+            if self.cancel_reason == "cancelled":
+                await self._finish("cancelled")
+            else:
+                await self._finish("failed", err=STOPPED)
+        except Exception as exc:  # a database or engine fault: the response says so
+            log.exception("response %s failed", self.id)
+            await self._finish("failed", err=error("server_error", str(exc) or "server error"))
+        finally:
+            if run is not None:
+                await run.aclose()
+            self.done.set()
+            self._emit([])
+
+    async def _ended_elsewhere(self) -> None:
+        """Cancelled (or deleted) through the store while it waited for a slot."""
+        assert self.store is not None
+        stored = await self.store.responses.get(self.id)
+        self.row.status = stored.status if stored is not None else "cancelled"
+        self._emit(ev.closed(self.numbers, self.row, self.text, self.began))
+
+    async def _generate(self, run: Run) -> None:
+        self.row.status = "in_progress"
+        self.began = True
+        self._emit(ev.started(self.numbers, self.row))
+        async for _, event in run.events():
+            if isinstance(event, Finished):
+                if event.reason == "error":
+                    message = event.error or "the engine failed"
+                    await self._finish("failed", err=error("server_error", message))
+                    return
+                await self._finish(_STATUS.get(event.reason, "completed"), usage=event.usage)
+                return
+            if event.text:
+                self.text += event.text
+                self._pending.append(event.text)
+                self._emit([ev.delta(self.numbers, self.row, event.text)])
+                if time.monotonic() - self._flushed_at >= self.flush_interval:
+                    await self._flush()
+
+    async def _flush(self) -> None:
+        self._flushed_at = time.monotonic()
+        if self.store is None or not self._pending:
+            return
+        deltas = list(self._pending)
+        await self.store.responses.add_deltas(self.id, deltas)
+        del self._pending[: len(deltas)]
+
+    async def _finish(self, status: str, usage: Any = None, err: Any = None) -> None:
+        row = self.row
+        row.status = status
+        row.error = err
+        if status == "incomplete":
+            row.incomplete_details = {"reason": "max_output_tokens"}
+        if self.began:
+            message_status = "completed" if status == "completed" else "incomplete"
+            row.output = [assistant_message(row.message_id, self.text, message_status)]
+        row.usage = None if usage is None else usage_object(usage)
+        row.completed_at = time.time() if status == "completed" else None
+        if self.store is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._save()
+        self._emit(ev.closed(self.numbers, row, self.text, self.began))
+
+    async def _save(self) -> None:
+        assert self.store is not None
+        await self._flush()
+        row = self.row
+        saved = await self.store.responses.update_active(
+            row.id,
+            status=row.status,
+            output=row.output,
+            usage=row.usage,
+            error=row.error,
+            incomplete_details=row.incomplete_details,
+            completed_at=row.completed_at,
+        )
+        if saved and row.conversation_id and row.status != "failed":
+            await self.conversations.append(row.conversation_id, [*self.input_items, *row.output])

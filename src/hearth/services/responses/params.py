@@ -1,0 +1,83 @@
+"""What a create-response request asks for, once the surface has parsed it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hearth.chat.structured import json_object_grammar, schema_grammar
+from hearth.core.errors import InvalidRequest
+
+
+@dataclass
+class ResponseParams:
+    model: str
+    input: Any  # a string or a list of items, checked by services.items
+    instructions: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = None
+    text: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    store: bool = True
+    previous_response_id: str | None = None
+    conversation: str | None = None
+    stream: bool = False
+    background: bool = False
+    truncation: Literal["auto", "disabled"] = "disabled"
+    tools: list[Any] = field(default_factory=list)
+    tool_choice: Any = "auto"
+    parallel_tool_calls: bool = True
+    user: str | None = None
+
+    def check(self) -> None:
+        if self.previous_response_id and self.conversation:
+            raise InvalidRequest(
+                "Mutually exclusive parameters: provide only one of 'previous_response_id' "
+                "or 'conversation'.",
+                param="conversation",
+            )
+        if self.background and not self.store:
+            raise InvalidRequest(
+                "Background responses must be stored: 'background' needs 'store' true.",
+                param="background",
+            )
+        if self.tools:
+            raise InvalidRequest("'tools' are not supported yet by this server.", param="tools")
+
+    def echoed(self) -> dict[str, Any]:
+        """The request fields a Response object shows back."""
+        return {
+            "instructions": self.instructions,
+            "max_output_tokens": self.max_output_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "text": self.text or {"format": {"type": "text"}},
+            "tools": self.tools,
+            "tool_choice": self.tool_choice,
+            "parallel_tool_calls": self.parallel_tool_calls,
+            "truncation": self.truncation,
+            "store": self.store,
+            "user": self.user,
+        }
+
+    def grammar(self) -> str | None:
+        """`text.format` as a grammar: any JSON object, or JSON valid against a schema."""
+        fmt = (self.text or {}).get("format") or {"type": "text"}
+        kind = fmt.get("type") if isinstance(fmt, dict) else None
+        if kind == "text":
+            return None
+        if kind == "json_object":
+            return json_object_grammar()
+        if kind == "json_schema":
+            schema = fmt.get("schema")
+            if not isinstance(schema, dict):
+                raise InvalidRequest(
+                    "text.format of type 'json_schema' needs 'schema', a JSON schema object.",
+                    param="text.format.schema",
+                )
+            return schema_grammar(schema, param="text.format.schema")
+        raise InvalidRequest(
+            "Invalid value for 'text.format.type': use 'text', 'json_object' or 'json_schema'.",
+            param="text.format.type",
+        )
