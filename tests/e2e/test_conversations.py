@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import openai
 import pytest
@@ -99,3 +101,21 @@ def _check_listing(http: httpx.Client, made: list[str]) -> None:
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "limit"
     unknown = http.get("conversations", params={"after": "conv_nope"})
     assert unknown.status_code == 404 and unknown.json()["error"]["param"] == "after"
+
+
+def test_concurrent_appends_over_http_lose_nothing(stored_client: openai.OpenAI) -> None:
+    client = stored_client
+    conv = client.conversations.create()
+
+    def append(i: int) -> None:
+        client.conversations.items.create(
+            conv.id,
+            items=[{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}],
+        )
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        list(pool.map(append, range(20)))
+    texts = [i.content[0].text for i in client.conversations.items.list(conv.id, limit=100).data]
+    assert sorted(texts) == sorted([f"q{i}" for i in range(20)] + [f"a{i}" for i in range(20)])
+    for i in range(20):  # each call's two items stay together (newest first here)
+        assert texts.index(f"q{i}") == texts.index(f"a{i}") + 1
