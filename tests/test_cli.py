@@ -180,3 +180,14 @@ def test_db_upgrade_reports_an_unreachable_database(tmp_path: Path) -> None:
     assert "secret" not in done.stderr
     bad = hearth("db", "upgrade", "--database-url", "mysql://x/y", tmp_path=tmp_path)
     assert bad.returncode == 2 and "database_url" in bad.stderr
+
+
+def test_serve_stops_on_an_unreachable_database(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql+asyncpg://hearth@127.0.0.1:{port}/hearth"
+    done = hearth("serve", "--port", "0", "--database-url", url, tmp_path=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("hearth: error: database postgresql+asyncpg://")
+    assert len(done.stderr.strip().splitlines()) == 1

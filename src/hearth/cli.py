@@ -110,6 +110,7 @@ def serve(settings: Settings) -> int:
     from hearth.app import create_app
 
     models = _checked_models(settings)
+    _migrate(settings)  # a database that cannot be reached stops Hearth before it loads
     sock = _bind(settings.host, settings.port)
     port = sock.getsockname()[1]
     logging.basicConfig(
@@ -165,7 +166,8 @@ def _shown_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def db_upgrade(settings: Settings) -> int:
+def _migrate(settings: Settings) -> str | None:
+    """Apply the migrations; the revision the database is at. One line if it cannot."""
     from hearth.store import Store
     from hearth.store.migrate import current
 
@@ -178,9 +180,13 @@ def db_upgrade(settings: Settings) -> int:
             await store.close()
 
     try:
-        revision = asyncio.run(run())
+        return asyncio.run(run())
     except Exception as exc:  # a database that cannot be reached or written
         raise UsageError(f"database {_shown_url(settings.store_url)}: {exc}") from None
+
+
+def db_upgrade(settings: Settings) -> int:
+    revision = _migrate(settings)
     print(f"{_shown_url(settings.store_url)} is at revision {revision}")
     return 0
 

@@ -208,3 +208,44 @@ def test_structured_output_with_text_format(stored_client: openai.OpenAI) -> Non
     data = json.loads(r.output_text)
     assert set(data) == {"name", "age"} and isinstance(data["age"], int)
     assert r.text.format.type == "json_schema"
+
+
+def test_foreground_stream_stops_when_its_client_leaves(stored_client: openai.OpenAI) -> None:
+    client = stored_client
+    with client.responses.create(
+        model=MODEL, input=STORY, max_output_tokens=800, temperature=0, stream=True
+    ) as stream:
+        for event in stream:
+            if event.type == "response.created":
+                response_id = event.response.id
+            if event.sequence_number > 8:
+                break
+    deadline = time.monotonic() + 30
+    while (got := client.responses.retrieve(response_id)).status == "in_progress":
+        assert time.monotonic() < deadline, "the generation went on without its client"
+        time.sleep(0.1)
+    assert got.status == "cancelled" and got.output_text
+
+
+def test_background_stream_outlives_its_client_and_resumes(stored_client: openai.OpenAI) -> None:
+    client = stored_client
+    seen = []
+    with client.responses.create(
+        model=MODEL, input="Describe the sea.", max_output_tokens=60, temperature=0,
+        stream=True, background=True,
+    ) as stream:  # fmt: skip
+        for event in stream:
+            seen.append(event)
+            if len(seen) == 6:
+                break
+    assert seen[0].type == "response.created" and seen[0].response.status == "queued"
+    response_id = seen[0].response.id
+    rest = list(client.responses.retrieve(response_id, stream=True, starting_after=5))
+    assert rest[0].sequence_number == 6 and rest[-1].type in {
+        "response.completed",
+        "response.incomplete",
+    }
+    text = "".join(e.delta for e in [*seen, *rest] if e.type == "response.output_text.delta")
+    assert (
+        text == rest[-1].response.output_text == client.responses.retrieve(response_id).output_text
+    )
