@@ -30,6 +30,7 @@ from hearth.store.models import Response
 log = logging.getLogger(__name__)
 
 STOPPED = error("server_error", "The server stopped before this response finished.")
+INTERNAL = error("server_error", "The server had an error while processing your response.")
 _STATUS = {"stop": "completed", "length": "incomplete", "cancelled": "cancelled"}
 
 
@@ -109,9 +110,9 @@ class ResponseJob:
                 await self._finish("cancelled")
             else:
                 await self._finish("failed", err=STOPPED)
-        except Exception as exc:  # a database or engine fault: the response says so
+        except Exception:  # a bug or a database fault: logged; the client sees no details
             log.exception("response %s failed", self.id)
-            await self._finish("failed", err=error("server_error", str(exc) or "server error"))
+            await self._finish("failed", err=INTERNAL)
         finally:
             if run is not None:
                 await run.aclose()
