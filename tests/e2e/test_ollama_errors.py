@@ -79,8 +79,8 @@ def test_bad_options_are_400(
 @pytest.mark.parametrize(
     ("body", "words"),
     [
-        ({"prompt": "hi", "format": "json"}, "format"),
-        ({"prompt": "hi", "format": {"type": "object"}}, "format"),
+        ({"prompt": "hi", "format": "yaml"}, "format"),
+        ({"prompt": "hi", "format": {"type": "object", "minProperties": 2}}, "minProperties"),
         ({"prompt": "hi", "suffix": "return x"}, "suffix"),
         ({"prompt": "hi", "template": "{{ .Prompt }}"}, "template"),
         ({"prompt": "hi", "context": [1, 2, 3]}, "context"),
@@ -108,8 +108,13 @@ def test_model_is_required(live_server: LiveServer) -> None:
 @pytest.mark.parametrize(
     ("body", "words"),
     [
-        ({"messages": HI, "format": "json"}, "format"),
-        ({"messages": HI, "tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        ({"messages": HI, "format": "yaml"}, "format"),
+        ({"messages": HI, "tools": [{"type": "retrieval", "function": {"name": "f"}}]}, "tools"),
+        ({"messages": HI, "tools": [{"type": "function"}]}, "tools[0].function"),
+        (
+            {"messages": HI, "tools": [{"function": {"name": "f", "parameters": {"type": "x"}}}]},
+            "unknown JSON schema type",
+        ),
         ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages[0].role"),
         ({"messages": [{"content": "hi"}]}, "messages[0].role"),
         ({"messages": "hi"}, "messages"),

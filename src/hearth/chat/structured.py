@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llama_cpp.llama_grammar import json_schema_to_gbnf
+from llama_cpp.llama_grammar import SchemaConverter
 
+from hearth.chat.types import Grammar
 from hearth.core.errors import InvalidRequest
 
 # Keywords that only describe; they need no enforcement.
@@ -76,16 +77,44 @@ def _check(schema: Any, where: str, param: str) -> None:
                 _check(sub, f"{at}[{i}]", param)
 
 
-def schema_grammar(schema: dict[str, Any], param: str = "response_format") -> str:
-    """A GBNF grammar whose every output is JSON valid against `schema`."""
-    _check(schema, "schema", param)
-    try:
-        grammar = json_schema_to_gbnf(json.dumps(schema))
-    except Exception as exc:  # the converter's own refusal (a regex it cannot parse, …)
-        raise SchemaNotSupported(
-            f"the JSON schema cannot be turned into a grammar: {exc}", param=param
-        ) from None
-    return _strict_chars(grammar)
+class GrammarBuilder:
+    """Several JSON schemas as rules of one GBNF grammar (llama.cpp's converter), plus
+    rules of the caller's own: a forced tool call wraps each tool's arguments schema."""
+
+    def __init__(self) -> None:
+        self._converter = SchemaConverter(
+            prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False
+        )
+
+    def schema(self, schema: dict[str, Any], name: str, param: str) -> str:
+        """Adds the rules for `schema` and returns the name of its top rule ("root" for
+        the name "")."""
+        _check(schema, "schema", param)
+        try:
+            # refs resolve against this schema alone, whatever it is embedded in
+            resolved = self._converter.resolve_refs(schema, name)
+            return str(self._converter.visit(resolved, name))
+        except Exception as exc:  # the converter's own refusal (a regex it cannot parse, …)
+            raise SchemaNotSupported(
+                f"the JSON schema cannot be turned into a grammar: {exc}", param=param
+            ) from None
+
+    def rule(self, name: str, body: str) -> str:
+        return str(self._converter._add_rule(name, body))
+
+    @staticmethod
+    def literal(text: str) -> str:
+        return json.dumps(text)
+
+    def gbnf(self) -> str:
+        return _strict_chars(self._converter.format_grammar())
+
+
+def schema_grammar(schema: dict[str, Any], param: str = "response_format") -> Grammar:
+    """A grammar whose every output is JSON valid against `schema`."""
+    builder = GrammarBuilder()
+    builder.schema(schema, "", param)  # the converter names an unnamed schema "root"
+    return Grammar(builder.gbnf())
 
 
 # The converter's string characters admit raw control characters, which no JSON parser
@@ -115,5 +144,5 @@ ws     ::= | " " | "\n" [ \t]{0,8}
 """
 
 
-def json_object_grammar() -> str:
-    return JSON_OBJECT_GBNF
+def json_object_grammar() -> Grammar:
+    return Grammar(JSON_OBJECT_GBNF)

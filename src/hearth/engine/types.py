@@ -3,7 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Literal
+
+from hearth.chat.types import ChatMessage, Grammar, Tool, ToolCall, ToolCallDelta
+
+__all__ = [
+    "ChatMessage",
+    "EmbeddingResult",
+    "FinishReason",
+    "Finished",
+    "GenerationEvent",
+    "GenerationRequest",
+    "Grammar",
+    "ModelInfo",
+    "SamplingParams",
+    "TokenEvent",
+    "TokenLogprob",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "TopLogprob",
+    "Usage",
+]
 
 FinishReason = Literal["stop", "length", "tool_calls", "cancelled", "error"]
 
@@ -37,27 +58,6 @@ class SamplingParams:
 
 
 @dataclass(frozen=True, slots=True)
-class ChatMessage:
-    """One message after the surface has normalised its wire form (content is plain text)."""
-
-    role: str
-    content: str | None = None
-    name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-    tool_call_id: str | None = None
-
-    def as_template_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"role": self.role, "content": self.content or ""}
-        if self.name is not None:
-            out["name"] = self.name
-        if self.tool_calls is not None:
-            out["tool_calls"] = self.tool_calls
-        if self.tool_call_id is not None:
-            out["tool_call_id"] = self.tool_call_id
-        return out
-
-
-@dataclass(frozen=True, slots=True)
 class GenerationRequest:
     """What every surface turns its wire request into. Exactly one of messages / prompt."""
 
@@ -70,8 +70,15 @@ class GenerationRequest:
     add_generation_prompt: bool = True
     # A chat template to use instead of the model's own (a derived model's).
     template: str | None = None
-    # A GBNF grammar every choice must follow (structured output, forced tool calls).
-    grammar: str | None = None
+    # A GBNF grammar every choice must follow (structured output).
+    grammar: Grammar | None = None
+    # Functions the model may call. tool_choice: "auto" (the model decides), "none"
+    # (tools are neither shown nor parsed), "required" (at least one call), or with
+    # `tool_name` set, exactly one call of that function.
+    tools: tuple[Tool, ...] = ()
+    tool_choice: Literal["auto", "none", "required"] = "auto"
+    tool_name: str | None = None
+    parallel_tool_calls: bool = True
     # Log-probabilities: None for none, k >= 0 for the sampled token's plus k alternatives.
     logprobs: int | None = None
     # Choices to generate from the one prompt. Choice i samples with seed + i (when a seed
@@ -83,6 +90,10 @@ class GenerationRequest:
             raise ValueError("a GenerationRequest has either messages or a prompt")
         if self.n < 1:
             raise ValueError("n must be at least 1")
+
+    @property
+    def calls_tools(self) -> bool:
+        return bool(self.tools) and self.tool_choice != "none"
 
     def choice_sampling(self) -> list[SamplingParams]:
         seed = self.sampling.seed
@@ -141,7 +152,7 @@ class Finished:
     error: str | None = None
 
 
-GenerationEvent = TokenEvent | Finished
+GenerationEvent = TokenEvent | ToolCallDelta | Finished
 
 
 @dataclass(frozen=True, slots=True)

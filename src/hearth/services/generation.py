@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from hearth.chat.toolparse import ToolCallParser
 from hearth.core.errors import EngineError
 from hearth.engine.base import Backend, Generation
 from hearth.engine.registry import DEFAULT, KeepAlive, ModelRegistry, Release
@@ -19,7 +21,10 @@ from hearth.engine.types import (
     FinishReason,
     GenerationEvent,
     GenerationRequest,
+    TokenEvent,
     TokenLogprob,
+    ToolCall,
+    ToolCallDelta,
     Usage,
 )
 
@@ -31,6 +36,13 @@ class ChoiceResult:
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     logprobs: list[TokenLogprob] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+
+    def add(self, delta: ToolCallDelta) -> None:
+        if delta.id is not None:
+            self.tool_calls.append(ToolCall(delta.id, delta.name or "", ""))
+        call = self.tool_calls[delta.call]
+        self.tool_calls[delta.call] = replace(call, arguments=call.arguments + delta.arguments)
 
 
 @dataclass
@@ -42,9 +54,47 @@ class Run:
     n: int = 1
     release: Release | None = None  # the model lease, given back when the run closes
     finished: dict[int, Finished] = field(default_factory=dict)
+    # The functions the model may call: its text is then split into content and calls.
+    tool_names: tuple[str, ...] = ()
+    # perf_counter_ns of the first output, for time-to-first-token and speed figures.
+    first_output_ns: int | None = None
 
     async def events(self) -> AsyncIterator[tuple[int, GenerationEvent]]:
         """(overall choice index, event) pairs; each choice ends with its Finished."""
+        async for index, event in self._parsed_events():
+            if self.first_output_ns is None and not isinstance(event, Finished):
+                self.first_output_ns = time.perf_counter_ns()
+            yield index, event
+
+    async def _parsed_events(self) -> AsyncIterator[tuple[int, GenerationEvent]]:
+        if not self.tool_names:
+            async for pair in self._raw_events():
+                yield pair
+            return
+        parsers: dict[int, ToolCallParser] = {}
+        async for index, event in self._raw_events():
+            parser = parsers.setdefault(index, ToolCallParser(self.tool_names))
+            if isinstance(event, TokenEvent):
+                pieces = parser.feed(event.text)
+                if all(isinstance(p, str) for p in pieces):
+                    # plain content: keeps its token's logprobs
+                    text = "".join(pieces)  # type: ignore[arg-type]
+                    if text or event.logprobs:
+                        yield index, replace(event, text=text)
+                    continue
+                for piece in pieces:
+                    yield index, _piece(piece, index)
+            elif isinstance(event, Finished):
+                for piece in parser.finish():
+                    yield index, _piece(piece, index)
+                if parser.calls and event.reason == "stop":
+                    event = replace(event, reason="tool_calls")
+                    self.finished[index] = event
+                yield index, event
+            else:
+                yield index, event
+
+    async def _raw_events(self) -> AsyncIterator[tuple[int, GenerationEvent]]:
         try:
             if len(self.generations) == 1:
                 async for event in self.generations[0]:
@@ -109,10 +159,18 @@ class Run:
                     raise EngineError(event.error or "the engine failed")
                 result.finish_reason = event.reason
                 result.usage = event.usage
+            elif isinstance(event, ToolCallDelta):
+                result.add(event)
             else:
                 result.text += event.text
                 result.logprobs.extend(event.logprobs)
         return results
+
+
+def _piece(piece: str | ToolCallDelta, index: int) -> GenerationEvent:
+    if isinstance(piece, str):
+        return TokenEvent(text=piece, index=index)
+    return replace(piece, index=index)
 
 
 async def start_run(
@@ -140,7 +198,13 @@ async def _admit_all(backend: Backend, requests: list[GenerationRequest], releas
             if task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
         admitted = True
-        return Run(generations=[t.result() for t in tasks], n=requests[0].n, release=release)
+        first = requests[0]
+        return Run(
+            generations=[t.result() for t in tasks],
+            n=first.n,
+            release=release,
+            tool_names=tuple(t.name for t in first.tools) if first.calls_tools else (),
+        )
     finally:
         if not admitted:
             # Also when the caller was cancelled just as the last one was admitted: every

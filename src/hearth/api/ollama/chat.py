@@ -17,5 +17,5 @@ router = APIRouter()
 
 @router.post("/chat", response_model=None)
 async def chat(body: ChatRequest, state: State, request: Request) -> dict[str, Any] | EventStream:
-    messages = tuple(convert.chat_message(m) for m in body.messages or ())
+    messages = tuple(convert.chat_message(i, m) for i, m in enumerate(body.messages or ()))
     return await answer(request, state, body, chat=True, messages=messages)

@@ -10,7 +10,7 @@ from hearth.api.ollama.schemas import ChatRequest, GenerateRequest, Message, Opt
 from hearth.api.state import AppState
 from hearth.chat.structured import json_object_grammar, schema_grammar
 from hearth.core.errors import InvalidRequest, ModelNotFound
-from hearth.engine.types import ChatMessage, SamplingParams
+from hearth.engine.types import ChatMessage, Grammar, SamplingParams, Tool, ToolCall
 
 NO_IMAGES = "this model does not accept images"
 
@@ -121,7 +121,7 @@ def logprobs(body: ChatRequest | GenerateRequest) -> int | None:
     return (body.top_logprobs or 0) if body.logprobs else None
 
 
-def format_grammar(body: ChatRequest | GenerateRequest) -> str | None:
+def format_grammar(body: ChatRequest | GenerateRequest) -> Grammar | None:
     """Ollama's `format`: "json" for any JSON object, or a JSON schema."""
     fmt = body.format
     if not fmt:
@@ -136,8 +136,6 @@ def format_grammar(body: ChatRequest | GenerateRequest) -> str | None:
 def refuse_unsupported(body: ChatRequest | GenerateRequest) -> None:
     """Fields that change what the reply means; ignoring them would mislead the client."""
     if isinstance(body, ChatRequest):
-        if body.tools:
-            raise InvalidRequest("tools are not supported yet by this server", param="tools")
         for message in body.messages or []:
             if message.images:
                 raise InvalidRequest(NO_IMAGES, param="images")
@@ -163,20 +161,44 @@ def refuse_unsupported(body: ChatRequest | GenerateRequest) -> None:
         raise InvalidRequest("raw mode does not support template, system, or context")
 
 
-def chat_message(message: Message) -> ChatMessage:
-    tool_calls = None
-    if message.tool_calls:
-        # Chat templates (Hugging Face style) expect OpenAI's shape for past calls.
-        tool_calls = [
-            {"type": "function", "function": call.function.model_dump()}
-            for call in message.tool_calls
-        ]
+def chat_message(position: int, message: Message) -> ChatMessage:
+    # Ollama's calls carry no ids; templates that pair results with calls get stable ones.
+    tool_calls = tuple(
+        ToolCall(
+            id=f"call_{position}_{i}",
+            name=call.function.name,
+            arguments=json.dumps(call.function.arguments, ensure_ascii=False),
+        )
+        for i, call in enumerate(message.tool_calls or ())
+    )
     return ChatMessage(
         role=message.role,
         content=message.content or "",
         name=message.tool_name if message.role == "tool" else None,
         tool_calls=tool_calls,
     )
+
+
+def tools(body: ChatRequest | GenerateRequest) -> tuple[Tool, ...]:
+    if not isinstance(body, ChatRequest):
+        return ()
+    f = [t.function for t in body.tools or ()]
+    return tuple(Tool.function(t.name, t.description, t.parameters) for t in f)
+
+
+def tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
+    """Ollama's calls: arguments as an object, not JSON text."""
+    return [
+        {"function": {"index": i, "name": c.name, "arguments": _object(c.arguments)}}
+        for i, c in enumerate(calls)
+    ]
+
+
+def _object(arguments: str) -> Any:
+    try:
+        return json.loads(arguments)
+    except ValueError:  # cut short by num_predict: what there is, as text
+        return arguments
 
 
 def generate_messages(body: GenerateRequest) -> tuple[ChatMessage, ...]:

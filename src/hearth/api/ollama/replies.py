@@ -22,10 +22,16 @@ from hearth.api.ollama.convert import now_iso
 from hearth.api.ollama.schemas import ChatRequest, GenerateRequest
 from hearth.api.state import AppState
 from hearth.api.streaming import EventStream, ndjson_line, unless_disconnected
-from hearth.core.errors import EngineError
 from hearth.engine.registry import DEFAULT, KeepAlive
-from hearth.engine.types import ChatMessage, Finished, GenerationRequest, TokenLogprob, Usage
-from hearth.services.generation import Run, start_run
+from hearth.engine.types import (
+    ChatMessage,
+    Finished,
+    GenerationRequest,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from hearth.services.generation import ChoiceResult, Run, start_run
 from hearth.services.profiles import with_profile
 
 NDJSON = "application/x-ndjson"
@@ -63,10 +69,17 @@ class Shape:
     model: str
     chat: bool
 
-    def piece(self, text: str, logprobs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def piece(
+        self,
+        text: str,
+        logprobs: list[dict[str, Any]] | None = None,
+        tool_calls: list[ToolCall] | None = None,
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {"model": self.model, "created_at": now_iso()}
         if self.chat:
             out["message"] = {"role": "assistant", "content": text}
+            if tool_calls:
+                out["message"]["tool_calls"] = convert.tool_calls(tool_calls)
         else:
             out["response"] = text
         if logprobs is not None:
@@ -111,6 +124,7 @@ async def answer(
         max_tokens=convert.max_tokens(body.options),
         logprobs=convert.logprobs(body),
         grammar=convert.format_grammar(body),
+        tools=convert.tools(body),
     )
     gen = with_profile(gen, state.registry.profile(name), convert.explicit(body.options))
     return await respond(
@@ -143,36 +157,42 @@ async def respond(
 async def _lines(
     run: Run, shape: Shape, clock: Clock, want_logprobs: bool
 ) -> AsyncGenerator[bytes, None]:
+    calls = ChoiceResult(index=0)
     async with aclosing(run.events()) as events:
         async for _, event in events:
             if isinstance(event, Finished):
                 clock.end = time.perf_counter_ns()
+                clock.first_token = run.first_output_ns
                 if event.reason == "error":
                     yield ndjson_line({"error": event.error or "the engine failed"})
                     return
-                yield ndjson_line(shape.final("", event.reason, **clock.metrics(event.usage)))
+                if calls.tool_calls:  # Ollama sends whole calls, not pieces
+                    yield ndjson_line(shape.piece("", tool_calls=calls.tool_calls))
+                yield ndjson_line(
+                    shape.final("", _reason(event.reason), **clock.metrics(event.usage))
+                )
                 return
-            if clock.first_token is None:
-                clock.first_token = time.perf_counter_ns()
+            if isinstance(event, ToolCallDelta):
+                calls.add(event)
+                continue
             logprobs = logprob_entries(event.logprobs) if want_logprobs else None
             yield ndjson_line(shape.piece(event.text, logprobs))
 
 
 async def _whole(run: Run, shape: Shape, clock: Clock, want_logprobs: bool) -> dict[str, Any]:
-    text: list[str] = []
-    entries: list[TokenLogprob] = []
-    async with aclosing(run.events()) as events:
-        async for _, event in events:
-            if isinstance(event, Finished):
-                clock.end = time.perf_counter_ns()
-                if event.reason == "error":
-                    raise EngineError(event.error or "the engine failed")
-                extra = clock.metrics(event.usage)
-                if want_logprobs:
-                    extra["logprobs"] = logprob_entries(entries)
-                return shape.final("".join(text), event.reason, **extra)
-            if clock.first_token is None:
-                clock.first_token = time.perf_counter_ns()
-            text.append(event.text)
-            entries.extend(event.logprobs)
-    raise EngineError("the generation ended without finishing")
+    results = await run.collect()
+    clock.end = time.perf_counter_ns()
+    clock.first_token = run.first_output_ns
+    result = results[0]
+    assert result.usage is not None and result.finish_reason is not None
+    extra = clock.metrics(result.usage)
+    if want_logprobs:
+        extra["logprobs"] = logprob_entries(result.logprobs)
+    final = shape.final(result.text, _reason(result.finish_reason), **extra)
+    if result.tool_calls:
+        final["message"]["tool_calls"] = convert.tool_calls(result.tool_calls)
+    return final
+
+
+def _reason(reason: str) -> str:
+    return "stop" if reason == "tool_calls" else reason  # Ollama says "stop" after calls

@@ -87,6 +87,28 @@ class ToolCall(BaseModel):
     function: ToolCallFunction
 
 
+class FunctionDef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class ToolDef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: str = "function"
+    function: FunctionDef
+
+    @field_validator("type")
+    @classmethod
+    def _function_only(cls, value: str) -> str:
+        if value != "function":
+            raise ValueError(f"tools of type '{value}' are not supported; only 'function' is")
+        return value
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -141,7 +163,7 @@ class _GenerationBody(_ModelBody):
 
 class ChatRequest(_GenerationBody):
     messages: list[Message] | None = None
-    tools: list[dict[str, Any]] | None = None
+    tools: list[ToolDef] | None = None
 
 
 class GenerateRequest(_GenerationBody):

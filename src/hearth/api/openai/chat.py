@@ -13,6 +13,8 @@ from hearth.api.openai.convert import (
     chat_logprobs,
     chat_request,
     explicit,
+    tool_call_delta,
+    tool_calls,
     usage,
 )
 from hearth.api.openai.schemas import ChatCompletionRequest
@@ -20,8 +22,8 @@ from hearth.api.state import State
 from hearth.api.streaming import EventStream, sse_data, unless_disconnected
 from hearth.core.errors import EngineError
 from hearth.core.ids import new_id, unix_now
-from hearth.engine.types import Finished
-from hearth.services.generation import Run, start_run
+from hearth.engine.types import Finished, ToolCallDelta
+from hearth.services.generation import ChoiceResult, Run, start_run
 from hearth.services.profiles import with_profile
 
 router = APIRouter()
@@ -55,12 +57,7 @@ async def create_chat_completion(
         "choices": [
             {
                 "index": r.index,
-                "message": {
-                    "role": "assistant",
-                    "content": r.text,
-                    "refusal": None,
-                    "annotations": [],
-                },
+                "message": _message(r),
                 "logprobs": chat_logprobs(r.logprobs) if wants_logprobs else None,
                 "finish_reason": r.finish_reason,
             }
@@ -68,6 +65,20 @@ async def create_chat_completion(
         ],
         "usage": usage(run.usage),
     }
+
+
+def _message(result: ChoiceResult) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": result.text,
+        "refusal": None,
+        "annotations": [],
+    }
+    if result.tool_calls:
+        # the text around calls is usually a newline or two, which is not an answer
+        message["content"] = result.text if result.text.strip() else None
+        message["tool_calls"] = tool_calls(result.tool_calls)
+    return message
 
 
 async def _stream(
@@ -93,6 +104,8 @@ async def _stream(
                 yield sse_data("[DONE]")
                 return
             yield chunk(index, {}, event.reason)
+        elif isinstance(event, ToolCallDelta):
+            yield chunk(index, {"tool_calls": [tool_call_delta(event)]})
         elif event.logprobs:
             yield chunk(index, {"content": event.text}, logprobs=chat_logprobs(event.logprobs))
         else:

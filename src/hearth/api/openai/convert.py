@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from hearth.api.logprobs import logprob_entries
 from hearth.api.openai.schemas import ChatCompletionRequest, Message, SamplingFields
 from hearth.chat.structured import json_object_grammar, schema_grammar
+from hearth.chat.tools import check_tool_turns
 from hearth.core.errors import InvalidRequest
 from hearth.engine.types import (
     ChatMessage,
     GenerationRequest,
+    Grammar,
     SamplingParams,
     TokenLogprob,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
     Usage,
 )
 
@@ -63,12 +68,12 @@ def _message(i: int, msg: Message) -> ChatMessage:
             f"Invalid value for 'messages[{i}].content': a {msg.role} message needs content.",
             param=f"messages[{i}].content",
         )
+    calls = tuple(
+        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
+        for c in msg.tool_calls or ()
+    )
     return ChatMessage(
-        role=role,
-        content=text,
-        name=msg.name,
-        tool_calls=msg.tool_calls,
-        tool_call_id=msg.tool_call_id,
+        role=role, content=text, name=msg.name, tool_calls=calls, tool_call_id=msg.tool_call_id
     )
 
 
@@ -76,11 +81,38 @@ def _refuse_unsupported(body: ChatCompletionRequest) -> None:
     # Each of these changes what the reply means; ignoring one would mislead the client.
     if body.top_logprobs is not None and not body.logprobs:
         raise InvalidRequest("'top_logprobs' needs 'logprobs' set to true.", param="top_logprobs")
-    if body.tools and body.tool_choice != "none":
-        raise InvalidRequest("'tools' are not supported yet by this server.", param="tools")
 
 
-def response_grammar(body: ChatCompletionRequest) -> str | None:
+def tools(body: ChatCompletionRequest) -> tuple[Tool, ...]:
+    f = [t.function for t in body.tools or ()]
+    return tuple(Tool.function(t.name, t.description, t.parameters) for t in f)
+
+
+def tool_choice(
+    body: ChatCompletionRequest,
+) -> tuple[Literal["auto", "none", "required"], str | None]:
+    """(mode, forced function name) of `tool_choice`, checked against `tools`."""
+    choice = body.tool_choice
+    if choice is None:
+        return "auto", None
+    if not body.tools:
+        raise InvalidRequest(
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
+            "specified.",
+            param="tool_choice",
+        )
+    if isinstance(choice, str):
+        return choice, None
+    name = choice.function.name
+    if name not in {t.function.name for t in body.tools}:
+        raise InvalidRequest(
+            f"Invalid value for 'tool_choice': no function named {name!r} is in 'tools'.",
+            param="tool_choice",
+        )
+    return "required", name
+
+
+def response_grammar(body: ChatCompletionRequest) -> Grammar | None:
     """`response_format` as a grammar: any JSON object, or JSON valid against a schema."""
     fmt = body.response_format
     if fmt is None or fmt.type == "text":
@@ -99,9 +131,16 @@ def response_grammar(body: ChatCompletionRequest) -> str | None:
 def chat_request(body: ChatCompletionRequest) -> GenerationRequest:
     _refuse_unsupported(body)
     max_tokens = body.max_completion_tokens or body.max_tokens
+    messages = tuple(_message(i, m) for i, m in enumerate(body.messages))
+    check_tool_turns(messages)
+    mode, name = tool_choice(body)
     return GenerationRequest(
         model=body.model,
-        messages=tuple(_message(i, m) for i, m in enumerate(body.messages)),
+        messages=messages,
+        tools=tools(body),
+        tool_choice=mode,
+        tool_name=name,
+        parallel_tool_calls=body.parallel_tool_calls is not False,
         sampling=sampling(body),
         stop=body.stops(),
         max_tokens=max_tokens,
@@ -139,3 +178,22 @@ def completion_logprobs(
         "top_logprobs": [{t.token: t.logprob for t in e.top} for e in entries],
         "text_offset": offsets,
     }
+
+
+def tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
+    return [
+        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+        for c in calls
+    ]
+
+
+def tool_call_delta(delta: ToolCallDelta) -> dict[str, Any]:
+    """One streamed piece of a call: the first carries its id, type and name."""
+    out: dict[str, Any] = {"index": delta.call}
+    function: dict[str, Any] = {"arguments": delta.arguments}
+    if delta.id is not None:
+        out["id"] = delta.id
+        out["type"] = "function"
+        function["name"] = delta.name
+    out["function"] = function
+    return out

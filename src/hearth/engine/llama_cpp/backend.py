@@ -6,8 +6,10 @@ import asyncio
 from pathlib import Path
 
 from hearth.chat.templates import ChatTemplate
+from hearth.chat.tools import template_messages, tool_schema, uses_tools
 from hearth.core.errors import ContextLengthExceeded, InvalidRequest
 from hearth.core.ids import unix_now
+from hearth.engine.constraints import request_grammar
 from hearth.engine.llama_cpp.embedding import Embedder
 from hearth.engine.llama_cpp.model import LlamaModel
 from hearth.engine.llama_cpp.sampling import GrammarError, check_grammar
@@ -103,9 +105,12 @@ class LlamaCppBackend:
                     )
                 except ValueError as exc:
                     raise InvalidRequest(str(exc), param="template") from None
+            tools = request.tools if request.calls_tools else ()
+            native = uses_tools(template.source)
             text = template.render(
-                [m.as_template_dict() for m in request.messages],
+                template_messages(request.messages, tools, native),
                 add_generation_prompt=request.add_generation_prompt,
+                tools=[tool_schema(t) for t in tools] if native and tools else None,
             )
             bos = template.bos_token
             add_bos = self.model.add_bos and not (bos and text.startswith(bos))
@@ -141,18 +146,20 @@ class LlamaCppBackend:
         if not tokens:
             raise InvalidRequest("the prompt is empty", param="prompt")
         budget = self._budget(len(tokens), request.max_tokens)
-        if request.grammar:
+        grammar = request_grammar(request)
+        if grammar is not None:
             try:
-                check_grammar(self.model.vocab, request.grammar)
+                check_grammar(self.model.vocab, grammar)
             except GrammarError as exc:
-                raise InvalidRequest(str(exc), param="response_format") from None
+                param = "tools" if request.calls_tools else "response_format"
+                raise InvalidRequest(str(exc), param=param) from None
         seqs = self.scheduler.submit(
             tokens,
             request.choice_sampling(),
             budget,
             request.stop,
             request.logprobs,
-            request.grammar,
+            grammar,
         )
         try:
             for seq in seqs:

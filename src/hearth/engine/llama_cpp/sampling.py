@@ -6,28 +6,36 @@ one numpy argmax over the batch's logits for all of them.
 
 from __future__ import annotations
 
+import ctypes
 import random
 
 from hearth.engine.llama_cpp.lib import llama
-from hearth.engine.types import SamplingParams
+from hearth.engine.types import Grammar, SamplingParams
 
 
-def needs_sampler(params: SamplingParams, grammar: str | None = None) -> bool:
-    return not params.greedy or params.penalised or bool(params.logit_bias) or bool(grammar)
+def needs_sampler(params: SamplingParams, grammar: Grammar | None = None) -> bool:
+    return not params.greedy or params.penalised or bool(params.logit_bias) or grammar is not None
 
 
 class GrammarError(ValueError):
     """llama.cpp could not parse a grammar."""
 
 
-def grammar_sampler(vocab: object, grammar: str) -> object:
-    sampler = llama.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+def grammar_sampler(vocab: object, grammar: Grammar) -> object:
+    text = grammar.gbnf.encode()
+    if grammar.trigger is None:
+        sampler = llama.llama_sampler_init_grammar(vocab, text, b"root")
+    else:
+        patterns = (ctypes.c_char_p * 1)(grammar.trigger.encode())
+        sampler = llama.llama_sampler_init_grammar_lazy_patterns(
+            vocab, text, b"root", patterns, 1, None, 0
+        )
     if not sampler:
         raise GrammarError("llama.cpp could not parse the grammar")
     return sampler
 
 
-def check_grammar(vocab: object, grammar: str) -> None:
+def check_grammar(vocab: object, grammar: Grammar) -> None:
     llama.llama_sampler_free(grammar_sampler(vocab, grammar))
 
 
@@ -39,13 +47,13 @@ class Sampler:
         params: SamplingParams,
         n_vocab: int,
         vocab: object = None,
-        grammar: str | None = None,
+        grammar: Grammar | None = None,
     ) -> None:
         chain_params = llama.llama_sampler_chain_default_params()
         chain_params.no_perf = True
         self._chain = llama.llama_sampler_chain_init(chain_params)
         add = lambda s: llama.llama_sampler_chain_add(self._chain, s)  # noqa: E731
-        if grammar:
+        if grammar is not None:
             # First, so that nothing the grammar forbids survives to be sampled.
             add(grammar_sampler(vocab, grammar))
         if params.penalised:

@@ -45,6 +45,7 @@ from hearth.engine.types import (
     Finished,
     FinishReason,
     GenerationEvent,
+    Grammar,
     SamplingParams,
     TokenEvent,
     TokenLogprob,
@@ -74,7 +75,7 @@ class Sequence:
     max_tokens: int
     stops: tuple[str, ...]
     logprobs: int | None
-    grammar: str | None
+    grammar: Grammar | None
     loop: asyncio.AbstractEventLoop
     events: asyncio.Queue[GenerationEvent]
     admitted: asyncio.Future[int]
@@ -153,7 +154,7 @@ class Scheduler:
         max_tokens: int,
         stops: tuple[str, ...],
         logprobs: int | None = None,
-        grammar: str | None = None,
+        grammar: Grammar | None = None,
     ) -> list[Sequence]:
         """Queue one request with a choice per sampling; they share one event queue."""
         if len(samplings) > self.config.parallel:
