@@ -41,7 +41,17 @@ def _error(response: httpx.Response, status: int) -> dict[str, Any]:
         ({"input": []}, "input"),
         ({"input": "x", "temperature": 3}, "temperature"),
         ({"input": "x", "max_output_tokens": 0}, "max_output_tokens"),
-        ({"input": "x", "tools": [{"type": "function", "name": "f"}]}, "tools"),
+        ({"input": "x", "tools": [{"type": "web_search"}]}, "tools[0].type"),
+        ({"input": "x", "tools": [{"type": "function"}]}, "tools[0].name"),
+        ({"input": "x", "tool_choice": "required"}, "tool_choice"),
+        (
+            {
+                "input": "x",
+                "tools": [{"type": "function", "name": "f"}],
+                "tool_choice": {"type": "function", "name": "g"},
+            },
+            "tool_choice",
+        ),
         (
             {"input": "x", "text": {"format": {"type": "json_schema", "name": "n"}}},
             "text.format.schema",

@@ -10,11 +10,12 @@ Stored shapes (what GET returns):
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from hearth.core.errors import InvalidRequest
 from hearth.core.ids import new_id
-from hearth.engine.types import ChatMessage
+from hearth.engine.types import ChatMessage, ToolCall
 
 _INPUT_ROLES = {"user", "system", "developer"}
 _TEXT_PARTS = {"input_text", "output_text", "text"}
@@ -175,8 +176,8 @@ def item_text(item: dict[str, Any]) -> str:
 
 
 def to_messages(items: list[dict[str, Any]]) -> list[ChatMessage]:
-    """Stored items → chat messages for the template; consecutive function calls join one
-    assistant message, as chat templates expect."""
+    """Stored items → chat messages for the template; function calls join the assistant
+    message before them (its text, if any), as chat templates expect."""
     messages: list[ChatMessage] = []
     for item in items:
         kind = item["type"]
@@ -188,15 +189,10 @@ def to_messages(items: list[dict[str, Any]]) -> list[ChatMessage]:
                 ChatMessage(role="tool", content=item["output"], tool_call_id=item["call_id"])
             )
         elif kind == "function_call":
-            call = {
-                "id": item["call_id"],
-                "type": "function",
-                "function": {"name": item["name"], "arguments": item["arguments"]},
-            }
+            call = ToolCall(id=item["call_id"], name=item["name"], arguments=item["arguments"])
             last = messages[-1] if messages else None
-            joins = last is not None and last.role == "assistant" and not last.content
-            if last is not None and joins and last.tool_calls:
-                messages[-1] = ChatMessage(role="assistant", tool_calls=[*last.tool_calls, call])
+            if last is not None and last.role == "assistant" and last.tool_calls:
+                messages[-1] = replace(last, tool_calls=(*last.tool_calls, call))
             else:
-                messages.append(ChatMessage(role="assistant", tool_calls=[call]))
+                messages.append(ChatMessage(role="assistant", tool_calls=(call,)))
     return messages

@@ -101,8 +101,9 @@ class ResponseItem(Base):
 
 
 class ResponseDelta(Base):
-    """Output text deltas of a running response, flushed in batches: each row is a list of
-    deltas exactly as they were streamed, so a resumed stream numbers its events the same."""
+    """The output steps of a running response (text deltas, pieces of function calls),
+    flushed in batches: each row is a list of steps exactly as they were streamed, so a
+    resumed stream numbers its events the same."""
 
     __tablename__ = "response_deltas"
 

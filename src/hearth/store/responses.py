@@ -41,11 +41,11 @@ class Responses:
             )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def add_deltas(self, response_id: str, deltas: list[str]) -> None:
+    async def add_deltas(self, response_id: str, deltas: list[Any]) -> None:
         async with self.db.write() as session:
             session.add(ResponseDelta(response_id=response_id, deltas=deltas))
 
-    async def deltas(self, response_id: str) -> list[str]:
+    async def deltas(self, response_id: str) -> list[Any]:
         async with self.db.read() as session:
             stmt = owned(ResponseDelta, response_id=response_id).order_by(ResponseDelta.seq)
             return [d for row in (await session.scalars(stmt)).all() for d in row.deltas]

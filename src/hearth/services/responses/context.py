@@ -64,9 +64,14 @@ def conversation_turns(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]
 def generation_request(
     registry: ModelRegistry, params: ResponseParams, messages: list[ChatMessage]
 ) -> GenerationRequest:
+    mode, name = params.engine_tool_choice()
     request = GenerationRequest(
         model=params.model,
         messages=tuple(messages),
+        tools=params.engine_tools(),
+        tool_choice=mode,
+        tool_name=name,
+        parallel_tool_calls=params.parallel_tool_calls,
         sampling=SamplingParams(
             temperature=1.0 if params.temperature is None else params.temperature,
             top_p=1.0 if params.top_p is None else params.top_p,

@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from hearth.core.errors import HearthError
-from hearth.engine.types import Finished
+from hearth.core.ids import new_id
+from hearth.engine.types import Finished, ToolCallDelta
 from hearth.services.conversations import ConversationsService
 from hearth.services.generation import Run
-from hearth.services.items import assistant_message
-from hearth.services.responses import events as ev
+from hearth.services.responses.events import OutputBuilder, Step
 from hearth.services.responses.objects import error, render
 from hearth.services.responses.objects import usage as usage_object
 from hearth.store import Store
@@ -31,7 +31,12 @@ log = logging.getLogger(__name__)
 
 STOPPED = error("server_error", "The server stopped before this response finished.")
 INTERNAL = error("server_error", "The server had an error while processing your response.")
-_STATUS = {"stop": "completed", "length": "incomplete", "cancelled": "cancelled"}
+_STATUS = {
+    "stop": "completed",
+    "tool_calls": "completed",
+    "length": "incomplete",
+    "cancelled": "cancelled",
+}
 
 
 class ResponseJob:
@@ -48,24 +53,26 @@ class ResponseJob:
         self.store = store  # None: not stored (store=false)
         self.conversations = conversations
         self.flush_interval = flush_interval
-        self.text = ""
         self.began = False
         self.events: list[dict[str, Any]] = []
-        self.numbers = ev.EventNumbers()
+        self.output = OutputBuilder(row)
         self.done = asyncio.Event()
         self.cancel_reason: str | None = None
         self.task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
-        self._pending: list[str] = []
+        self._pending: list[Step] = []
         self._flushed_at = time.monotonic()
-        self._emit(ev.opened(self.numbers, row))
+        self._emit(self.output.opened())
 
     @property
     def id(self) -> str:
         return self.row.id
 
     def snapshot(self) -> dict[str, Any]:
-        return render(self.row, self.text if self.began else None)
+        """The response as it stands: while it runs, with its output so far."""
+        if self.row.status in ("queued", "in_progress"):
+            return render(self.row, output=self.output.output())
+        return render(self.row)
 
     # ---- events -------------------------------------------------------------------------
 
@@ -124,12 +131,12 @@ class ResponseJob:
         assert self.store is not None
         stored = await self.store.responses.get(self.id)
         self.row.status = stored.status if stored is not None else "cancelled"
-        self._emit(ev.closed(self.numbers, self.row, self.text, self.began))
+        self._emit([self.output.terminal()])
 
     async def _generate(self, run: Run) -> None:
         self.row.status = "in_progress"
         self.began = True
-        self._emit(ev.started(self.numbers, self.row))
+        self._emit(self.output.started())
         async for _, event in run.events():
             if isinstance(event, Finished):
                 if event.reason == "error":
@@ -138,10 +145,10 @@ class ResponseJob:
                     return
                 await self._finish(_STATUS.get(event.reason, "completed"), usage=event.usage)
                 return
-            if event.text:
-                self.text += event.text
-                self._pending.append(event.text)
-                self._emit([ev.delta(self.numbers, self.row, event.text)])
+            step = _step(event)
+            if step:
+                self._pending.append(step)
+                self._emit(self.output.step(step))
                 if time.monotonic() - self._flushed_at >= self.flush_interval:
                     await self._flush()
 
@@ -159,15 +166,14 @@ class ResponseJob:
         row.error = err
         if status == "incomplete":
             row.incomplete_details = {"reason": "max_output_tokens"}
-        if self.began:
-            message_status = "completed" if status == "completed" else "incomplete"
-            row.output = [assistant_message(row.message_id, self.text, message_status)]
+        closing = self.output.close(status) if self.began else []
+        row.output = self.output.output()
         row.usage = None if usage is None else usage_object(usage)
         row.completed_at = time.time() if status == "completed" else None
         if self.store is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._save()
-        self._emit(ev.closed(self.numbers, row, self.text, self.began))
+        self._emit([*closing, self.output.terminal()])
 
     async def _save(self) -> None:
         assert self.store is not None
@@ -184,3 +190,13 @@ class ResponseJob:
         )
         if saved and row.conversation_id and row.status != "failed":
             await self.conversations.append(row.conversation_id, [*self.input_items, *row.output])
+
+
+def _step(event: Any) -> Step | None:
+    """An engine event as a saved step (see events.py): text, or a piece of a call."""
+    if isinstance(event, ToolCallDelta):
+        step: dict[str, Any] = {"args": event.arguments} if event.arguments else {}
+        if event.id is not None:
+            step.update(call_id=event.id, item_id=new_id("fc_"), name=event.name or "")
+        return step or None
+    return event.text or None

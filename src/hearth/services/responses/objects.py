@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from hearth.engine.types import Usage
-from hearth.services.items import assistant_message
 from hearth.store.models import Response
 
 ACTIVE = ("queued", "in_progress")
@@ -33,24 +32,11 @@ def error(code: str, message: str) -> dict[str, Any]:
     return {"code": code, "message": message}
 
 
-def current_output(row: Response, partial_text: str | None) -> list[Any]:
-    """The output list: final once written; while running (or when the server stopped
-    before writing it), the message with the text so far."""
-    if row.output or partial_text is None:
-        return list(row.output)
-    status = "in_progress" if row.status in ACTIVE else "incomplete"
-    return [assistant_message(row.message_id, partial_text, status)]
-
-
 def render(
-    row: Response,
-    partial_text: str | None = None,
-    *,
-    status: str | None = None,
-    output: list[Any] | None = None,
+    row: Response, status: str | None = None, *, output: list[Any] | None = None
 ) -> dict[str, Any]:
-    """The Response object. `partial_text` is the text so far of one that has not ended;
-    `status`/`output` override them for the snapshots at the start of a stream."""
+    """The Response object; `status` and `output` override the row's, for a response
+    still running (its output so far) and for the snapshots that open a stream."""
     req = row.request
     return {
         "id": row.id,
@@ -64,7 +50,7 @@ def render(
         "max_output_tokens": req.get("max_output_tokens"),
         "max_tool_calls": None,
         "model": row.model,
-        "output": output if output is not None else current_output(row, partial_text),
+        "output": output if output is not None else row.output,
         "parallel_tool_calls": req.get("parallel_tool_calls", True),
         "previous_response_id": row.previous_response_id,
         "conversation": {"id": row.conversation_id} if row.conversation_id else None,

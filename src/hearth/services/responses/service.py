@@ -18,8 +18,8 @@ from hearth.core.ids import new_id, unix_now
 from hearth.engine.registry import ModelRegistry
 from hearth.services.conversations import ConversationsService
 from hearth.services.items import check_metadata, normalize_input
-from hearth.services.responses import events as ev
 from hearth.services.responses.context import Context, admit, chain_turns, conversation_turns
+from hearth.services.responses.events import rebuilt
 from hearth.services.responses.job import STOPPED, ResponseJob
 from hearth.services.responses.objects import ACTIVE, render
 from hearth.services.responses.params import ResponseParams
@@ -134,10 +134,11 @@ class ResponsesService:
         if job is not None and job.store is not None:
             return job.snapshot()
         row = await self._row(response_id)
-        partial = None
         if row.status in ACTIVE or not row.output:
-            partial = "".join(await self.store.responses.deltas(response_id)) or None
-        return render(row, partial)
+            # Running elsewhere, or stopped before its output was written: what was saved.
+            builder, _ = rebuilt(row, await self.store.responses.deltas(response_id))
+            return render(row, output=builder.output())
+        return render(row)
 
     async def stream(
         self, response_id: str, starting_after: int = -1
@@ -158,7 +159,8 @@ class ResponsesService:
             row = await self.store.responses.get(response_id)
             if row is None:
                 return
-            for event in ev.replay(row, await self.store.responses.deltas(response_id)):
+            _, events = rebuilt(row, await self.store.responses.deltas(response_id))
+            for event in events:
                 if event["sequence_number"] > after:
                     after = event["sequence_number"]
                     yield event
