@@ -107,14 +107,17 @@ def _response(status: str = "in_progress") -> Response:
 async def test_response_rows_deltas_and_ending(store: Store) -> None:
     row = _response()
     await store.responses.create(row, [_message("q1"), _message("q2")])
-    await store.responses.add_deltas(row.id, ["Hel", "lo"])
-    await store.responses.add_deltas(row.id, [" world"])
-    assert await store.responses.deltas(row.id) == ["Hel", "lo", " world"]
+    assert await store.responses.add_deltas(row.id, ["Hel", "lo"])
+    assert await store.responses.add_deltas(row.id, [" world", {"call_id": "c", "args": "{}"}])
+    assert await store.responses.deltas(row.id) == [
+        "Hel", "lo", " world", {"call_id": "c", "args": "{}"},
+    ]  # fmt: skip
     page = await store.responses.input_items(row.id, PageQuery(order="asc"))
     assert [r.data["content"][0]["text"] for r in page.data] == ["q1", "q2"]
     assert await store.responses.update_active(row.id, status="cancelled")
     # Once ended, a late writer (the generation finishing) cannot undo it.
     assert not await store.responses.update_active(row.id, status="completed")
+    assert not await store.responses.add_deltas(row.id, ["late"])
     assert (await store.responses.get(row.id)).status == "cancelled"  # type: ignore[union-attr]
     assert await store.responses.delete(row.id)
     assert await store.responses.get(row.id) is None

@@ -41,9 +41,17 @@ class Responses:
             )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def add_deltas(self, response_id: str, deltas: list[Any]) -> None:
+    async def add_deltas(self, response_id: str, deltas: list[Any]) -> bool:
+        """Save output steps of a running response; False (nothing saved) once it has
+        ended elsewhere: cancelled through another server, or deleted."""
         async with self.db.write() as session:
+            status = await session.scalar(
+                select(Response.status).where(Response.id == response_id).with_for_update()
+            )
+            if status not in ACTIVE:
+                return False
             session.add(ResponseDelta(response_id=response_id, deltas=deltas))
+        return True
 
     async def deltas(self, response_id: str) -> list[Any]:
         async with self.db.read() as session:

@@ -39,6 +39,10 @@ _STATUS = {
 }
 
 
+class _EndedElsewhere(Exception):
+    pass
+
+
 class ResponseJob:
     def __init__(
         self,
@@ -112,6 +116,8 @@ class ResponseJob:
                     await self._ended_elsewhere()
                     return
             await self._generate(run)
+        except _EndedElsewhere:
+            await self._ended_elsewhere()
         except asyncio.CancelledError:
             if self.cancel_reason == "cancelled":
                 await self._finish("cancelled")
@@ -127,11 +133,14 @@ class ResponseJob:
             self._emit([])
 
     async def _ended_elsewhere(self) -> None:
-        """Cancelled (or deleted) through the store while it waited for a slot."""
+        """Cancelled (or deleted) through the store, by another server sharing the
+        database: this job stops, and writes nothing more."""
         assert self.store is not None
         stored = await self.store.responses.get(self.id)
         self.row.status = stored.status if stored is not None else "cancelled"
-        self._emit([self.output.terminal()])
+        closing = self.output.close(self.row.status) if self.began else []
+        self.row.output = self.output.output()
+        self._emit([*closing, self.output.terminal()])
 
     async def _generate(self, run: Run) -> None:
         self.row.status = "in_progress"
@@ -157,7 +166,8 @@ class ResponseJob:
         if self.store is None or not self._pending:
             return
         deltas = list(self._pending)
-        await self.store.responses.add_deltas(self.id, deltas)
+        if not await self.store.responses.add_deltas(self.id, deltas):
+            raise _EndedElsewhere()
         del self._pending[: len(deltas)]
 
     async def _finish(self, status: str, usage: Any = None, err: Any = None) -> None:
@@ -171,7 +181,8 @@ class ResponseJob:
         row.usage = None if usage is None else usage_object(usage)
         row.completed_at = time.time() if status == "completed" else None
         if self.store is not None:
-            with contextlib.suppress(asyncio.CancelledError):
+            # Ended elsewhere meanwhile: the store keeps that ending, not this one.
+            with contextlib.suppress(asyncio.CancelledError, _EndedElsewhere):
                 await self._save()
         self._emit([*closing, self.output.terminal()])
 
