@@ -52,7 +52,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await state.store.upgrade()
-        await state.responses.recover()
+        await state.responses.start()
         if preload:
             for name in state.registry.names():
                 await state.registry.get(name)

@@ -124,15 +124,26 @@ async def test_response_rows_deltas_and_ending(store: Store) -> None:
     assert await store.responses.deltas(row.id) == []
 
 
-async def test_unfinished_responses_are_failed_on_recovery(store: Store) -> None:
-    running, queued, done = _response(), _response("queued"), _response("completed")
-    for row in (running, queued, done):
+async def test_orphaned_responses_are_failed_and_heartbeats_renewed(store: Store) -> None:
+    dead, alive, queued, done = (
+        _response(),
+        _response(),
+        _response("queued"),
+        _response("completed"),
+    )
+    dead.owner, alive.owner, queued.owner, done.owner = "gone", "here", "gone", "gone"
+    for row in (dead, alive, queued, done):
         await store.responses.create(row, [])
-    failed = await store.responses.fail_unfinished({"code": "server_error", "message": "x"})
-    assert sorted(failed) == sorted([running.id, queued.id])
-    for row in (running, queued):
+    await store.responses.heartbeat("here", 1234.5)
+    assert (await store.responses.get(alive.id)).heartbeat_at == 1234.5  # type: ignore[union-attr]
+    assert (await store.responses.get(dead.id)).heartbeat_at is None  # type: ignore[union-attr]
+    error = {"code": "server_error", "message": "x"}
+    failed = await store.responses.fail_orphans(error, lambda owner, _at: owner == "gone")
+    assert sorted(failed) == sorted([dead.id, queued.id])
+    for row in (dead, queued):
         got = await store.responses.get(row.id)
-        assert got is not None and got.status == "failed" and got.error["code"] == "server_error"  # type: ignore[index]
+        assert got is not None and got.status == "failed" and got.error == error
+    assert (await store.responses.get(alive.id)).status == "in_progress"  # type: ignore[union-attr]
     assert (await store.responses.get(done.id)).status == "completed"  # type: ignore[union-attr]
 
 

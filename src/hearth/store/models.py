@@ -83,6 +83,10 @@ class Response(Stored, Base):
     error: Mapped[Json | None]
     incomplete_details: Mapped[Json | None]
     completed_at: Mapped[float | None] = mapped_column(Float)
+    # The server process running it ("host:pid:nonce") and when that process last said
+    # it still is: how a restarted or another server tells a dead job from a live one.
+    owner: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[float | None] = mapped_column(Float)
 
 
 class ResponseItem(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -75,17 +76,35 @@ class Responses:
             result = await session.execute(delete(Response).where(Response.id == response_id))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def fail_unfinished(self, error: dict[str, Any]) -> list[str]:
-        """Mark every queued or running response failed (after a crash or a shutdown that
-        could not finish them); their text so far is kept. Returns their ids."""
+    async def heartbeat(self, owner: str, now: float) -> None:
+        """Say that `owner` still runs its unfinished responses."""
         async with self.db.write() as session:
-            ids = list(
-                await session.scalars(select(Response.id).where(Response.status.in_(ACTIVE)))
+            await session.execute(
+                update(Response)
+                .where(Response.owner == owner, Response.status.in_(ACTIVE))
+                .values(heartbeat_at=now)
             )
-            if ids:
+
+    async def fail_orphans(
+        self, error: dict[str, Any], is_orphan: Callable[[str | None, float | None], bool]
+    ) -> list[str]:
+        """Mark failed every queued or running response whose owner is gone, as
+        `is_orphan(owner, heartbeat_at)` judges (a crash, a shutdown that could not save
+        them); their output so far is kept. Returns their ids."""
+        async with self.db.read() as session:
+            rows = (
+                await session.execute(
+                    select(Response.id, Response.owner, Response.heartbeat_at).where(
+                        Response.status.in_(ACTIVE)
+                    )
+                )
+            ).all()
+        ids = [row.id for row in rows if is_orphan(row.owner, row.heartbeat_at)]
+        if ids:
+            async with self.db.write() as session:
                 await session.execute(
                     update(Response)
-                    .where(Response.id.in_(ids))
+                    .where(Response.id.in_(ids), Response.status.in_(ACTIVE))
                     .values(status="failed", error=error)
                 )
         return ids

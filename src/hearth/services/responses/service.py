@@ -3,13 +3,15 @@
 The surfaces (HTTP now, the WebSocket later) call only this. A job outlives the request
 that started it when it runs in the background; at shutdown every job still running is
 stopped and saved as failed, and on start any response the store still shows queued or
-in progress (the server crashed) is marked failed the same way.
+in progress by a server that is gone (it crashed) is marked failed the same way
+(see owners.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,6 +24,7 @@ from hearth.services.responses.context import Context, admit, chain_turns, conve
 from hearth.services.responses.events import rebuilt
 from hearth.services.responses.job import STOPPED, ResponseJob
 from hearth.services.responses.objects import ACTIVE, render
+from hearth.services.responses.owners import HEARTBEAT_EVERY, orphan_judge, this_process
 from hearth.services.responses.params import ResponseParams
 from hearth.store import Store
 from hearth.store.models import Response
@@ -49,15 +52,33 @@ class ResponsesService:
         self.conversations = conversations
         self.flush_interval = flush_interval
         self._jobs: dict[str, ResponseJob] = {}
+        self.owner = this_process()
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Fail what dead servers left running, then keep this one's heartbeat going."""
+        await self.recover()
+        self._heartbeat = asyncio.create_task(self._beat(), name="responses heartbeat")
 
     async def recover(self) -> list[str]:
-        """Fail what a previous process left running; returns the ids."""
-        ids = await self.store.responses.fail_unfinished(STOPPED)
+        ids = await self.store.responses.fail_orphans(STOPPED, orphan_judge(time.time()))
         if ids:
             log.warning("marked %d unfinished response(s) failed: %s", len(ids), ", ".join(ids))
         return ids
 
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY)
+            try:
+                await self.store.responses.heartbeat(self.owner, time.time())
+                await self.recover()
+            except Exception:  # the database is away for a moment: try again next beat
+                log.exception("responses heartbeat failed")
+
     async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
         jobs = list(self._jobs.values())
         for job in jobs:
             job.cancel_reason = "shutdown"
@@ -96,6 +117,8 @@ class ResponsesService:
             meta=metadata,
             request=params.echoed(),
             output=[],
+            owner=self.owner,
+            heartbeat_at=time.time(),
         )
 
         def start() -> Any:

@@ -72,6 +72,8 @@ def upgrade() -> None:
         sa.Column("error", JSON, nullable=True),
         sa.Column("incomplete_details", JSON, nullable=True),
         sa.Column("completed_at", sa.Float(), nullable=True),
+        sa.Column("owner", sa.String(128), nullable=True),
+        sa.Column("heartbeat_at", sa.Float(), nullable=True),
     )
     op.create_index("ix_responses_status", "responses", ["status"])
     op.create_index("ix_responses_previous_response_id", "responses", ["previous_response_id"])
