@@ -22,7 +22,7 @@ from hearth.engine.types import Finished, ToolCallDelta
 from hearth.services.conversations import ConversationsService
 from hearth.services.generation import Run
 from hearth.services.responses.events import OutputBuilder, Step
-from hearth.services.responses.objects import error, render
+from hearth.services.responses.objects import ACTIVE, error, render
 from hearth.services.responses.objects import usage as usage_object
 from hearth.store import Store
 from hearth.store.models import Response
@@ -75,7 +75,7 @@ class ResponseJob:
 
     def snapshot(self) -> dict[str, Any]:
         """The response as it stands: while it runs, with its output so far."""
-        if self.row.status in ("queued", "in_progress"):
+        if self.row.status in ACTIVE:
             return render(self.row, output=self.output.output())
         return render(self.row)
 
