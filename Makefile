@@ -13,7 +13,9 @@ ARGS   ?=
 PYTEST_ARGS ?=
 CODE   := src tests bench
 
-.PHONY: install run test lint fmt bench clean
+PG_BIN := /usr/lib/postgresql/15/bin
+
+.PHONY: install run test lint fmt bench clean postgres
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +40,15 @@ fmt: install
 	$(BIN)/ruff check --fix $(CODE)
 	$(BIN)/ruff format $(CODE)
 
-test: lint
+# The store's tests start a throwaway PostgreSQL 15 server (tests/postgres.py).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+postgres:
+	@test -x $(PG_BIN)/initdb || { $(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+		postgresql-15; }
+
+test: lint postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Hearth against llama-server and llama-cpp-python's server; the first run compiles

@@ -10,7 +10,10 @@ from fastapi import Depends, Request
 
 from hearth.core.config import Settings
 from hearth.engine.registry import ModelRegistry
+from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
+from hearth.services.responses import ResponsesService
+from hearth.store import Store
 
 
 @dataclass
@@ -18,6 +21,9 @@ class AppState:
     settings: Settings
     registry: ModelRegistry
     keyring: Keyring
+    store: Store
+    conversations: ConversationsService
+    responses: ResponsesService
     started_at: float = field(default_factory=time.time)
 
 
