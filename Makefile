@@ -15,7 +15,9 @@ CODE   := src tests bench
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install run test lint fmt bench clean chromium
+PG_BIN := /usr/lib/postgresql/15/bin
+
+.PHONY: install run test lint fmt bench clean postgres chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,13 +42,19 @@ fmt: install
 	$(BIN)/ruff check --fix $(CODE)
 	$(BIN)/ruff format $(CODE)
 
+# The store's tests start a throwaway PostgreSQL 15 server (tests/postgres.py).
+postgres:
+	@test -x $(PG_BIN)/initdb || { $(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+		postgresql-15; }
+
 # The web page's tests drive Debian's Chromium through Playwright (which downloads no
 # browser); installed here when missing, without prompts (CI has no stdin).
 chromium:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
-test: lint chromium
+test: lint postgres chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Hearth against llama-server and llama-cpp-python's server; the first run compiles

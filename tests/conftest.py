@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 import time
@@ -15,6 +16,7 @@ from hearth.app import create_app
 from hearth.core.config import Settings, bundled_model_path
 from hearth.engine.base import Backend
 from hearth.engine.registry import ModelRegistry
+from tests.postgres import PostgresServer
 
 MODEL = "smollm2-135m-instruct"
 
@@ -86,3 +88,23 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     server = LiveServer(make_settings(tmp_path_factory.mktemp("live"))).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL 15 server for the whole session (see tests/postgres.py)."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of each kind: the store's tests run against both."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'hearth.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database(f"hearth_{next(_db_counter)}")

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import MODEL
+from tests.postgres import PostgresServer
 
 
 def hearth(*args: str, tmp_path: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -157,3 +158,45 @@ def test_warns_without_key_on_a_public_host(tmp_path: Path) -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def test_db_upgrade_migrates_the_configured_database(tmp_path: Path) -> None:
+    done = hearth("db", "upgrade", tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "hearth.db is at revision 0001" in done.stdout
+    assert (tmp_path / "data" / "hearth.db").is_file()
+    again = hearth("db", "upgrade", "--database-url", f"sqlite+aiosqlite:///{tmp_path}/x.db",
+                   tmp_path=tmp_path)  # fmt: skip
+    assert again.returncode == 0 and (tmp_path / "x.db").is_file()
+
+
+def test_db_upgrade_reports_an_unreachable_database(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql+asyncpg://hearth:secret@127.0.0.1:{port}/hearth"
+    done = hearth("db", "upgrade", "--database-url", url, tmp_path=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("hearth: error: database postgresql+asyncpg://hearth:***@")
+    assert "secret" not in done.stderr
+    bad = hearth("db", "upgrade", "--database-url", "mysql://x/y", tmp_path=tmp_path)
+    assert bad.returncode == 2 and "database_url" in bad.stderr
+
+
+def test_serve_stops_on_an_unreachable_database(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql+asyncpg://hearth@127.0.0.1:{port}/hearth"
+    done = hearth("serve", "--port", "0", "--database-url", url, tmp_path=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("hearth: error: database postgresql+asyncpg://")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_db_upgrade_on_postgresql(tmp_path: Path, postgres: PostgresServer) -> None:
+    url = postgres.create_database("hearth_cli")
+    for _ in range(2):  # the second run finds nothing left to do
+        done = hearth("db", "upgrade", "--database-url", url, tmp_path=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().endswith("/hearth_cli is at revision 0001")

@@ -15,12 +15,16 @@ from hearth.api.errors import install_error_handlers
 from hearth.api.limits import BodyLimit
 from hearth.api.ollama import ollama_router
 from hearth.api.openai import openai_router
+from hearth.api.responses import responses_router
 from hearth.api.state import AppState
 from hearth.api.streaming import ClientGone
 from hearth.core.config import Settings
 from hearth.engine.loader import build_registry
 from hearth.engine.registry import ModelRegistry
+from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
+from hearth.services.responses import ResponsesService
+from hearth.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +36,23 @@ def create_app(
     preload: bool = True,
 ) -> FastAPI:
     """The ASGI app. Tests pass their own registry (e.g. of fake backends)."""
+    registry = registry if registry is not None else build_registry(settings)
+    store = Store(settings.store_url)
+    conversations = ConversationsService(store)
     state = AppState(
         settings=settings,
-        registry=registry if registry is not None else build_registry(settings),
+        registry=registry,
         keyring=Keyring(settings.api_keys),
+        store=store,
+        conversations=conversations,
+        responses=ResponsesService(store, registry, conversations),
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await state.store.upgrade()
+        await state.responses.start()
         if preload:
             for name in state.registry.names():
                 await state.registry.get(name)
@@ -48,7 +60,9 @@ def create_app(
         try:
             yield
         finally:
+            await state.responses.close()
             await state.registry.close()
+            await state.store.close()
 
     app = FastAPI(
         title="Hearth",
@@ -66,6 +80,7 @@ def create_app(
 
     app.include_router(health.router)
     app.include_router(openai_router())
+    app.include_router(responses_router())
     app.include_router(ollama_router())
     app.include_router(ws.router)
     app.mount(ui.UI_PREFIX, ui.assets(), name="ui")

@@ -40,11 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hearth", description="A self-hosted LLM server.")
     parser.add_argument("--version", action="version", version=f"hearth {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command, help_text in (
-        ("serve", "serve the configured models over HTTP"),
-        ("models", "list the configured models"),
-    ):
-        cmd = sub.add_parser(command, help=help_text, description=help_text)
+    commands = [
+        (sub, "serve", "serve the configured models over HTTP"),
+        (sub, "models", "list the configured models"),
+    ]
+    db = sub.add_parser("db", help="manage the database", description="manage the database")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    commands.append((db_sub, "upgrade", "apply the database migrations not applied yet"))
+    for group, command, help_text in commands:
+        cmd = group.add_parser(command, help=help_text, description=help_text)
         cmd.add_argument(
             "--config", metavar="PATH", help="TOML config file (default: ./hearth.toml if present)"
         )
@@ -106,6 +110,7 @@ def serve(settings: Settings) -> int:
     from hearth.app import create_app
 
     models = _checked_models(settings)
+    _migrate(settings)  # a database that cannot be reached stops Hearth before it loads
     sock = _bind(settings.host, settings.port)
     port = sock.getsockname()[1]
     logging.basicConfig(
@@ -122,6 +127,7 @@ def serve(settings: Settings) -> int:
     for name, path in models.items():
         print(f"  model     {name}  ({path})", flush=True)
     print(f"  data dir  {settings.data_dir}", flush=True)
+    print(f"  database  {_shown_url(settings.store_url)}", flush=True)
     print(f"  auth      {'API key required' if settings.api_keys else 'off'}", flush=True)
     print("  loading models…", flush=True)
 
@@ -163,12 +169,45 @@ def list_models(settings: Settings) -> int:
     return 0
 
 
+def _shown_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _migrate(settings: Settings) -> str | None:
+    """Apply the migrations; the revision the database is at. One line if it cannot."""
+    from hearth.store import Store
+    from hearth.store.migrate import current
+
+    async def run() -> str | None:
+        store = Store(settings.store_url)
+        try:
+            await store.upgrade()
+            return await current(store.db.engine)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except Exception as exc:  # a database that cannot be reached or written
+        raise UsageError(f"database {_shown_url(settings.store_url)}: {exc}") from None
+
+
+def db_upgrade(settings: Settings) -> int:
+    revision = _migrate(settings)
+    print(f"{_shown_url(settings.store_url)} is at revision {revision}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = _settings(args)
         if args.command == "serve":
             return serve(settings)
+        if args.command == "db":
+            return db_upgrade(settings)
         return list_models(settings)
     except UsageError as exc:
         print(f"hearth: error: {exc}", file=sys.stderr)

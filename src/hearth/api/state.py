@@ -11,7 +11,10 @@ from starlette.requests import HTTPConnection
 
 from hearth.core.config import Settings
 from hearth.engine.registry import ModelRegistry
+from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
+from hearth.services.responses import ResponsesService
+from hearth.store import Store
 
 
 @dataclass
@@ -19,6 +22,9 @@ class AppState:
     settings: Settings
     registry: ModelRegistry
     keyring: Keyring
+    store: Store
+    conversations: ConversationsService
+    responses: ResponsesService
     started_at: float = field(default_factory=time.time)
 
 

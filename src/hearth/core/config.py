@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default_factory=_default_data_dir, description="Where Hearth keeps its state."
     )
+    database_url: str | None = Field(
+        None,
+        description="Where stored responses and conversations live: sqlite+aiosqlite:///PATH "
+        "or postgresql+asyncpg://USER:PASS@HOST/DB. Default: hearth.db in the data dir.",
+        json_schema_extra={"metavar": "URL"},
+    )
     ctx_size: int = Field(
         16384,
         ge=64,
@@ -185,6 +191,20 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://...")
+        return value
+
+    @property
+    def store_url(self) -> str:
+        """The database URL in use: the configured one, else an SQLite file in the data dir."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'hearth.db'}"
 
     def served_models(self) -> dict[str, Path]:
         """The models to serve: those configured, else the bundled one."""

@@ -1,0 +1,224 @@
+"""One response being generated: its events, its saved progress and its ending.
+
+Every response runs as a job, a task owned by the ResponsesService: a foreground request
+waits for it or streams its events, a background one leaves it running. The text so far
+is saved every `flush_interval` seconds (not every token), so a poller sees the reply
+grow and a crash loses at most that much. Cancelling the task stops generation at the
+engine's next step; the text so far is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from hearth.core.errors import HearthError, NotFound
+from hearth.core.ids import new_id
+from hearth.engine.types import Finished, ToolCallDelta
+from hearth.services.conversations import ConversationsService
+from hearth.services.generation import Run
+from hearth.services.responses.events import OutputBuilder, Step
+from hearth.services.responses.objects import ACTIVE, error, render
+from hearth.services.responses.objects import usage as usage_object
+from hearth.store import Store
+from hearth.store.models import Response
+
+log = logging.getLogger(__name__)
+
+STOPPED = error("server_error", "The server stopped before this response finished.")
+INTERNAL = error("server_error", "The server had an error while processing your response.")
+_STATUS = {
+    "stop": "completed",
+    "tool_calls": "completed",
+    "length": "incomplete",
+    "cancelled": "cancelled",
+}
+
+
+class _EndedElsewhere(Exception):
+    pass
+
+
+class ResponseJob:
+    def __init__(
+        self,
+        row: Response,
+        input_items: list[dict[str, Any]],
+        store: Store | None,
+        conversations: ConversationsService,
+        flush_interval: float,
+    ) -> None:
+        self.row = row
+        self.input_items = input_items
+        self.store = store  # None: not stored (store=false)
+        self.conversations = conversations
+        self.flush_interval = flush_interval
+        self.began = False
+        self.events: list[dict[str, Any]] = []
+        self.output = OutputBuilder(row)
+        self.done = asyncio.Event()
+        self.cancel_reason: str | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+        self._pending: list[Step] = []
+        self._finished = False
+        self._flushed_at = time.monotonic()
+        self._emit(self.output.opened())
+
+    @property
+    def id(self) -> str:
+        return self.row.id
+
+    def snapshot(self) -> dict[str, Any]:
+        """The response as it stands: while it runs, with its output so far."""
+        if self.row.status in ACTIVE:
+            return render(self.row, output=self.output.output())
+        return render(self.row)
+
+    # ---- events -------------------------------------------------------------------------
+
+    def _emit(self, events: list[dict[str, Any]]) -> None:
+        self.events.extend(events)
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def subscribe(self, after: int = -1) -> AsyncIterator[dict[str, Any]]:
+        """Events numbered above `after`: those so far, then each as it comes, to the end."""
+        index = 0
+        while True:
+            changed = self._changed
+            while index < len(self.events):
+                event = self.events[index]
+                index += 1
+                if event["sequence_number"] > after:
+                    yield event
+            if self.done.is_set():
+                return
+            await changed.wait()
+
+    # ---- running ------------------------------------------------------------------------
+
+    async def run(self, admit: Callable[[], Awaitable[Run]] | None, run: Run | None) -> None:
+        try:
+            if run is None:
+                assert admit is not None
+                try:
+                    run = await admit()
+                except HearthError as exc:
+                    await self._finish("failed", err=error(exc.code or exc.type, exc.message))
+                    return
+                if self.store is not None and not await self.store.responses.update_active(
+                    self.id, status="in_progress"
+                ):
+                    await self._ended_elsewhere()
+                    return
+            await self._generate(run)
+        except _EndedElsewhere:
+            await self._ended_elsewhere()
+        except asyncio.CancelledError:
+            if self.cancel_reason == "cancelled":
+                await self._finish("cancelled")
+            else:
+                await self._finish("failed", err=STOPPED)
+        except Exception:  # a bug or a database fault: logged; the client sees no details
+            log.exception("response %s failed", self.id)
+            await self._finish("failed", err=INTERNAL)
+        finally:
+            if run is not None:
+                await run.aclose()
+            self.done.set()
+            self._emit([])
+
+    async def _ended_elsewhere(self) -> None:
+        """Cancelled (or deleted) through the store, by another server sharing the
+        database: this job stops, and writes nothing more."""
+        assert self.store is not None
+        stored = await self.store.responses.get(self.id)
+        self.row.status = stored.status if stored is not None else "cancelled"
+        closing = self.output.close(self.row.status) if self.began else []
+        self.row.output = self.output.output()
+        self._emit([*closing, self.output.terminal()])
+
+    async def _generate(self, run: Run) -> None:
+        self.row.status = "in_progress"
+        self.began = True
+        self._emit(self.output.started())
+        async for _, event in run.events():
+            if isinstance(event, Finished):
+                if event.reason == "error":
+                    message = event.error or "the engine failed"
+                    await self._finish("failed", err=error("server_error", message))
+                    return
+                await self._finish(_STATUS.get(event.reason, "completed"), usage=event.usage)
+                return
+            step = _step(event)
+            if step:
+                self._pending.append(step)
+                self._emit(self.output.step(step))
+                if time.monotonic() - self._flushed_at >= self.flush_interval:
+                    await self._flush()
+
+    async def _flush(self) -> None:
+        self._flushed_at = time.monotonic()
+        if self.store is None or not self._pending:
+            return
+        deltas = list(self._pending)
+        if not await self.store.responses.add_deltas(self.id, deltas):
+            raise _EndedElsewhere()
+        del self._pending[: len(deltas)]
+
+    async def _finish(self, status: str, usage: Any = None, err: Any = None) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        row = self.row
+        row.status = status
+        row.error = err
+        if status == "incomplete":
+            row.incomplete_details = {"reason": "max_output_tokens"}
+        closing = self.output.close(status) if self.began else []
+        row.output = self.output.output()
+        row.usage = None if usage is None else usage_object(usage)
+        row.completed_at = time.time() if status == "completed" else None
+        # Ended elsewhere meanwhile: the store keeps that ending, not this one.
+        with contextlib.suppress(asyncio.CancelledError, _EndedElsewhere):
+            if await self._save() and row.conversation_id and status != "failed":
+                await self._append(row.conversation_id)
+        self._emit([*closing, self.output.terminal()])
+
+    async def _save(self) -> bool:
+        """Write the ending; False when the store had it ended already."""
+        if self.store is None:
+            return True
+        await self._flush()
+        row = self.row
+        return await self.store.responses.update_active(
+            row.id,
+            status=row.status,
+            output=row.output,
+            usage=row.usage,
+            error=row.error,
+            incomplete_details=row.incomplete_details,
+            completed_at=row.completed_at,
+        )
+
+    async def _append(self, conversation_id: str) -> None:
+        """The turn joins its conversation (also when the response itself is not stored)."""
+        try:
+            await self.conversations.append(conversation_id, [*self.input_items, *self.row.output])
+        except NotFound:
+            log.info("conversation %s was deleted while response %s ran", conversation_id, self.id)
+
+
+def _step(event: Any) -> Step | None:
+    """An engine event as a saved step (see events.py): text, or a piece of a call."""
+    if isinstance(event, ToolCallDelta):
+        step: dict[str, Any] = {"args": event.arguments} if event.arguments else {}
+        if event.id is not None:
+            step.update(call_id=event.id, item_id=new_id("fc_"), name=event.name or "")
+        return step or None
+    return event.text or None

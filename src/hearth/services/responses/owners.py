@@ -1,0 +1,46 @@
+"""Which server process runs a response, and how another one tells that it died.
+
+Every process has an owner id, "host:pid:nonce", written on the responses it runs, and
+it renews their heartbeat every HEARTBEAT_EVERY seconds. A queued or running response
+is an orphan, to be marked failed, when its owner was on this host and that process is
+gone (a restart finds its own crashed jobs at once), or when its heartbeat is older than
+STALE_AFTER (a server on another host died). Replicas sharing PostgreSQL thus never fail
+each other's live jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Callable
+
+HEARTBEAT_EVERY = 10.0
+STALE_AFTER = 60.0
+
+
+def this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def orphan_judge(now: float, stale_after: float = STALE_AFTER) -> Callable[..., bool]:
+    host = socket.gethostname()
+
+    def is_orphan(owner: str | None, heartbeat_at: float | None) -> bool:
+        owner_host, _, rest = (owner or "").partition(":")
+        pid = rest.split(":")[0]
+        if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+            return True
+        return heartbeat_at is None or now - heartbeat_at > stale_after
+
+    return is_orphan

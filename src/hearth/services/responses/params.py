@@ -1,0 +1,138 @@
+"""What a create-response request asks for, once the surface has parsed it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hearth.chat.structured import json_object_grammar, schema_grammar
+from hearth.chat.types import Grammar, Tool
+from hearth.core.errors import InvalidRequest
+
+ToolMode = Literal["auto", "none", "required"]
+
+
+@dataclass
+class ResponseParams:
+    model: str
+    input: Any  # a string or a list of items, checked by services.items
+    instructions: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = None
+    text: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    store: bool = True
+    previous_response_id: str | None = None
+    conversation: str | None = None
+    stream: bool = False
+    background: bool = False
+    truncation: Literal["auto", "disabled"] = "disabled"
+    tools: list[Any] = field(default_factory=list)
+    tool_choice: Any = "auto"
+    parallel_tool_calls: bool = True
+    user: str | None = None
+
+    def check(self) -> None:
+        if self.previous_response_id and self.conversation:
+            raise InvalidRequest(
+                "Mutually exclusive parameters: provide only one of 'previous_response_id' "
+                "or 'conversation'.",
+                param="conversation",
+            )
+        if self.background and not self.store:
+            raise InvalidRequest(
+                "Background responses must be stored: 'background' needs 'store' true.",
+                param="background",
+            )
+        self.engine_tools()
+        self.engine_tool_choice()
+
+    def echoed(self) -> dict[str, Any]:
+        """The request fields a Response object shows back."""
+        return {
+            "instructions": self.instructions,
+            "max_output_tokens": self.max_output_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "text": self.text or {"format": {"type": "text"}},
+            "tools": self.tools,
+            "tool_choice": self.tool_choice,
+            "parallel_tool_calls": self.parallel_tool_calls,
+            "truncation": self.truncation,
+            "store": self.store,
+            "user": self.user,
+        }
+
+    def engine_tools(self) -> tuple[Tool, ...]:
+        """The function tools (the Responses API's flat shape); other kinds are refused."""
+        tools: list[Tool] = []
+        for i, tool in enumerate(self.tools):
+            param = f"tools[{i}]"
+            if not isinstance(tool, dict) or tool.get("type") != "function":
+                raise InvalidRequest(
+                    f"Invalid value for '{param}.type': only 'function' tools are supported "
+                    "by this server.",
+                    param=f"{param}.type",
+                )
+            name, parameters = tool.get("name"), tool.get("parameters")
+            if not isinstance(name, str) or not name:
+                raise InvalidRequest(f"'{param}.name' must be a string.", param=f"{param}.name")
+            if parameters is not None and not isinstance(parameters, dict):
+                raise InvalidRequest(
+                    f"'{param}.parameters' must be a JSON schema object.",
+                    param=f"{param}.parameters",
+                )
+            if any(t.name == name for t in tools):
+                raise InvalidRequest(
+                    f"Duplicate function name {name!r} in 'tools'.", param=f"{param}.name"
+                )
+            description = tool.get("description")
+            tools.append(Tool.function(name, description, parameters))
+        return tuple(tools)
+
+    def engine_tool_choice(self) -> tuple[ToolMode, str | None]:
+        """(mode, forced function name) of `tool_choice`, checked against `tools`."""
+        choice = self.tool_choice
+        if choice in (None, "auto"):
+            return "auto", None
+        if not self.tools:
+            raise InvalidRequest(
+                "'tool_choice' is only allowed when 'tools' are specified.", param="tool_choice"
+            )
+        if choice in ("none", "required"):
+            return choice, None
+        if isinstance(choice, dict) and choice.get("type") == "function":
+            name = choice.get("name")
+            if name not in {t.get("name") for t in self.tools}:
+                raise InvalidRequest(
+                    f"Invalid value for 'tool_choice': no function named {name!r} is in 'tools'.",
+                    param="tool_choice",
+                )
+            return "required", name
+        raise InvalidRequest(
+            "Invalid value for 'tool_choice': use 'auto', 'none', 'required' or "
+            "{'type': 'function', 'name': ...}.",
+            param="tool_choice",
+        )
+
+    def grammar(self) -> Grammar | None:
+        """`text.format` as a grammar: any JSON object, or JSON valid against a schema."""
+        fmt = (self.text or {}).get("format") or {"type": "text"}
+        kind = fmt.get("type") if isinstance(fmt, dict) else None
+        if kind == "text":
+            return None
+        if kind == "json_object":
+            return json_object_grammar()
+        if kind == "json_schema":
+            schema = fmt.get("schema")
+            if not isinstance(schema, dict):
+                raise InvalidRequest(
+                    "text.format of type 'json_schema' needs 'schema', a JSON schema object.",
+                    param="text.format.schema",
+                )
+            return schema_grammar(schema, param="text.format.schema")
+        raise InvalidRequest(
+            "Invalid value for 'text.format.type': use 'text', 'json_object' or 'json_schema'.",
+            param="text.format.type",
+        )

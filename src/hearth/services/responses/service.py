@@ -1,0 +1,239 @@
+"""ResponsesService: create, retrieve, stream, cancel and delete responses; owns the jobs.
+
+The surfaces (HTTP now, the WebSocket later) call only this. A job outlives the request
+that started it when it runs in the background; at shutdown every job still running is
+stopped and saved as failed, and on start any response the store still shows queued or
+in progress by a server that is gone (it crashed) is marked failed the same way
+(see owners.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from hearth.core.errors import InvalidRequest, NotFound
+from hearth.core.ids import new_id, unix_now
+from hearth.engine.registry import ModelRegistry
+from hearth.services.conversations import ConversationsService
+from hearth.services.generation import Run
+from hearth.services.items import check_metadata, normalize_input
+from hearth.services.responses.context import Context, admit, chain_turns, conversation_turns
+from hearth.services.responses.events import rebuilt
+from hearth.services.responses.job import STOPPED, ResponseJob
+from hearth.services.responses.objects import ACTIVE, render
+from hearth.services.responses.owners import HEARTBEAT_EVERY, orphan_judge, this_process
+from hearth.services.responses.params import ResponseParams
+from hearth.store import Store
+from hearth.store.models import Response
+from hearth.store.pages import PageQuery
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.25
+
+
+def _missing(response_id: str) -> NotFound:
+    return NotFound(f"Response with id '{response_id}' not found.", param="response_id")
+
+
+class ResponsesService:
+    def __init__(
+        self,
+        store: Store,
+        registry: ModelRegistry,
+        conversations: ConversationsService,
+        flush_interval: float = 0.25,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.conversations = conversations
+        self.flush_interval = flush_interval
+        self._jobs: dict[str, ResponseJob] = {}
+        self.owner = this_process()
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Fail what dead servers left running, then keep this one's heartbeat going."""
+        await self.recover()
+        self._heartbeat = asyncio.create_task(self._beat(), name="responses heartbeat")
+
+    async def recover(self) -> list[str]:
+        ids = await self.store.responses.fail_orphans(STOPPED, orphan_judge(time.time()))
+        if ids:
+            log.warning("marked %d unfinished response(s) failed: %s", len(ids), ", ".join(ids))
+        return ids
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY)
+            try:
+                await self.store.responses.heartbeat(self.owner, time.time())
+                await self.recover()
+            except Exception:  # the database is away for a moment: try again next beat
+                log.exception("responses heartbeat failed")
+
+    async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+        jobs = list(self._jobs.values())
+        for job in jobs:
+            job.cancel_reason = "shutdown"
+            if job.task is not None:
+                job.task.cancel()
+        await asyncio.gather(*(j.task for j in jobs if j.task), return_exceptions=True)
+
+    # ---- create -------------------------------------------------------------------------
+
+    async def create(self, params: ResponseParams) -> ResponseJob:
+        """Check the request, rebuild its context and start its job. A foreground request
+        is admitted to the engine here (so a full queue or an oversized context is an
+        error before anything is stored); a background one queues and returns at once."""
+        params.check()
+        self.registry.resolve(params.model)
+        params.grammar()  # a text.format the grammar cannot enforce is a 400 now
+        metadata = check_metadata(params.metadata)
+        new_items = normalize_input(params.input)
+        if not new_items:
+            raise InvalidRequest("'input' must not be empty.", param="input")
+        context = Context()
+        if params.previous_response_id:
+            context.turns = await chain_turns(self.store, params.previous_response_id)
+        elif params.conversation:
+            items = await self.conversations.context(params.conversation)
+            context.turns = conversation_turns(items)
+        row = Response(
+            id=new_id("resp_"),
+            created_at=unix_now(),
+            status="queued" if params.background else "in_progress",
+            model=params.model,
+            background=params.background,
+            previous_response_id=params.previous_response_id,
+            conversation_id=params.conversation,
+            message_id=new_id("msg_"),
+            meta=metadata,
+            request=params.echoed(),
+            output=[],
+            owner=self.owner,
+            heartbeat_at=time.time(),
+        )
+
+        def start() -> Any:
+            return admit(self.registry, params, context, new_items)
+
+        if params.background:
+            await self.store.responses.create(row, new_items)
+            return self._spawn(row, new_items, params.store, start, None)
+        run = await start()
+        try:
+            if params.store:
+                await self.store.responses.create(row, new_items)
+        except BaseException:
+            await run.aclose()
+            raise
+        return self._spawn(row, new_items, params.store, None, run)
+
+    def _spawn(
+        self, row: Response, items: list[Any], stored: bool, start: Any, run: Run | None
+    ) -> ResponseJob:
+        store = self.store if stored else None
+        job = ResponseJob(row, items, store, self.conversations, self.flush_interval)
+        job.task = asyncio.create_task(job.run(start, run), name=f"response {row.id}")
+        self._jobs[row.id] = job
+        job.task.add_done_callback(lambda _: self._jobs.pop(row.id, None))
+        return job
+
+    # ---- read ---------------------------------------------------------------------------
+
+    async def _row(self, response_id: str) -> Response:
+        row = await self.store.responses.get(response_id)
+        if row is None:
+            raise _missing(response_id)
+        return row
+
+    async def retrieve(self, response_id: str) -> dict[str, Any]:
+        job = self._jobs.get(response_id)
+        if job is not None and job.store is not None:
+            return job.snapshot()
+        row = await self._row(response_id)
+        if row.status in ACTIVE or not row.output:
+            # Running elsewhere, or stopped before its output was written: what was saved.
+            builder, _ = rebuilt(row, await self.store.responses.deltas(response_id))
+            return render(row, output=builder.output())
+        return render(row)
+
+    async def stream(
+        self, response_id: str, starting_after: int = -1
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The events of a stored response after `starting_after`: replayed from the store,
+        then live until it ends. Checks the id before returning the iterator."""
+        await self._row(response_id)
+        return self._follow(response_id, starting_after)
+
+    async def _follow(self, response_id: str, after: int) -> AsyncIterator[dict[str, Any]]:
+        job = self._jobs.get(response_id)
+        if job is not None:
+            async for event in job.subscribe(after):
+                yield event
+            return
+        # Another process runs it (or it has ended): follow the store.
+        while True:
+            row = await self.store.responses.get(response_id)
+            if row is None:
+                return
+            _, events = rebuilt(row, await self.store.responses.deltas(response_id))
+            for event in events:
+                if event["sequence_number"] > after:
+                    after = event["sequence_number"]
+                    yield event
+            if row.status not in ACTIVE:
+                return
+            await asyncio.sleep(POLL_INTERVAL)
+
+    async def input_items(self, response_id: str, query: PageQuery) -> dict[str, Any]:
+        await self._row(response_id)
+        page = await self.store.responses.input_items(response_id, query)
+        return page.as_list(lambda row: row.data)
+
+    # ---- change -------------------------------------------------------------------------
+
+    async def cancel(self, response_id: str) -> dict[str, Any]:
+        row = await self._row(response_id)
+        if not row.background:
+            raise InvalidRequest(
+                "Only background responses can be cancelled; this one was created without "
+                "'background': true.",
+                param="response_id",
+            )
+        if row.status == "cancelled":
+            return await self.retrieve(response_id)
+        if row.status not in ACTIVE:
+            raise InvalidRequest(
+                f"Cannot cancel a response with status '{row.status}'.", param="response_id"
+            )
+        job = self._jobs.get(response_id)
+        if job is not None:
+            await self.stop(job)
+            return job.snapshot()
+        # Run by another process: end it in the store; its job's late writes are refused.
+        await self.store.responses.update_active(response_id, status="cancelled")
+        return await self.retrieve(response_id)
+
+    async def stop(self, job: ResponseJob) -> None:
+        """Stop a job at its next step and wait until its ending is saved."""
+        job.cancel_reason = "cancelled"
+        if job.task is not None and not job.task.done():
+            job.task.cancel()
+        await job.done.wait()
+
+    async def delete(self, response_id: str) -> dict[str, Any]:
+        job = self._jobs.get(response_id)
+        if job is not None and job.store is not None:
+            await self.stop(job)
+        if not await self.store.responses.delete(response_id):
+            raise _missing(response_id)
+        return {"id": response_id, "object": "response.deleted", "deleted": True}

@@ -1,0 +1,78 @@
+"""The database connection: one async engine, read and write transactions.
+
+SQLite (the default) allows one writer at a time. Writes here take a process-wide lock
+and open with `BEGIN IMMEDIATE`, so two writers never both read then upgrade to a write
+lock (SQLite's "database is locked" deadlock); WAL lets readers go on meanwhile, and the
+busy timeout covers other processes (`hearth db upgrade` next to a running server).
+PostgreSQL needs none of that: its transactions and sequences keep concurrent writes apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+            _sqlite_pragmas(self.engine)
+        else:
+            self.engine = create_async_engine(url, pool_pre_ping=True)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """One transaction, committed when the block exits cleanly, else rolled back."""
+        lock = self._write_lock if self._write_lock is not None else contextlib.nullcontext()
+        async with lock, self.sessions() as session, session.begin():
+            # Procured before any statement, so the "begin" hook below sees the option.
+            await session.connection(execution_options={"hearth_write": True})
+            yield session
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take over BEGIN from the driver, so writes can say IMMEDIATE.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        write = conn.get_execution_options().get("hearth_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

@@ -1,0 +1,118 @@
+"""The tables. Conventions every stored object follows (responses and conversations now;
+assistants, threads, messages, runs, run steps and hashed API keys later):
+
+- `seq`: an auto-incrementing integer key, the order of creation. Lists page on it
+  (`store.pages`), because `created_at` has one-second resolution.
+- `id`: the public id (`resp_…`, `conv_…`, `msg_…`), unique within its table.
+- `created_at`: unix seconds, as the APIs show it.
+- `metadata`: the client's free-form key/value JSON (attribute `meta`; SQLAlchemy keeps
+  `metadata` for itself).
+- An object's API-specific body is JSON (`data`, `request`, `output`), so the API's
+  shapes can grow without a migration; columns are what a query filters or orders on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+Json = dict[str, Any]
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JsonType, list[Any]: JsonType}
+
+
+class Stored:
+    """The columns every top-level stored object has."""
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Conversation(Stored, Base):
+    __tablename__ = "conversations"
+
+    meta: Mapped[Json] = mapped_column("metadata", default=dict)
+
+
+class ConversationItem(Base):
+    """One item of a conversation (a message, a function call or its output): `data` is
+    the item as the API shows it, id and type included."""
+
+    __tablename__ = "conversation_items"
+    __table_args__ = (Index("ix_conversation_items_conv_id", "conversation_id", "id", unique=True),)
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64))
+    conversation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    type: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[Json]
+
+
+class Response(Stored, Base):
+    """A stored response. `request` holds the parameters it echoes back (instructions,
+    temperature, text, tools, …); `output`, `usage`, `error` and `incomplete_details` are
+    written when it ends. While it runs, its text so far is in `ResponseDelta` rows."""
+
+    __tablename__ = "responses"
+    __table_args__ = (Index("ix_responses_status", "status"),)
+
+    status: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(128))
+    background: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Plain ids, no foreign keys: deleting what a response points at must not delete it.
+    previous_response_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(64))
+    # The output message's id, fixed at creation so a resumed stream names the same item.
+    message_id: Mapped[str] = mapped_column(String(64))
+    meta: Mapped[Json] = mapped_column("metadata", default=dict)
+    request: Mapped[Json] = mapped_column(default=dict)
+    output: Mapped[list[Any]] = mapped_column(default=list)
+    usage: Mapped[Json | None]
+    error: Mapped[Json | None]
+    incomplete_details: Mapped[Json | None]
+    completed_at: Mapped[float | None] = mapped_column(Float)
+    # The server process running it ("host:pid:nonce") and when that process last said
+    # it still is: how a restarted or another server tells a dead job from a live one.
+    owner: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[float | None] = mapped_column(Float)
+
+
+class ResponseItem(Base):
+    """One input item of a response (the message, function call output, … it was given)."""
+
+    __tablename__ = "response_items"
+    __table_args__ = (Index("ix_response_items_resp_id", "response_id", "id", unique=True),)
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64))
+    response_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("responses.id", ondelete="CASCADE")
+    )
+    type: Mapped[str] = mapped_column(String(64))
+    data: Mapped[Json]
+
+
+class ResponseDelta(Base):
+    """The output steps of a running response (text deltas, pieces of function calls),
+    flushed in batches: each row is a list of steps exactly as they were streamed, so a
+    resumed stream numbers its events the same."""
+
+    __tablename__ = "response_deltas"
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    response_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("responses.id", ondelete="CASCADE"), index=True
+    )
+    deltas: Mapped[list[Any]]

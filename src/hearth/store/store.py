@@ -1,0 +1,22 @@
+"""The Store: the database plus one repository per kind of object."""
+
+from __future__ import annotations
+
+from hearth.store.conversations import Conversations
+from hearth.store.db import Database
+from hearth.store.migrate import upgrade
+from hearth.store.responses import Responses
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.db = Database(url)
+        self.conversations = Conversations(self.db)
+        self.responses = Responses(self.db)
+
+    async def upgrade(self) -> None:
+        """Apply the migrations not applied yet."""
+        await upgrade(self.db.engine)
+
+    async def close(self) -> None:
+        await self.db.close()
