@@ -190,7 +190,7 @@ async def test_closing_the_socket_cancels_its_generations(live_server: LiveServe
         (
             '{"type": "chat", "id": "q", "model": "' + MODEL + '", "conversation": "conv_1", '
             '"messages": [{"role": "user", "content": "hi"}]}',
-            "unsupported_parameter",
+            "not_found",
             "conversation",
         ),
         (

@@ -1,13 +1,15 @@
 """The JSON frames of /v1/ws, in and out.
 
 A chat frame carries the fields of a /v1/chat/completions body (the same validation, the
-same conversion to the engine's request) plus its `id`, an optional `system` prompt and,
-later, a stored `conversation` to continue. One choice is streamed per request.
+same conversion to the engine's request) plus its `id`, an optional `system` prompt and
+an optional stored `conversation` to continue (then `messages` holds only the new ones).
+One choice is streamed per request.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -93,8 +95,11 @@ def chat_frame(frame: dict[str, Any]) -> ChatFrame:
         raise validation_error(exc) from None
 
 
-def generation_request(body: ChatFrame, registry: ModelRegistry) -> GenerationRequest:
-    """The engine's request for a chat frame, with the model's profile applied."""
+def generation_request(
+    body: ChatFrame, registry: ModelRegistry, history: Sequence[ChatMessage] = ()
+) -> GenerationRequest:
+    """The engine's request for a chat frame, with the model's profile applied; `history`
+    (a stored conversation's) comes before the frame's messages, after its `system`."""
     if body.n not in (None, 1):
         raise _unsupported("A WebSocket chat request streams one choice: 'n' must be 1.", "n")
     if body.logprobs:
@@ -104,19 +109,16 @@ def generation_request(body: ChatFrame, registry: ModelRegistry) -> GenerationRe
             "'tools' are not available over the WebSocket yet; use /v1/chat/completions.",
             "tools",
         )
-    if body.conversation is not None:
-        # Continuing a stored conversation needs the conversation store: until it is
-        # there, say so rather than answer without the history.
-        raise _unsupported(
-            "Continuing a stored 'conversation' is not available on this server yet; "
-            "send the whole history in 'messages'.",
-            "conversation",
-        )
     request = chat_request(body)
-    if body.system is not None:
-        messages = (ChatMessage("system", body.system), *(request.messages or ()))
-        request = replace(request, messages=messages)
+    system = () if body.system is None else (ChatMessage("system", body.system),)
+    if system or history:
+        request = replace(request, messages=(*system, *history, *(request.messages or ())))
     return with_profile(request, registry.profile(body.model), explicit(body))
+
+
+def turn_messages(body: ChatFrame) -> list[dict[str, Any]]:
+    """The frame's messages as `{role, content}`, what a stored conversation keeps of them."""
+    return [{"role": m.role, "content": m.text()} for m in body.messages]
 
 
 def delta(rid: str, text: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from hearth.api.errors import ws_error_frame
 from hearth.api.state import AppState, State
 from hearth.api.ws import frames
 from hearth.core.errors import EngineError, HearthError
+from hearth.services import chat_history
 from hearth.services.chat_session import ChatSession, Reply
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Connection:
         self.pinged = False  # a ping was sent for the current silence
         self.auth_deadline = self.last_activity + min(AUTH_WINDOW_S, state.settings.ws_idle_timeout)
         self._send_lock = asyncio.Lock()
+        self._turns: dict[str, chat_history.Turn] = {}  # requests continuing a conversation
 
     # ---- what the session reports ------------------------------------------------------
 
@@ -61,9 +63,14 @@ class Connection:
 
     async def done(self, rid: str, reply: Reply) -> None:
         self.last_activity = time.monotonic()
+        turn = self._turns.pop(rid, None)
+        if turn is not None:
+            # Stored before `done` is sent: a client that reads the conversation next sees it.
+            await chat_history.record(self.state.conversations, turn, reply)
         await self.send(frames.done(rid, reply))
 
     async def failed(self, rid: str, err: HearthError) -> None:
+        self._turns.pop(rid, None)  # a failed turn did not happen
         if isinstance(err, EngineError):
             log.error("engine error on /v1/ws request %s: %s", rid, err.message)
         self.last_activity = time.monotonic()
@@ -163,7 +170,15 @@ class Connection:
         elif kind == "chat":
             rid = frames.required_id(frame)
             body = frames.chat_frame(frame)
-            self.session.start(rid, frames.generation_request(body, self.state.registry))
+            history, turn = [], None
+            if body.conversation is not None:
+                history, turn = await chat_history.begin(
+                    self.state.conversations, body.conversation, frames.turn_messages(body)
+                )
+            request = frames.generation_request(body, self.state.registry, history)
+            self.session.start(rid, request)
+            if turn is not None:  # after start: a refused duplicate id keeps the first's turn
+                self._turns[rid] = turn
         elif kind == "cancel":
             await self.session.cancel(frames.required_id(frame))
         elif kind == "ping":

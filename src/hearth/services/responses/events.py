@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from hearth.services.items import output_text_part
+from hearth.services.items import assistant_message, output_text_part
 from hearth.services.responses.objects import ACTIVE, TERMINAL_EVENT, render
 from hearth.store.models import Response
 
@@ -124,13 +124,7 @@ class OutputBuilder:
     def _open_message(self) -> list[dict[str, Any]]:
         count = sum(item["type"] == "message" for item in self.items)
         message_id = self.row.message_id if not count else f"{self.row.message_id}_{count}"
-        item = {
-            "id": message_id,
-            "type": "message",
-            "role": "assistant",
-            "status": "in_progress",
-            "content": [output_text_part("")],
-        }
+        item = assistant_message(message_id, "", "in_progress")
         self._add(item)
         added = self._added(item)
         part = self._event(
