@@ -1,5 +1,6 @@
 """The chat page at / in Debian's Chromium, driven by Playwright: streaming over /v1/ws,
-Stop, the key prompt, phone width, readable errors, and model text that stays text."""
+Stop, past chats stored on the server, the key prompt, phone width, readable errors, and
+model and stored text that stays text."""
 
 from __future__ import annotations
 
@@ -232,8 +233,7 @@ def test_phone_width_layout(live_server: LiveServer, open_page: Any, tmp_path: P
     for selector in ("#menu", "#model", "#prompt", "#send"):
         box = page.locator(selector).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
-    page.click("#menu")
-    page.locator("#sidebar").wait_for(state="visible")
+    open_drawer(page)
     set_setting(page, "max_tokens", "40")
     page.click("#scrim", position={"x": PHONE["width"] - 10, "y": 300})  # beside the drawer
     page.locator("#sidebar").wait_for(state="hidden")
@@ -295,6 +295,137 @@ def test_server_down_reads_as_a_message(tmp_path: Path, open_page: Any) -> None:
     assert "connection to the server" in last_reply(page).locator(".error-note").inner_text()
     assert page.locator("#send").inner_text() == "Send"
     assert page.locator("#prompt").input_value() == "Hi"
+
+
+def open_drawer(page: Page) -> None:
+    page.click("#menu")
+    # Until it has slid all the way in (a screenshot then shows all of it).
+    page.wait_for_function("() => document.getElementById('sidebar').getBoundingClientRect().x==0")
+
+
+def stored_items(server: LiveServer, conversation_id: str) -> list[dict[str, Any]]:
+    url = f"{server.url}/v1/conversations/{conversation_id}/items"
+    items: list[dict[str, Any]] = httpx.get(url, params={"order": "asc", "limit": 100}).json()[
+        "data"
+    ]
+    return items
+
+
+def test_history_reopens_a_stopped_chat_after_a_reload(
+    live_server: LiveServer, open_page: Any, tmp_path: Path
+) -> None:
+    page, errors = open_page(live_server)
+    models_loaded(page)
+    set_setting(page, "temperature", "0")
+    set_setting(page, "max_tokens", "1000")
+    ask(page, LONG)
+    page.wait_for_function(
+        "() => document.querySelector('.msg.assistant .body').textContent.length > 60"
+    )
+    page.click("#send")  # Stop
+    assert "Stopped" in wait_done(page)
+    before = last_reply(page).locator(".body").inner_text()
+    row = page.locator("#history .history-row.active")
+    assert row.locator(".history-open").inner_text() == LONG  # titled after the message
+    conversation_id = row.get_attribute("data-id")
+    assert conversation_id is not None
+    stored = stored_items(live_server, conversation_id)
+    assert [(i["role"], i["status"]) for i in stored] == [
+        ("user", "completed"),
+        ("assistant", "incomplete"),
+    ]
+    assert stored[0]["content"][0]["text"] == LONG and len(stored[1]["content"][0]["text"]) > 60
+
+    page.reload()
+    models_loaded(page)
+    assert page.locator(".msg").count() == 0  # a fresh chat
+    page.locator("#history .history-open", has_text=LONG).first.click()
+    assert page.locator(".msg.user .body").inner_text() == LONG
+    reopened = last_reply(page).locator(".body").inner_text()
+    # The reply as far as it got (the store may hold the one piece the Stop cut off).
+    assert reopened.startswith(before[: len(before) * 4 // 5]) and len(reopened) >= len(before)
+    assert page.locator("#history .history-row.active").get_attribute("data-id") == (
+        conversation_id
+    )
+    # The next turn goes on from the stored history: its prompt was cached.
+    set_setting(page, "max_tokens", "12")
+    ask(page, "Thanks! Now one word about the dragon.")
+    assert "cached" in wait_done(page).splitlines()[-1]
+    assert len(stored_items(live_server, conversation_id)) == 4
+    page.screenshot(path=str(tmp_path / "history-desktop.png"))
+    # A new chat starts empty and unselected.
+    page.click("#new-chat")
+    assert page.locator(".msg").count() == 0
+    assert page.locator("#history .history-row.active").count() == 0
+    assert errors == []
+
+
+def test_history_rename_and_delete_at_phone_width(
+    live_server: LiveServer, open_page: Any, tmp_path: Path
+) -> None:
+    api = f"{live_server.url}/v1/conversations"
+    hostile = '<img src=x onerror="window.__pwned=1"> title'
+    made = []
+    for title, reply in (("Bread", "Rye is **good**."), (hostile, "<b>not bold</b>")):
+        body = {
+            "metadata": {"title": title},
+            "items": [
+                {"role": "user", "content": f"About {title}"},
+                {"role": "assistant", "content": reply},
+            ],
+        }
+        made.append(httpx.post(api, json=body).json()["id"])
+    bread, evil = made
+    page, errors = open_page(live_server, PHONE)
+    models_loaded(page)
+    open_drawer(page)
+    ids = page.locator("#history .history-row").evaluate_all("rows => rows.map(r => r.dataset.id)")
+    assert ids.index(evil) < ids.index(bread)  # newest first
+    evil_row = page.locator(f'#history .history-row[data-id="{evil}"]')
+    assert evil_row.locator(".history-open").inner_text() == hostile  # a title stays text
+    assert page.evaluate("() => document.querySelectorAll('img').length") == 0
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(tmp_path / "history-phone.png"))
+
+    # Rename: the new title is the conversation's metadata.title on the server.
+    bread_row = page.locator(f'#history .history-row[data-id="{bread}"]')
+    bread_row.locator(".history-rename").click()
+    page.fill("#history .history-title-input", "Rye bread")
+    page.press("#history .history-title-input", "Enter")
+    bread_row.locator(".history-open", has_text="Rye bread").wait_for()
+    assert httpx.get(f"{api}/{bread}").json()["metadata"] == {"title": "Rye bread"}
+    # Escape leaves a rename without saving, and without closing the drawer.
+    bread_row.locator(".history-rename").click()
+    page.fill("#history .history-title-input", "Never saved")
+    page.press("#history .history-title-input", "Escape")
+    bread_row.locator(".history-open", has_text="Rye bread").wait_for()
+    assert page.locator("#sidebar").is_visible()
+    assert httpx.get(f"{api}/{bread}").json()["metadata"] == {"title": "Rye bread"}
+
+    # Opening one closes the drawer and shows its messages, rendered as they are stored.
+    evil_row.locator(".history-open").click()
+    page.locator("#sidebar").wait_for(state="hidden")
+    assert page.locator(".msg.user .body").inner_text() == f"About {hostile}"
+    assert last_reply(page).locator(".body").inner_text() == "<b>not bold</b>"
+    assert page.evaluate("() => document.querySelectorAll('img, .msg b').length") == 0
+    page.screenshot(path=str(tmp_path / "history-open-phone.png"))
+
+    # Delete asks first; "Keep" keeps it, "Delete" removes it on the server, and the open
+    # chat it was makes way for a new one.
+    open_drawer(page)
+    evil_row.locator(".history-delete").click()
+    page.screenshot(path=str(tmp_path / "history-delete-phone.png"))
+    evil_row.locator(".history-keep").click()
+    assert httpx.get(f"{api}/{evil}").status_code == 200
+    evil_row.locator(".history-delete").click()
+    evil_row.locator(".history-confirm").click()
+    evil_row.wait_for(state="detached")
+    assert httpx.get(f"{api}/{evil}").status_code == 404
+    assert page.locator(".msg").count() == 0
+    assert bread_row.is_visible()
+    time.sleep(0.2)
+    assert page.evaluate("() => window.__pwned") is None
+    assert errors == []
 
 
 MARKDOWN_CASES = """

@@ -1,9 +1,11 @@
-// The chat page: picks a model from /v1/models, keeps the conversation in memory and
-// sends each turn (the whole history) over /v1/ws. Settings and the API key live in
-// localStorage. Stored conversations (the conversations API) belong in the sidebar's
-// #sidebar-sections, through newConversation() / openConversation() below.
+// The chat page: picks a model from /v1/models and chats over /v1/ws. Each chat is a
+// conversation stored on the server (the conversations API): its first message creates
+// it, and each turn sends only the new message with the conversation's id, the server
+// holding the history. The sidebar lists past chats (history.js). Settings and the API
+// key live in localStorage.
 
 import { ConversationView } from "./conversation.js";
+import { HistoryList } from "./history.js";
 import { ChatSocket, POLICY_VIOLATION, SocketClosed } from "./socket.js";
 
 const $ = (id) => document.getElementById(id);
@@ -81,13 +83,43 @@ $("key-form").addEventListener("submit", () => {
   socket.ws?.close(1000);
   hideBanner();
   loadModels();
+  chatList.refresh();
 });
 $("key-cancel").addEventListener("click", () => $("key-dialog").close());
 $("change-key").addEventListener("click", () => askKey("Enter the API key for this server."));
 
+// What a 401 means: no key yet, or one the server refuses.
+function keyProblem() {
+  return store.get(KEY_STORE, "") ? "The server did not accept this API key." : "This server needs an API key.";
+}
+
 function authHeaders() {
   const key = store.get(KEY_STORE, "");
   return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+// A call to the HTTP API with the key: the parsed JSON, or an Error with a readable
+// message (and the HTTP status, when there was an answer).
+async function request(method, path, body) {
+  const init = { method, headers: authHeaders(), cache: "no-store" };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new Error("Lost the connection to the server. Is it still running?");
+  }
+  if (!response.ok) {
+    // A refused key reads the same here as on the socket.
+    const err = new Error(response.status === 401 ? keyProblem() : await errorMessage(response));
+    err.status = response.status;
+    if (response.status === 401) askKey(err.message);
+    throw err;
+  }
+  return response.json();
 }
 
 // ---- models --------------------------------------------------------------------------
@@ -105,7 +137,7 @@ async function loadModels() {
   }
   if (response.status === 401) {
     setStatus("Needs a key");
-    askKey(store.get(KEY_STORE, "") ? "The server did not accept this API key." : "This server needs an API key.");
+    askKey(keyProblem());
     return;
   }
   if (!response.ok) {
@@ -190,6 +222,7 @@ $("reset-settings").addEventListener("click", () => {
 export function newConversation() {
   stop();
   state.conversation = { id: null, title: "", messages: [] };
+  chatList.setActive(null);
   view.clear();
   $("prompt").focus();
 }
@@ -203,6 +236,31 @@ export function openConversation(conversation) {
     if (m.role === "user") view.addUser(m.content);
     else if (m.role === "assistant") view.addAssistant(m.content);
   }
+}
+
+const chatList = new HistoryList($("sidebar-sections"), {
+  request,
+  onOpen(conversation) {
+    openConversation(conversation);
+    toggleSidebar(false);
+  },
+  onDeleted(id) {
+    if (state.conversation.id === id) newConversation();
+  },
+});
+
+// The open chat's stored conversation, created (titled after its first message) when
+// the chat has none yet.
+async function conversationId(text) {
+  const conversation = state.conversation;
+  if (!conversation.id) {
+    const title = text.replace(/\s+/g, " ").slice(0, 60);
+    const created = await request("POST", "/v1/conversations", { metadata: { title } });
+    conversation.id = created.id;
+    conversation.title = title;
+    chatList.added(created);
+  }
+  return conversation.id;
 }
 
 function formatStats(done) {
@@ -248,7 +306,10 @@ function setBusy(busy) {
 }
 
 function stop() {
-  if (state.inFlight) socket.cancel(state.inFlight.id);
+  const inFlight = state.inFlight;
+  if (!inFlight) return;
+  if (inFlight.id) socket.cancel(inFlight.id);
+  else inFlight.stopped = true; // still creating its conversation: it is never sent
 }
 
 async function submit() {
@@ -268,21 +329,32 @@ async function submit() {
   autosize();
   const messages = state.conversation.messages;
   messages.push({ role: "user", content: text });
-  if (!state.conversation.title) state.conversation.title = text.slice(0, 60);
   const sent = view.addUser(text);
   const reply = view.addAssistant();
   reply.streaming(true);
   const { system, ...params } = currentSettings();
-  const fields = { model, messages: [...messages], ...params };
+  // Only the new message: the server adds the conversation's history (and stores the
+  // turn, a stopped reply as far as it got).
+  const fields = { model, messages: [{ role: "user", content: text }], ...params };
   if (system.trim()) fields.system = system;
   let streamed = "";
-  const { id, result } = socket.chat(fields, (delta) => {
-    streamed += delta;
-    reply.setText(streamed);
-  });
-  state.inFlight = { id };
+  const started = { stopped: false };
+  state.inFlight = started;
   setBusy(true);
   try {
+    fields.conversation = await conversationId(text);
+    if (started.stopped) {
+      // Stopped (or left for another chat) before it was sent: as if it had not been.
+      reply.setStats("Stopped");
+      messages.pop();
+      sent.classList.add("unsent");
+      return;
+    }
+    const { id, result } = socket.chat(fields, (delta) => {
+      streamed += delta;
+      reply.setText(streamed);
+    });
+    started.id = id;
     const done = await result;
     reply.flush();
     reply.setStats(formatStats(done));
@@ -305,8 +377,10 @@ async function submit() {
     }
   } finally {
     reply.streaming(false);
-    state.inFlight = null;
-    setBusy(false);
+    if (state.inFlight === started) {
+      state.inFlight = null;
+      setBusy(false);
+    }
   }
 }
 
@@ -347,3 +421,4 @@ document.addEventListener("keydown", (e) => {
 
 showSettings(readSettings());
 loadModels();
+chatList.refresh();
