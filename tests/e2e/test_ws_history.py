@@ -100,6 +100,28 @@ async def test_a_stopped_reply_is_stored_as_far_as_it_got(
     assert len(await asyncio.to_thread(turns, client, conv.id)) == 4
 
 
+async def test_a_reply_cut_off_by_closing_the_socket_is_kept(
+    live_server: LiveServer, client: openai.OpenAI
+) -> None:
+    conv = await asyncio.to_thread(client.conversations.create)
+    async with open_socket(live_server) as ws:
+        frame = chat("gone", "Write a long essay.", max_tokens=1500, logit_bias=NEVER_END)
+        await send(ws, {**frame, "conversation": conv.id})
+        streamed = ""
+        while len(streamed) < 40:
+            streamed += (await next_frame(ws))["content"]
+    # The server notices the close, cancels the reply and stores it as far as it got.
+    deadline = asyncio.get_running_loop().time() + 5
+    while not (stored := await asyncio.to_thread(turns, client, conv.id)):
+        assert asyncio.get_running_loop().time() < deadline, "the turn was not stored"
+        await asyncio.sleep(0.05)
+    assert [(role, state) for role, _, state in stored] == [
+        ("user", "completed"),
+        ("assistant", "incomplete"),
+    ]
+    assert stored[1][1].startswith(streamed)
+
+
 async def test_unknown_or_deleted_conversation_is_an_error_frame(
     live_server: LiveServer, client: openai.OpenAI
 ) -> None:

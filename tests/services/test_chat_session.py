@@ -127,9 +127,13 @@ async def test_close_cancels_everything_silently(
         chat.start(rid, request("slow"))
     await asyncio.sleep(0.2)  # a few of their 200 tokens, 10 ms apart
     assert backends["slow"].running == 3
-    await chat.close()
+    stopped = await chat.close()
     assert backends["slow"].running == 0 and chat.in_flight == 0
     assert not [e for e in rec.events if e[0] != "delta"]  # nobody left to tell
+    # What each had streamed, for the caller to keep.
+    assert set(stopped) == {"a", "b", "c"}
+    for rid, text in stopped.items():
+        assert text and text == "".join(e[2] for e in rec.events if e[1] == rid)
 
 
 async def test_a_cancelled_reply_keeps_its_text(session: tuple[ChatSession, Recorder]) -> None:

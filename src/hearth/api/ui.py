@@ -1,7 +1,7 @@
 """The web chat page: `/` for browsers (see api/ollama/root.py) and its files under /ui.
 
 Plain static files shipped inside the package; the page talks to the public API
-(/v1/models, /v1/ws) like any other client.
+(/v1/models, /v1/ws, /v1/conversations) like any other client.
 """
 
 from __future__ import annotations

@@ -105,13 +105,17 @@ class ChatSession:
         self._requests.pop(rid, None)
         await self._listener.done(rid, Reply(entry.text, "cancelled"))
 
-    async def close(self) -> None:
-        """Cancel everything in flight (the connection is gone: nothing is reported)."""
-        tasks = [entry.task for entry in self._requests.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    async def close(self) -> dict[str, str]:
+        """Cancel everything in flight (the connection is gone: nothing is reported) and
+        return the text each cancelled request had streamed, by id. A request already
+        sending its last report is left to finish it (it fails fast on a gone socket)."""
+        entries = dict(self._requests)
+        stopped = {rid: entry.text for rid, entry in entries.items() if not entry.ending}
+        for rid in stopped:
+            entries[rid].task.cancel()
+        await asyncio.gather(*(entry.task for entry in entries.values()), return_exceptions=True)
         self._requests.clear()
+        return stopped
 
     async def _run(self, rid: str, request: GenerationRequest) -> None:
         try:

@@ -103,7 +103,14 @@ class Connection:
         except _Closed:
             pass
         finally:
-            await self.session.close()
+            stopped = await self.session.close()
+            # Replies cut off by the connection's end are kept as far as they got, as if
+            # the client had cancelled them.
+            for rid, text in stopped.items():
+                turn = self._turns.pop(rid, None)
+                if turn is not None:
+                    reply = Reply(text, "cancelled")
+                    await chat_history.record(self.state.conversations, turn, reply)
 
     async def _authenticate(self, key: object) -> None:
         keyring = self.state.keyring
