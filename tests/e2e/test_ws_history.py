@@ -7,16 +7,30 @@ import asyncio
 
 import httpx
 import openai
+from websockets.asyncio.client import ClientConnection
 
 from tests.conftest import MODEL, LiveServer
 from tests.e2e.ws_client import NEVER_END, chat, next_frame, open_socket, send, until_end
 
+ESSAY = "Write a long essay."
 PARAMS = {"system": "You are a helpful assistant. Answer briefly.", "temperature": 0}
 
 
 def turns(client: openai.OpenAI, conversation_id: str) -> list[tuple[str, str, str]]:
     listed = client.conversations.items.list(conversation_id, order="asc", limit=100)
     return [(i.role, i.content[0].text, i.status) for i in listed.data]  # type: ignore[union-attr]
+
+
+async def long_reply_begins(ws: ClientConnection, rid: str, conversation_id: str) -> str:
+    """Start an essay in the conversation; its first 40 characters or more, once streamed."""
+    frame = chat(rid, ESSAY, max_tokens=1500, logit_bias=NEVER_END)
+    await send(ws, {**frame, "conversation": conversation_id})
+    streamed = ""
+    while len(streamed) < 40:
+        delta = await next_frame(ws)
+        assert delta["type"] == "delta", delta
+        streamed += delta["content"]
+    return streamed
 
 
 async def test_two_turns_remember_through_the_stored_conversation(
@@ -71,13 +85,7 @@ async def test_a_stopped_reply_is_stored_as_far_as_it_got(
 ) -> None:
     conv = await asyncio.to_thread(client.conversations.create)
     async with open_socket(live_server) as ws:
-        frame = chat("long", "Write a long essay.", max_tokens=1500, logit_bias=NEVER_END)
-        await send(ws, {**frame, "conversation": conv.id})
-        streamed = ""
-        while len(streamed) < 40:
-            delta = await next_frame(ws)
-            assert delta["type"] == "delta", delta
-            streamed += delta["content"]
+        streamed = await long_reply_begins(ws, "long", conv.id)
         await send(ws, {"type": "cancel", "id": "long"})
         done, rest = await until_end(ws, "long")
         assert done["type"] == "done" and done["finish_reason"] == "cancelled"
@@ -86,7 +94,7 @@ async def test_a_stopped_reply_is_stored_as_far_as_it_got(
             ("user", "completed"),
             ("assistant", "incomplete"),
         ]
-        assert stored[0][1] == "Write a long essay."
+        assert stored[0][1] == ESSAY
         # What the client saw, and at most the one delta whose send the cancel cut off.
         assert stored[1][1].startswith(streamed + rest) and len(streamed) >= 40
         # The conversation goes on from the stopped reply.
@@ -105,11 +113,7 @@ async def test_a_reply_cut_off_by_closing_the_socket_is_kept(
 ) -> None:
     conv = await asyncio.to_thread(client.conversations.create)
     async with open_socket(live_server) as ws:
-        frame = chat("gone", "Write a long essay.", max_tokens=1500, logit_bias=NEVER_END)
-        await send(ws, {**frame, "conversation": conv.id})
-        streamed = ""
-        while len(streamed) < 40:
-            streamed += (await next_frame(ws))["content"]
+        streamed = await long_reply_begins(ws, "gone", conv.id)
     # The server notices the close, cancels the reply and stores it as far as it got.
     deadline = asyncio.get_running_loop().time() + 5
     while not (stored := await asyncio.to_thread(turns, client, conv.id)):
