@@ -428,6 +428,28 @@ def test_history_rename_and_delete_at_phone_width(
     assert errors == []
 
 
+def test_a_chat_deleted_elsewhere_reads_as_a_message(
+    live_server: LiveServer, open_page: Any
+) -> None:
+    page, _ = open_page(live_server)
+    models_loaded(page)
+    set_setting(page, "max_tokens", "3")
+    ask(page, "Hi")
+    assert "tokens" in wait_done(page)
+    first = page.locator("#history .history-row.active").get_attribute("data-id")
+    assert httpx.delete(f"{live_server.url}/v1/conversations/{first}").is_success
+    ask(page, "Hello again")
+    wait_done(page)
+    note = last_reply(page).locator(".error-note").inner_text()
+    assert "no longer on the server" in note
+    assert page.locator("#prompt").input_value() == "Hello again"  # offered again
+    page.press("#prompt", "Enter")
+    assert "tokens" in wait_done(page)
+    second = page.locator("#history .history-row.active").get_attribute("data-id")
+    assert second not in (None, first)
+    assert [i["role"] for i in stored_items(live_server, str(second))] == ["user", "assistant"]
+
+
 MARKDOWN_CASES = """
 () => import('/ui/markdown.js').then(({render}) => {
   const html = (text) => {

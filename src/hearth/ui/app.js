@@ -293,6 +293,9 @@ function describeError(err) {
       return `The server is busy. ${err.message}${wait}`;
     }
     if (err.code === "model_not_found") return `${err.message}. Pick another model.`;
+    if (err.code === "not_found" && err.param === "conversation") {
+      return "This chat is no longer on the server (deleted elsewhere). Sending again starts a new chat.";
+    }
     return err.message;
   }
   return String(err?.message || err);
@@ -368,6 +371,10 @@ async function submit() {
   } catch (err) {
     reply.flush();
     reply.fail(describeError(err));
+    if (err.param === "conversation" && state.conversation.messages === messages) {
+      state.conversation.id = null; // gone from the server: the next message starts anew
+      chatList.refresh();
+    }
     // The turn did not happen: take it back out of the history and offer it again.
     messages.pop();
     sent.classList.add("unsent");
