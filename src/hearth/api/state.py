@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 
 from hearth.core.config import Settings
 from hearth.engine.registry import ModelRegistry
+from hearth.services.assistants import AssistantsService
 from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
 from hearth.services.responses import ResponsesService
@@ -24,6 +25,7 @@ class AppState:
     store: Store
     conversations: ConversationsService
     responses: ResponsesService
+    assistants: AssistantsService
     started_at: float = field(default_factory=time.time)
 
 
