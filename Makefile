@@ -41,9 +41,12 @@ fmt: install
 	$(BIN)/ruff format $(CODE)
 
 # The store's tests start a throwaway PostgreSQL 15 server (tests/postgres.py).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
 postgres:
-	@test -x $(PG_BIN)/initdb || { apt-get update && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-15; }
+	@test -x $(PG_BIN)/initdb || { $(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+		postgresql-15; }
 
 test: lint postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

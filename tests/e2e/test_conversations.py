@@ -119,3 +119,30 @@ def test_concurrent_appends_over_http_lose_nothing(stored_client: openai.OpenAI)
     assert sorted(texts) == sorted([f"q{i}" for i in range(20)] + [f"a{i}" for i in range(20)])
     for i in range(20):  # each call's two items stay together (newest first here)
         assert texts.index(f"q{i}") == texts.index(f"a{i}") + 1
+
+
+def test_unstored_responses_still_join_their_conversation(stored_client: openai.OpenAI) -> None:
+    client = stored_client
+    conv = client.conversations.create()
+    r = client.responses.create(
+        model=MODEL, input="Hi", conversation=conv.id, store=False, max_output_tokens=4
+    )
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(r.id)
+    items = client.conversations.items.list(conv.id, order="asc").data
+    assert [i.content[0].text for i in items] == ["Hi", r.output_text]
+
+
+def test_a_conversation_deleted_while_a_response_runs(stored_client: openai.OpenAI) -> None:
+    client = stored_client
+    conv = client.conversations.create()
+    job = client.responses.create(
+        model=MODEL, input="Tell a story.", conversation=conv.id, background=True,
+        max_output_tokens=30,
+    )  # fmt: skip
+    client.conversations.delete(conv.id)
+    while (got := client.responses.retrieve(job.id)).status in {"queued", "in_progress"}:
+        pass
+    assert got.status in {"completed", "incomplete"} and got.output_text
+    with pytest.raises(openai.NotFoundError):
+        client.conversations.items.list(conv.id)

@@ -158,3 +158,14 @@ def test_context_too_long(stored_client: openai.OpenAI, http: httpx.Client) -> N
     # A too-long input alone does not fit however much is dropped.
     body = {"model": MODEL, "input": "bread " * 5000, "truncation": "auto"}
     assert _error(http.post("responses", json=body), 400)["code"] == "context_length_exceeded"
+
+
+def test_a_running_response_cannot_be_continued_yet(stored_client: openai.OpenAI) -> None:
+    client = stored_client
+    job = client.responses.create(
+        model=MODEL, input="Write a long story.", max_output_tokens=400, background=True
+    )
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.create(model=MODEL, input="And then?", previous_response_id=job.id)
+    assert err.value.body["param"] == "previous_response_id"  # type: ignore[index]
+    assert client.responses.cancel(job.id).status == "cancelled"

@@ -83,6 +83,7 @@ def _running_job(client: openai.OpenAI) -> tuple[str, str]:
         got = client.responses.retrieve(job.id)
         assert got.status in {"queued", "in_progress"}, got.status
         if len(got.output_text) > 20:
+            time.sleep(1.5)  # past several save intervals: some of the text is in the database
             return job.id, got.output_text
         assert time.monotonic() < deadline
         time.sleep(0.2)
@@ -90,12 +91,13 @@ def _running_job(client: openai.OpenAI) -> tuple[str, str]:
 
 def _check_failed(client: openai.OpenAI, job_id: str, seen: str, crashed: bool) -> None:
     got = client.responses.retrieve(job_id)
-    assert got.status == "failed"
+    assert got.status == "failed", (got.status, got.output_text, seen)
     assert got.error is not None and got.error.code == "server_error"
     assert "stopped" in got.error.message
     if crashed:
         # What was saved before the crash is kept: all but the last flush interval's worth.
-        assert got.output_text and seen.startswith(got.output_text[: len(seen)])
+        kept = got.output_text
+        assert kept and seen.startswith(kept[: len(seen)]), (kept, seen)
     else:
         assert got.output_text.startswith(seen)  # a clean stop saves all of it
     assert [i.type for i in client.responses.input_items.list(job_id).data] == ["message"]

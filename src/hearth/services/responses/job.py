@@ -16,13 +16,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from hearth.core.errors import HearthError
+from hearth.core.errors import HearthError, NotFound
 from hearth.core.ids import new_id
 from hearth.engine.types import Finished, ToolCallDelta
 from hearth.services.conversations import ConversationsService
 from hearth.services.generation import Run
 from hearth.services.responses.events import OutputBuilder, Step
-from hearth.services.responses.objects import error, render
+from hearth.services.responses.objects import ACTIVE, error, render
 from hearth.services.responses.objects import usage as usage_object
 from hearth.store import Store
 from hearth.store.models import Response
@@ -65,6 +65,7 @@ class ResponseJob:
         self.task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
         self._pending: list[Step] = []
+        self._finished = False
         self._flushed_at = time.monotonic()
         self._emit(self.output.opened())
 
@@ -74,7 +75,7 @@ class ResponseJob:
 
     def snapshot(self) -> dict[str, Any]:
         """The response as it stands: while it runs, with its output so far."""
-        if self.row.status in ("queued", "in_progress"):
+        if self.row.status in ACTIVE:
             return render(self.row, output=self.output.output())
         return render(self.row)
 
@@ -171,6 +172,9 @@ class ResponseJob:
         del self._pending[: len(deltas)]
 
     async def _finish(self, status: str, usage: Any = None, err: Any = None) -> None:
+        if self._finished:
+            return
+        self._finished = True
         row = self.row
         row.status = status
         row.error = err
@@ -180,17 +184,19 @@ class ResponseJob:
         row.output = self.output.output()
         row.usage = None if usage is None else usage_object(usage)
         row.completed_at = time.time() if status == "completed" else None
-        if self.store is not None:
-            # Ended elsewhere meanwhile: the store keeps that ending, not this one.
-            with contextlib.suppress(asyncio.CancelledError, _EndedElsewhere):
-                await self._save()
+        # Ended elsewhere meanwhile: the store keeps that ending, not this one.
+        with contextlib.suppress(asyncio.CancelledError, _EndedElsewhere):
+            if await self._save() and row.conversation_id and status != "failed":
+                await self._append(row.conversation_id)
         self._emit([*closing, self.output.terminal()])
 
-    async def _save(self) -> None:
-        assert self.store is not None
+    async def _save(self) -> bool:
+        """Write the ending; False when the store had it ended already."""
+        if self.store is None:
+            return True
         await self._flush()
         row = self.row
-        saved = await self.store.responses.update_active(
+        return await self.store.responses.update_active(
             row.id,
             status=row.status,
             output=row.output,
@@ -199,8 +205,13 @@ class ResponseJob:
             incomplete_details=row.incomplete_details,
             completed_at=row.completed_at,
         )
-        if saved and row.conversation_id and row.status != "failed":
-            await self.conversations.append(row.conversation_id, [*self.input_items, *row.output])
+
+    async def _append(self, conversation_id: str) -> None:
+        """The turn joins its conversation (also when the response itself is not stored)."""
+        try:
+            await self.conversations.append(conversation_id, [*self.input_items, *self.row.output])
+        except NotFound:
+            log.info("conversation %s was deleted while response %s ran", conversation_id, self.id)
 
 
 def _step(event: Any) -> Step | None:

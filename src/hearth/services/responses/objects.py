@@ -6,8 +6,10 @@ from typing import Any
 
 from hearth.engine.types import Usage
 from hearth.store.models import Response
+from hearth.store.responses import ACTIVE
 
-ACTIVE = ("queued", "in_progress")
+__all__ = ["ACTIVE", "TERMINAL_EVENT", "error", "render", "usage"]
+
 TERMINAL_EVENT = {
     "completed": "response.completed",
     "incomplete": "response.incomplete",

@@ -19,6 +19,7 @@ from hearth.core.errors import InvalidRequest, NotFound
 from hearth.core.ids import new_id, unix_now
 from hearth.engine.registry import ModelRegistry
 from hearth.services.conversations import ConversationsService
+from hearth.services.generation import Run
 from hearth.services.items import check_metadata, normalize_input
 from hearth.services.responses.context import Context, admit, chain_turns, conversation_turns
 from hearth.services.responses.events import rebuilt
@@ -133,7 +134,9 @@ class ResponsesService:
             raise
         return self._spawn(row, new_items, params.store, None, run)
 
-    def _spawn(self, row: Response, items: list[Any], stored: bool, start: Any, run: Any) -> Any:
+    def _spawn(
+        self, row: Response, items: list[Any], stored: bool, start: Any, run: Run | None
+    ) -> ResponseJob:
         store = self.store if stored else None
         job = ResponseJob(row, items, store, self.conversations, self.flush_interval)
         job.task = asyncio.create_task(job.run(start, run), name=f"response {row.id}")

@@ -1,0 +1,84 @@
+"""The output items and events a response's steps make, live and replayed alike."""
+
+from __future__ import annotations
+
+from hearth.services.responses.events import OutputBuilder, rebuilt
+from hearth.store.models import Response
+
+STEPS = [
+    "Let me ",
+    "check.",
+    {"call_id": "call_1", "item_id": "fc_1", "name": "weather", "args": '{"city":'},
+    {"args": '"Oslo"}'},
+    {"call_id": "call_2", "item_id": "fc_2", "name": "time"},
+    "Done",
+]
+
+
+def _row(status: str) -> Response:
+    return Response(
+        id="resp_1", created_at=1, status=status, model="m", background=True,
+        message_id="msg_1", meta={}, request={}, output=[],
+    )  # fmt: skip
+
+
+def _live(status: str) -> list[dict[str, object]]:
+    row = _row("in_progress")
+    builder = OutputBuilder(row)
+    events = builder.opened() + builder.started()
+    for step in STEPS:
+        events += builder.step(step)
+    closing = builder.close(status)
+    row.status, row.output = status, builder.output()
+    return events + closing + [builder.terminal()]
+
+
+def test_text_and_calls_become_items_in_order() -> None:
+    events = _live("completed")
+    types = [e["type"] for e in events]
+    assert types == [
+        "response.created", "response.in_progress",
+        "response.output_item.added", "response.content_part.added",
+        "response.output_text.delta", "response.output_text.delta",
+        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+        "response.output_item.added", "response.function_call_arguments.delta",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done", "response.output_item.done",
+        "response.output_item.added",
+        "response.function_call_arguments.done", "response.output_item.done",
+        "response.output_item.added", "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+        "response.completed",
+    ]  # fmt: skip
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    output = events[-1]["response"]["output"]  # type: ignore[index]
+    assert [(i["type"], i["id"], i["status"]) for i in output] == [
+        ("message", "msg_1", "completed"), ("function_call", "fc_1", "completed"),
+        ("function_call", "fc_2", "completed"), ("message", "msg_1_1", "completed"),
+    ]  # fmt: skip
+    assert output[0]["content"][0]["text"] == "Let me check."
+    assert output[1]["arguments"] == '{"city":"Oslo"}' and output[2]["arguments"] == ""
+    assert [e["output_index"] for e in events if e["type"] == "response.output_item.added"] == [
+        0, 1, 2, 3,
+    ]  # fmt: skip
+
+
+def test_replay_from_saved_steps_matches_the_live_stream() -> None:
+    for status in ("completed", "incomplete", "cancelled", "failed"):
+        live = _live(status)
+        row = _row(status)
+        row.output = live[-1]["response"]["output"]  # type: ignore[index]
+        _, replayed = rebuilt(row, STEPS)
+        assert replayed == live
+
+
+def test_a_running_response_shows_its_items_so_far() -> None:
+    builder, events = rebuilt(_row("in_progress"), STEPS[:4])
+    assert events[-1]["type"] == "response.function_call_arguments.delta"
+    items = builder.output()
+    assert [i["status"] for i in items] == ["completed", "in_progress"]
+    assert items[1]["arguments"] == '{"city":"Oslo"}'
+    _, queued = rebuilt(_row("queued"), [])
+    assert [e["type"] for e in queued] == ["response.created"]
+    assert queued[0]["response"]["status"] == "queued"  # type: ignore[index]
