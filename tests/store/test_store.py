@@ -4,7 +4,6 @@ concurrent writers that must not lose rows."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from alembic.script import ScriptDirectory
@@ -15,14 +14,6 @@ from hearth.store import Store
 from hearth.store.migrate import alembic_config, current
 from hearth.store.models import Response
 from hearth.store.pages import PageQuery
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    s = Store(database_url)
-    await s.upgrade()
-    yield s
-    await s.close()
 
 
 def _message(text: str) -> dict[str, object]:
