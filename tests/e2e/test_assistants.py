@@ -3,9 +3,11 @@ real server and the bundled model, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from openai import AssistantEventHandler
@@ -383,3 +385,64 @@ def test_pagination_over_25_messages(stored_client: openai.OpenAI) -> None:
         assert [m.id for m in back.data] == expected[7:12] and back.has_more
     empty = beta.threads.messages.list(thread.id, order="asc", after=made[-1])
     assert empty.data == [] and not empty.has_more and empty.first_id is None
+
+
+def _sse(response: httpx.Response) -> list[tuple[str, str]]:
+    """(event, data) pairs of an SSE body."""
+    pairs, name = [], ""
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            name = line[len("event: ") :]
+        elif line.startswith("data: "):
+            pairs.append((name, line[len("data: ") :]))
+    return pairs
+
+
+def test_stream_wire_format(stored_client: openai.OpenAI, assistant: Any) -> None:
+    thread = stored_client.beta.threads.create(messages=[{"role": "user", "content": "Hi"}])
+    body = {"assistant_id": assistant.id, "stream": True, "max_completion_tokens": 6}
+    url = f"{stored_client.base_url}threads/{thread.id}/runs"
+    with httpx.stream("POST", url, json=body, timeout=120) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        pairs = _sse(response)
+    names = [name for name, _ in pairs]
+    deltas = names.count("thread.message.delta")
+    assert deltas >= 1
+    status = json.loads(pairs[-2][1])["status"]  # cut at 6 tokens, unless it ended sooner
+    assert status in {"completed", "incomplete"}
+    assert names == [
+        "thread.run.created",
+        "thread.run.queued",
+        "thread.run.in_progress",
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+        "thread.message.created",
+        "thread.message.in_progress",
+        *["thread.message.delta"] * deltas,
+        f"thread.message.{status}",
+        "thread.run.step.completed",
+        f"thread.run.{status}",
+        "done",
+    ]
+    assert pairs[-1] == ("done", "[DONE]")
+    objects = [json.loads(data)["object"] for _, data in pairs[:-1]]
+    assert objects[:3] == ["thread.run"] * 3 and objects[5] == "thread.message"
+    assert objects[3] == "thread.run.step" and objects[7] == "thread.message.delta"
+
+
+def test_run_goes_on_when_its_stream_client_leaves(
+    stored_client: openai.OpenAI, assistant: Any
+) -> None:
+    beta = stored_client.beta
+    thread = beta.threads.create(messages=[{"role": "user", "content": "Tell me about cats."}])
+    body = {"assistant_id": assistant.id, "stream": True, "max_completion_tokens": 60}
+    url = f"{stored_client.base_url}threads/{thread.id}/runs"
+    with httpx.stream("POST", url, json=body, timeout=120) as response:
+        for line in response.iter_lines():
+            if line == "event: thread.message.delta":
+                break  # and hang up
+    run_id = beta.threads.runs.list(thread.id).data[0].id
+    run = beta.threads.runs.poll(run_id, thread_id=thread.id)
+    assert run.status in {"completed", "incomplete"}
+    assert run.usage and run.usage.completion_tokens > 1
+    assert beta.threads.messages.list(thread.id, run_id=run_id).data[0].content[0].text.value

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from hearth.core.errors import ContextLengthExceeded, HearthError, InvalidRequest
+from hearth.core.errors import ContextLengthExceeded, HearthError, InvalidRequest, Overloaded
 from hearth.core.ids import unix_now
 from hearth.engine.registry import ModelRegistry
 from hearth.engine.types import Finished, ToolCallDelta
@@ -123,6 +123,8 @@ class RunJob:
                 await self._end("failed", last_error=STOPPED)
         except (ContextLengthExceeded, InvalidRequest) as exc:
             await self._end("failed", last_error=objects.error("invalid_prompt", exc.message))
+        except Overloaded as exc:  # no slot for it: the API's word is a rate limit
+            await self._end("failed", last_error=objects.error("rate_limit_exceeded", exc.message))
         except HearthError as exc:
             await self._end("failed", last_error=objects.error("server_error", exc.message))
         except Exception:  # a bug or a database fault: logged; the client sees no details
