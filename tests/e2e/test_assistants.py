@@ -3,6 +3,7 @@ real server and the bundled model, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -14,6 +15,7 @@ from openai import AssistantEventHandler
 from openai.types.beta import AssistantStreamEvent
 from openai.types.beta.threads import Run, Text, TextDelta
 
+from hearth.store import Store
 from tests.conftest import MODEL
 
 # The SDK marks the whole Assistants API deprecated; it still ships it, and Hearth serves it.
@@ -446,3 +448,35 @@ def test_run_goes_on_when_its_stream_client_leaves(
     assert run.status in {"completed", "incomplete"}
     assert run.usage and run.usage.completion_tokens > 1
     assert beta.threads.messages.list(thread.id, run_id=run_id).data[0].content[0].text.value
+
+
+@pytest.mark.parametrize("server", ["live_server", "pg_live_server"])
+def test_a_run_waiting_too_long_expires(request: pytest.FixtureRequest, server: str) -> None:
+    live = request.getfixturevalue(server)
+    with openai.OpenAI(base_url=f"{live.url}/v1", api_key="x", max_retries=0) as client:
+        assistant = client.beta.assistants.create(model=MODEL, temperature=0)
+        run = _forced_call(client, assistant, "required")
+
+        async def age() -> None:  # as if its ten minutes had passed
+            store = Store(live.state.settings.store_url)
+            try:
+                row = await store.threads.runs.get(run.id)
+                assert row is not None
+                data = {**row.data, "expires_at": row.data["created_at"] - 1}
+                await store.threads.runs.update(run.id, data=data)
+            finally:
+                await store.close()
+
+        asyncio.run(age())
+        expired = client.beta.threads.runs.retrieve(run.id, thread_id=run.thread_id)
+        assert expired.status == "expired" and expired.required_action is None
+        steps = client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id).data
+        assert [s.status for s in steps] == ["expired"] and steps[0].expired_at
+        calls = run.required_action.submit_tool_outputs.tool_calls
+        with pytest.raises(openai.BadRequestError):
+            client.beta.threads.runs.submit_tool_outputs(
+                run.id,
+                thread_id=run.thread_id,
+                tool_outputs=[{"tool_call_id": c.id, "output": "x"} for c in calls],
+            )
+        client.beta.threads.messages.create(run.thread_id, role="user", content="free again")

@@ -22,6 +22,19 @@ pytestmark = [
 ]
 
 
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
 def _running(client: openai.OpenAI, assistant_id: str) -> tuple[Any, str]:
     """A thread whose run is in progress with some of its reply saved."""
     thread = client.beta.threads.create(
@@ -68,6 +81,17 @@ def test_restart_mid_run(tmp_path: Path, database_url: str | None) -> None:  # n
             thread={"messages": [{"role": "user", "content": "Hi"}]},
             max_completion_tokens=8,
         )
+        waiting = client.beta.threads.runs.create_and_poll(
+            thread_id=client.beta.threads.create(
+                messages=[{"role": "user", "content": "Weather in Oslo?"}]
+            ).id,
+            assistant_id=assistant.id,
+            tools=[WEATHER],
+            tool_choice="required",
+            parallel_tool_calls=False,
+            max_completion_tokens=200,
+        )
+        assert waiting.status == "requires_action"
         killed, _ = _running(client, assistant.id)
     finally:
         first.stop(signal.SIGKILL)  # a crash: nothing gets to save anything
@@ -79,6 +103,17 @@ def test_restart_mid_run(tmp_path: Path, database_url: str | None) -> None:  # n
         assert client.beta.assistants.retrieve(assistant.id).metadata == {"a": "b"}
         again = client.beta.threads.runs.retrieve(done.id, thread_id=done.thread_id)
         assert again.status == done.status and again.usage == done.usage
+        # A run that was waiting for tool outputs waits still, and goes on here.
+        paused = client.beta.threads.runs.retrieve(waiting.id, thread_id=waiting.thread_id)
+        assert paused.status == "requires_action"
+        assert paused.required_action == waiting.required_action
+        calls = paused.required_action.submit_tool_outputs.tool_calls
+        resumed = client.beta.threads.runs.submit_tool_outputs_and_poll(
+            run_id=waiting.id,
+            thread_id=waiting.thread_id,
+            tool_outputs=[{"tool_call_id": c.id, "output": "Snow"} for c in calls],
+        )
+        assert resumed.status in {"completed", "incomplete"}, resumed.last_error
         # The failed run no longer holds its thread: a new run goes ahead there.
         follow = client.beta.threads.runs.create_and_poll(
             thread_id=killed.thread_id, assistant_id=assistant.id, max_completion_tokens=4

@@ -129,7 +129,8 @@ class RunJob:
             await self._end("failed", last_error=objects.error("server_error", exc.message))
         except Exception:  # a bug or a database fault: logged; the client sees no details
             log.exception("run %s failed", self.run.id)
-            self._emit("error", {"message": INTERNAL["message"], "type": "server_error"})
+            shown = {"message": INTERNAL["message"], "type": "server_error", "param": None}
+            self._emit("error", {**shown, "code": "server_error"})
             await self._end("failed", last_error=INTERNAL)
         finally:
             if generation is not None:
@@ -324,9 +325,11 @@ class RunJob:
         if stored is not None and stored.status == "cancelling":
             await self._end("cancelled")
             return
-        if stored is not None:
+        if stored is None:  # its thread was deleted through another server
+            self.run.status = "cancelled"
+        else:
             self.run = stored
-        self._emit_run(self.run.status if self.run.status in objects.TERMINAL else "failed")
+        self._emit_run(self.run.status)
 
     async def _end(
         self, status: str, *, last_error: dict[str, str] | None = None, reason: str | None = None

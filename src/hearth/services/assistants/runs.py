@@ -79,8 +79,13 @@ class Runs:
         job = RunJob(self.store, self.registry, run, opening, self.flush_interval)
         job.task = asyncio.create_task(job.execute(), name=f"run {run.id}")
         self._jobs[run.id] = job
-        job.task.add_done_callback(lambda _: self._jobs.pop(run.id, None))
+        job.task.add_done_callback(lambda _: self._forget(job))
         return job
+
+    def _forget(self, job: RunJob) -> None:
+        # Only this job: the run may have its next job (tool outputs came in) by now.
+        if self._jobs.get(job.run.id) is job:
+            del self._jobs[job.run.id]
 
     async def _stop(self, job: RunJob, reason: str) -> None:
         """Stop a job at its engine's next step and wait until its ending is saved."""
