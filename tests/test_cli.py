@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import MODEL
+from tests.postgres import PostgresServer
 
 
 def hearth(*args: str, tmp_path: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -191,3 +192,11 @@ def test_serve_stops_on_an_unreachable_database(tmp_path: Path) -> None:
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("hearth: error: database postgresql+asyncpg://")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_db_upgrade_on_postgresql(tmp_path: Path, postgres: PostgresServer) -> None:
+    url = postgres.create_database("hearth_cli")
+    for _ in range(2):  # the second run finds nothing left to do
+        done = hearth("db", "upgrade", "--database-url", url, tmp_path=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().endswith("/hearth_cli is at revision 0001")

@@ -46,16 +46,6 @@ def output_text_part(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
-def assistant_message(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
-    return {
-        "id": item_id,
-        "type": "message",
-        "role": "assistant",
-        "status": status,
-        "content": [output_text_part(text)],
-    }
-
-
 def normalize_input(value: Any, param: str = "input") -> list[dict[str, Any]]:
     """A string (one user message) or a list of items → stored items, each with an id."""
     if isinstance(value, str):
