@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from tests.conftest import MODEL
+from tests.e2e.test_assistants import WEATHER
 from tests.e2e.test_responses_restart import Served, database_url  # noqa: F401 (a fixture)
 
 pytestmark = [
@@ -20,19 +21,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:deprecated$:DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:The Assistants API is deprecated:DeprecationWarning"),
 ]
-
-
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 def _running(client: openai.OpenAI, assistant_id: str) -> tuple[Any, str]:
