@@ -11,9 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 
+from hearth.store.migrate import alembic_config
 from tests.conftest import MODEL
 from tests.postgres import PostgresServer
+
+# The newest migration: every one chains on the one before.
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def hearth(*args: str, tmp_path: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -163,7 +168,7 @@ def test_warns_without_key_on_a_public_host(tmp_path: Path) -> None:
 def test_db_upgrade_migrates_the_configured_database(tmp_path: Path) -> None:
     done = hearth("db", "upgrade", tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "hearth.db is at revision 0001" in done.stdout
+    assert f"hearth.db is at revision {HEAD}" in done.stdout
     assert (tmp_path / "data" / "hearth.db").is_file()
     again = hearth("db", "upgrade", "--database-url", f"sqlite+aiosqlite:///{tmp_path}/x.db",
                    tmp_path=tmp_path)  # fmt: skip
@@ -199,4 +204,4 @@ def test_db_upgrade_on_postgresql(tmp_path: Path, postgres: PostgresServer) -> N
     for _ in range(2):  # the second run finds nothing left to do
         done = hearth("db", "upgrade", "--database-url", url, tmp_path=tmp_path)
         assert done.returncode == 0, done.stderr
-        assert done.stdout.strip().endswith("/hearth_cli is at revision 0001")
+        assert done.stdout.strip().endswith(f"/hearth_cli is at revision {HEAD}")

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from hearth import __version__
 from hearth.api import health, ui, ws
+from hearth.api.assistants import assistants_router
 from hearth.api.errors import install_error_handlers
 from hearth.api.limits import BodyLimit
 from hearth.api.ollama import ollama_router
@@ -21,6 +22,7 @@ from hearth.api.streaming import ClientGone
 from hearth.core.config import Settings
 from hearth.engine.loader import build_registry
 from hearth.engine.registry import ModelRegistry
+from hearth.services.assistants import AssistantsService
 from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
 from hearth.services.responses import ResponsesService
@@ -46,6 +48,7 @@ def create_app(
         store=store,
         conversations=conversations,
         responses=ResponsesService(store, registry, conversations),
+        assistants=AssistantsService(store, registry),
     )
 
     @asynccontextmanager
@@ -53,6 +56,7 @@ def create_app(
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await state.store.upgrade()
         await state.responses.start()
+        await state.assistants.start()
         if preload:
             for name in state.registry.names():
                 await state.registry.get(name)
@@ -61,6 +65,7 @@ def create_app(
             yield
         finally:
             await state.responses.close()
+            await state.assistants.close()
             await state.registry.close()
             await state.store.close()
 
@@ -81,6 +86,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(openai_router())
     app.include_router(responses_router())
+    app.include_router(assistants_router())
     app.include_router(ollama_router())
     app.include_router(ws.router)
     app.mount(ui.UI_PREFIX, ui.assets(), name="ui")

@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 
 from hearth.core.config import Settings
 from hearth.engine.registry import ModelRegistry
+from hearth.services.assistants import AssistantsService
 from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
 from hearth.services.responses import ResponsesService
@@ -25,6 +26,7 @@ class AppState:
     store: Store
     conversations: ConversationsService
     responses: ResponsesService
+    assistants: AssistantsService
     started_at: float = field(default_factory=time.time)
 
 

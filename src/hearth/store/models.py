@@ -116,3 +116,59 @@ class ResponseDelta(Base):
         String(64), ForeignKey("responses.id", ondelete="CASCADE"), index=True
     )
     deltas: Mapped[list[Any]]
+
+
+# ---- the Assistants API -------------------------------------------------------------------
+# Each row's `data` is the object as the API shows it, less what has a column of its own
+# (metadata always; a run's status), which is laid over it when it is drawn.
+
+
+class Assistant(Stored, Base):
+    __tablename__ = "assistants"
+
+    meta: Mapped[Json] = mapped_column("metadata", default=dict)
+    data: Mapped[Json]
+
+
+class Thread(Stored, Base):
+    __tablename__ = "threads"
+
+    meta: Mapped[Json] = mapped_column("metadata", default=dict)
+    data: Mapped[Json]
+
+
+class ThreadMessage(Stored, Base):
+    __tablename__ = "thread_messages"
+
+    thread_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("threads.id", ondelete="CASCADE"), index=True
+    )
+    # The run that wrote it (an assistant's reply); listed by `run_id` too.
+    run_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    meta: Mapped[Json] = mapped_column("metadata", default=dict)
+    data: Mapped[Json]
+
+
+class Run(Stored, Base):
+    """A run of an assistant on a thread. `owner` and `heartbeat_at` as on Response: the
+    server process executing it, so a restart fails only the runs of dead servers."""
+
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_thread_status", "thread_id", "status"),)
+
+    thread_id: Mapped[str] = mapped_column(String(64), ForeignKey("threads.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    meta: Mapped[Json] = mapped_column("metadata", default=dict)
+    data: Mapped[Json]
+    owner: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[float | None] = mapped_column(Float)
+
+
+class RunStep(Stored, Base):
+    __tablename__ = "run_steps"
+
+    thread_id: Mapped[str] = mapped_column(String(64), ForeignKey("threads.id", ondelete="CASCADE"))
+    run_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("runs.id", ondelete="CASCADE"), index=True
+    )
+    data: Mapped[Json]

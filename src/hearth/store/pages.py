@@ -1,5 +1,5 @@
-"""Cursor pages, the one way every list is read: `limit`, `order` and `after` (an id),
-ordered by the table's `seq`. Every list route (items, conversations, and later threads,
+"""Cursor pages, the one way every list is read: `limit`, `order`, `after` and `before`
+(ids), ordered by the table's `seq`. Every list route (items, conversations, and later threads,
 messages, runs) answers `{object: "list", data, first_id, last_id, has_more}` from this."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ class PageQuery:
     limit: int = 20
     order: Order = "desc"
     after: str | None = None
+    before: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,18 +44,26 @@ class Page(Generic[T]):
 async def paginate(
     session: AsyncSession, stmt: Select[Any], model: Any, query: PageQuery
 ) -> Page[Any]:
-    """Rows of `stmt` (already filtered to its owner) after the cursor, in order.
-    `model` has `seq` and `id` columns; an unknown `after` id is a 404 naming it."""
-    if query.after is not None:
-        cursor = await session.scalar(
-            stmt.with_only_columns(model.seq).where(model.id == query.after)
-        )
+    """Rows of `stmt` (already filtered to its owner) between the cursors, in order.
+    `model` has `seq` and `id` columns; an unknown `after` or `before` id is a 404 naming
+    it. A `before` page is the `limit` rows just ahead of its cursor in list order."""
+    asc = query.order == "asc"
+    base = stmt
+    for param, cursor_id, later in (("after", query.after, asc), ("before", query.before, not asc)):
+        if cursor_id is None:
+            continue
+        seq_of = base.with_only_columns(model.seq).where(model.id == cursor_id)
+        cursor = await session.scalar(seq_of)
         if cursor is None:
-            raise NotFound(f"No item found with id '{query.after}'.", param="after")
-        stmt = stmt.where(model.seq > cursor if query.order == "asc" else model.seq < cursor)
-    ordering = model.seq.asc() if query.order == "asc" else model.seq.desc()
+            raise NotFound(f"No item found with id '{cursor_id}'.", param=param)
+        stmt = stmt.where(model.seq > cursor if later else model.seq < cursor)
+    # Read toward the `before` cursor from its side, so the page is the rows nearest it.
+    backward = query.before is not None and query.after is None
+    ascending = asc != backward
+    ordering = model.seq.asc() if ascending else model.seq.desc()
     rows = list((await session.scalars(stmt.order_by(ordering).limit(query.limit + 1))).all())
-    return Page(data=rows[: query.limit], has_more=len(rows) > query.limit)
+    page = rows[: query.limit]
+    return Page(data=page[::-1] if backward else page, has_more=len(rows) > query.limit)
 
 
 def owned(model: Any, **owner: Any) -> Select[Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from hearth.store import jobs
 from hearth.store.db import Database
 from hearth.store.models import Response, ResponseDelta, ResponseItem
 from hearth.store.pages import Page, PageQuery, owned, paginate
@@ -78,12 +79,7 @@ class Responses:
 
     async def heartbeat(self, owner: str, now: float) -> None:
         """Say that `owner` still runs its unfinished responses."""
-        async with self.db.write() as session:
-            await session.execute(
-                update(Response)
-                .where(Response.owner == owner, Response.status.in_(ACTIVE))
-                .values(heartbeat_at=now)
-            )
+        await jobs.heartbeat(self.db, Response, ACTIVE, owner, now)
 
     async def fail_orphans(
         self, error: dict[str, Any], is_orphan: Callable[[str | None, float | None], bool]
@@ -91,20 +87,8 @@ class Responses:
         """Mark failed every queued or running response whose owner is gone, as
         `is_orphan(owner, heartbeat_at)` judges (a crash, a shutdown that could not save
         them); their output so far is kept. Returns their ids."""
-        async with self.db.read() as session:
-            rows = (
-                await session.execute(
-                    select(Response.id, Response.owner, Response.heartbeat_at).where(
-                        Response.status.in_(ACTIVE)
-                    )
-                )
-            ).all()
-        ids = [row.id for row in rows if is_orphan(row.owner, row.heartbeat_at)]
-        if ids:
-            async with self.db.write() as session:
-                await session.execute(
-                    update(Response)
-                    .where(Response.id.in_(ids), Response.status.in_(ACTIVE))
-                    .values(status="failed", error=error)
-                )
-        return ids
+
+        def fail(row: Response) -> None:
+            row.status, row.error = "failed", error
+
+        return await jobs.fail_orphans(self.db, Response, ACTIVE, is_orphan, fail)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from hearth.store.assistants import Rows, Threads
 from hearth.store.conversations import Conversations
 from hearth.store.db import Database
 from hearth.store.migrate import upgrade
+from hearth.store.models import Assistant
 from hearth.store.responses import Responses
 
 
@@ -13,6 +15,8 @@ class Store:
         self.db = Database(url)
         self.conversations = Conversations(self.db)
         self.responses = Responses(self.db)
+        self.assistants = Rows(self.db, Assistant)
+        self.threads = Threads(self.db)
 
     async def upgrade(self) -> None:
         """Apply the migrations not applied yet."""

@@ -167,9 +167,11 @@ class ResponseJob:
         if self.store is None or not self._pending:
             return
         deltas = list(self._pending)
-        if not await self.store.responses.add_deltas(self.id, deltas):
-            raise _EndedElsewhere()
+        # Off the list before the write, and the write shielded: a cancel landing during
+        # it (after its commit, even) must not make the ending save them a second time.
         del self._pending[: len(deltas)]
+        if not await asyncio.shield(self.store.responses.add_deltas(self.id, deltas)):
+            raise _EndedElsewhere()
 
     async def _finish(self, status: str, usage: Any = None, err: Any = None) -> None:
         if self._finished:

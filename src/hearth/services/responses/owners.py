@@ -10,10 +10,14 @@ each other's live jobs.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = 10.0
 STALE_AFTER = 60.0
@@ -44,3 +48,14 @@ def orphan_judge(now: float, stale_after: float = STALE_AFTER) -> Callable[..., 
         return heartbeat_at is None or now - heartbeat_at > stale_after
 
     return is_orphan
+
+
+async def keep_beating(beat: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run `beat` (renew this process's heartbeat, fail the orphans) every
+    HEARTBEAT_EVERY seconds until cancelled."""
+    while True:
+        await asyncio.sleep(HEARTBEAT_EVERY)
+        try:
+            await beat()
+        except Exception:  # the database is away for a moment: try again next beat
+            log.exception("%s heartbeat failed", what)

@@ -25,7 +25,7 @@ from hearth.services.responses.context import Context, admit, chain_turns, conve
 from hearth.services.responses.events import rebuilt
 from hearth.services.responses.job import STOPPED, ResponseJob
 from hearth.services.responses.objects import ACTIVE, render
-from hearth.services.responses.owners import HEARTBEAT_EVERY, orphan_judge, this_process
+from hearth.services.responses.owners import keep_beating, orphan_judge, this_process
 from hearth.services.responses.params import ResponseParams
 from hearth.store import Store
 from hearth.store.models import Response
@@ -59,7 +59,9 @@ class ResponsesService:
     async def start(self) -> None:
         """Fail what dead servers left running, then keep this one's heartbeat going."""
         await self.recover()
-        self._heartbeat = asyncio.create_task(self._beat(), name="responses heartbeat")
+        self._heartbeat = asyncio.create_task(
+            keep_beating(self._beat, "responses"), name="responses heartbeat"
+        )
 
     async def recover(self) -> list[str]:
         ids = await self.store.responses.fail_orphans(STOPPED, orphan_judge(time.time()))
@@ -68,13 +70,8 @@ class ResponsesService:
         return ids
 
     async def _beat(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_EVERY)
-            try:
-                await self.store.responses.heartbeat(self.owner, time.time())
-                await self.recover()
-            except Exception:  # the database is away for a moment: try again next beat
-                log.exception("responses heartbeat failed")
+        await self.store.responses.heartbeat(self.owner, time.time())
+        await self.recover()
 
     async def close(self) -> None:
         if self._heartbeat is not None:

@@ -1,0 +1,183 @@
+"""The Assistants API's tools, tool_choice, response_format, truncation_strategy and
+message content: checked (naming the param that is wrong) and turned into the engine's
+terms. Only function tools run here; the hosted tools are refused, never dropped."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from hearth.chat.structured import json_object_grammar, schema_grammar
+from hearth.chat.types import Grammar, Tool
+from hearth.core.errors import InvalidRequest
+
+ToolMode = Literal["auto", "none", "required"]
+_HOSTED = ("code_interpreter", "file_search")
+
+
+def check_tools(tools: Any, param: str = "tools") -> list[dict[str, Any]]:
+    """The tools as the API shows them back: `{type: "function", function: {...}}`."""
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        raise InvalidRequest(f"'{param}' must be a list of tools.", param=param)
+    shown: list[dict[str, Any]] = []
+    for i, tool in enumerate(tools):
+        where = f"{param}[{i}]"
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind in _HOSTED:
+            raise InvalidRequest(
+                f"The '{kind}' tool is not supported by this server; only 'function' tools are.",
+                param=f"{where}.type",
+            )
+        if kind != "function":
+            raise InvalidRequest(
+                f"Invalid value for '{where}.type': only 'function' tools are supported.",
+                param=f"{where}.type",
+            )
+        function = tool.get("function")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise InvalidRequest(
+                f"'{where}.function.name' must be a string.", param=f"{where}.function.name"
+            )
+        parameters = function.get("parameters")
+        if parameters is not None and not isinstance(parameters, dict):
+            raise InvalidRequest(
+                f"'{where}.function.parameters' must be a JSON schema object.",
+                param=f"{where}.function.parameters",
+            )
+        if any(t["function"]["name"] == function["name"] for t in shown):
+            raise InvalidRequest(
+                f"Duplicate function name {function['name']!r} in '{param}'.",
+                param=f"{where}.function.name",
+            )
+        shown.append({"type": "function", "function": {**function}})
+    return shown
+
+
+def engine_tools(tools: list[dict[str, Any]]) -> tuple[Tool, ...]:
+    return tuple(
+        Tool.function(f["name"], f.get("description"), f.get("parameters"))
+        for f in (t["function"] for t in tools)
+    )
+
+
+def check_tool_choice(choice: Any, tools: list[dict[str, Any]]) -> tuple[ToolMode, str | None]:
+    """(mode, forced function name) of `tool_choice`, checked against the run's tools."""
+    if choice in (None, "auto"):
+        return "auto", None
+    if choice == "none":
+        return "none", None
+    if not tools:
+        raise InvalidRequest(
+            "'tool_choice' needs 'tools': the run has no function tools.", param="tool_choice"
+        )
+    if choice == "required":
+        return "required", None
+    if isinstance(choice, dict) and choice.get("type") in _HOSTED:
+        raise InvalidRequest(
+            f"The '{choice['type']}' tool is not supported by this server.", param="tool_choice"
+        )
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        name = (choice.get("function") or {}).get("name")
+        if name not in {t["function"]["name"] for t in tools}:
+            raise InvalidRequest(
+                f"Invalid value for 'tool_choice': no function named {name!r} is in 'tools'.",
+                param="tool_choice",
+            )
+        return "required", name
+    raise InvalidRequest(
+        "Invalid value for 'tool_choice': use 'auto', 'none', 'required' or "
+        "{'type': 'function', 'function': {'name': ...}}.",
+        param="tool_choice",
+    )
+
+
+def response_grammar(fmt: Any) -> Grammar | None:
+    """`response_format` as a grammar: any JSON object, or JSON valid against a schema."""
+    if fmt in (None, "auto"):
+        return None
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return json_object_grammar()
+    if kind == "json_schema":
+        spec = fmt.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+            raise InvalidRequest(
+                "response_format of type 'json_schema' needs 'json_schema.schema', a JSON schema.",
+                param="response_format.json_schema",
+            )
+        return schema_grammar(spec["schema"], param="response_format.json_schema.schema")
+    raise InvalidRequest(
+        "Invalid value for 'response_format': use 'auto', or a type of 'text', 'json_object' "
+        "or 'json_schema'.",
+        param="response_format",
+    )
+
+
+def check_truncation(strategy: Any) -> dict[str, Any]:
+    if strategy is None:
+        return {"type": "auto", "last_messages": None}
+    kind = strategy.get("type") if isinstance(strategy, dict) else None
+    if kind == "auto":
+        return {"type": "auto", "last_messages": None}
+    if kind == "last_messages":
+        count = strategy.get("last_messages")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise InvalidRequest(
+                "'truncation_strategy.last_messages' must be an integer of at least 1.",
+                param="truncation_strategy.last_messages",
+            )
+        return {"type": "last_messages", "last_messages": count}
+    raise InvalidRequest(
+        "Invalid value for 'truncation_strategy.type': use 'auto' or 'last_messages'.",
+        param="truncation_strategy.type",
+    )
+
+
+def message_content(content: Any, param: str) -> list[dict[str, Any]]:
+    """A message's content (a string or text parts) as the API's text blocks."""
+    if isinstance(content, str):
+        return [text_block(content)]
+    if not isinstance(content, list) or not content:
+        raise InvalidRequest(
+            f"'{param}' must be a string or a non-empty list of content parts.", param=param
+        )
+    blocks = []
+    for i, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        text = part.get("text") if isinstance(part, dict) else None
+        if kind != "text" or not isinstance(text, str):
+            shown = json.dumps(kind)[:40]
+            raise InvalidRequest(
+                f"Invalid value for '{param}[{i}]': content parts of type {shown} are not "
+                "supported; use text parts ({'type': 'text', 'text': ...}).",
+                param=f"{param}[{i}]",
+            )
+        blocks.append(text_block(text))
+    return blocks
+
+
+def text_block(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": {"value": text, "annotations": []}}
+
+
+def check_attachments(attachments: Any, param: str) -> None:
+    # Attachments name uploaded files for the hosted tools, which this server does not run.
+    if attachments:
+        raise InvalidRequest(
+            "Message attachments are not supported by this server (they feed the "
+            "'code_interpreter' and 'file_search' tools).",
+            param=param,
+        )
+
+
+def check_tool_resources(resources: Any) -> None:
+    if resources:
+        raise InvalidRequest(
+            "'tool_resources' are not supported by this server (they feed the "
+            "'code_interpreter' and 'file_search' tools).",
+            param="tool_resources",
+        )
