@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, Literal
 
 from hearth.chat.structured import GrammarBuilder
 from hearth.chat.types import ChatMessage, Tool, ToolCall
 from hearth.core.errors import InvalidRequest
+
+ToolMode = Literal["auto", "none", "required"]
 
 CALL_OPEN = "<tool_call>"
 CALL_CLOSE = "</tool_call>"
@@ -122,6 +124,40 @@ def _native(m: ChatMessage) -> dict[str, Any]:
     if m.tool_call_id is not None:
         out["tool_call_id"] = m.tool_call_id
     return out
+
+
+def resolve_tool_choice(
+    choice: Any,
+    names: Collection[str],
+    forced_name: Callable[[dict[str, Any]], Any],
+    named_form: str,
+) -> tuple[ToolMode, str | None]:
+    """(mode, forced function name) of a wire `tool_choice`: "auto", "none", "required",
+    or a dict naming one function, which `forced_name` reads in the surface's own shape
+    (`named_form` shows it in the error). Checked against the request's tool `names`."""
+    if choice in (None, "auto", "none"):
+        return choice or "auto", None
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        name = forced_name(choice)
+    elif choice == "required":
+        name = None
+    else:
+        raise InvalidRequest(
+            f"Invalid value for 'tool_choice': use 'auto', 'none', 'required' or {named_form}.",
+            param="tool_choice",
+        )
+    if not names:
+        raise InvalidRequest(
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
+            "specified.",
+            param="tool_choice",
+        )
+    if choice != "required" and name not in names:
+        raise InvalidRequest(
+            f"Invalid value for 'tool_choice': no function named {name!r} is in 'tools'.",
+            param="tool_choice",
+        )
+    return "required", name
 
 
 def check_tool_turns(messages: Sequence[ChatMessage]) -> None:

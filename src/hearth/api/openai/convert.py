@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from hearth.api.logprobs import logprob_entries
-from hearth.api.openai.schemas import ChatCompletionRequest, Message, SamplingFields
+from hearth.api.openai.schemas import (
+    ChatCompletionRequest,
+    Message,
+    NamedToolChoice,
+    SamplingFields,
+)
 from hearth.chat.structured import json_object_grammar, schema_grammar
-from hearth.chat.tools import check_tool_turns
+from hearth.chat.tools import ToolMode, check_tool_turns, resolve_tool_choice
 from hearth.core.errors import InvalidRequest
 from hearth.engine.types import (
     ChatMessage,
@@ -88,28 +93,15 @@ def tools(body: ChatCompletionRequest) -> tuple[Tool, ...]:
     return tuple(Tool.function(t.name, t.description, t.parameters) for t in f)
 
 
-def tool_choice(
-    body: ChatCompletionRequest,
-) -> tuple[Literal["auto", "none", "required"], str | None]:
+def tool_choice(body: ChatCompletionRequest) -> tuple[ToolMode, str | None]:
     """(mode, forced function name) of `tool_choice`, checked against `tools`."""
     choice = body.tool_choice
-    if choice is None:
-        return "auto", None
-    if not body.tools:
-        raise InvalidRequest(
-            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
-            "specified.",
-            param="tool_choice",
-        )
-    if isinstance(choice, str):
-        return choice, None
-    name = choice.function.name
-    if name not in {t.function.name for t in body.tools}:
-        raise InvalidRequest(
-            f"Invalid value for 'tool_choice': no function named {name!r} is in 'tools'.",
-            param="tool_choice",
-        )
-    return "required", name
+    return resolve_tool_choice(
+        choice.model_dump() if isinstance(choice, NamedToolChoice) else choice,
+        [t.function.name for t in body.tools or ()],
+        lambda c: (c.get("function") or {}).get("name"),
+        "{'type': 'function', 'function': {'name': ...}}",
+    )
 
 
 def response_grammar(body: ChatCompletionRequest) -> Grammar | None:

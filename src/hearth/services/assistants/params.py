@@ -5,13 +5,13 @@ terms. Only function tools run here; the hosted tools are refused, never dropped
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
 from hearth.chat.structured import json_object_grammar, schema_grammar
+from hearth.chat.tools import ToolMode, resolve_tool_choice
 from hearth.chat.types import Grammar, Tool
 from hearth.core.errors import InvalidRequest
 
-ToolMode = Literal["auto", "none", "required"]
 _HOSTED = ("code_interpreter", "file_search")
 
 
@@ -64,32 +64,15 @@ def engine_tools(tools: list[dict[str, Any]]) -> tuple[Tool, ...]:
 
 def check_tool_choice(choice: Any, tools: list[dict[str, Any]]) -> tuple[ToolMode, str | None]:
     """(mode, forced function name) of `tool_choice`, checked against the run's tools."""
-    if choice in (None, "auto"):
-        return "auto", None
-    if choice == "none":
-        return "none", None
-    if not tools:
-        raise InvalidRequest(
-            "'tool_choice' needs 'tools': the run has no function tools.", param="tool_choice"
-        )
-    if choice == "required":
-        return "required", None
     if isinstance(choice, dict) and choice.get("type") in _HOSTED:
         raise InvalidRequest(
             f"The '{choice['type']}' tool is not supported by this server.", param="tool_choice"
         )
-    if isinstance(choice, dict) and choice.get("type") == "function":
-        name = (choice.get("function") or {}).get("name")
-        if name not in {t["function"]["name"] for t in tools}:
-            raise InvalidRequest(
-                f"Invalid value for 'tool_choice': no function named {name!r} is in 'tools'.",
-                param="tool_choice",
-            )
-        return "required", name
-    raise InvalidRequest(
-        "Invalid value for 'tool_choice': use 'auto', 'none', 'required' or "
-        "{'type': 'function', 'function': {'name': ...}}.",
-        param="tool_choice",
+    return resolve_tool_choice(
+        choice,
+        [t["function"]["name"] for t in tools],
+        lambda c: (c.get("function") or {}).get("name"),
+        "{'type': 'function', 'function': {'name': ...}}",
     )
 
 

@@ -6,10 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from hearth.chat.structured import json_object_grammar, schema_grammar
+from hearth.chat.tools import ToolMode, resolve_tool_choice
 from hearth.chat.types import Grammar, Tool
 from hearth.core.errors import InvalidRequest
-
-ToolMode = Literal["auto", "none", "required"]
 
 
 @dataclass
@@ -93,27 +92,11 @@ class ResponseParams:
 
     def engine_tool_choice(self) -> tuple[ToolMode, str | None]:
         """(mode, forced function name) of `tool_choice`, checked against `tools`."""
-        choice = self.tool_choice
-        if choice in (None, "auto"):
-            return "auto", None
-        if not self.tools:
-            raise InvalidRequest(
-                "'tool_choice' is only allowed when 'tools' are specified.", param="tool_choice"
-            )
-        if choice in ("none", "required"):
-            return choice, None
-        if isinstance(choice, dict) and choice.get("type") == "function":
-            name = choice.get("name")
-            if name not in {t.get("name") for t in self.tools}:
-                raise InvalidRequest(
-                    f"Invalid value for 'tool_choice': no function named {name!r} is in 'tools'.",
-                    param="tool_choice",
-                )
-            return "required", name
-        raise InvalidRequest(
-            "Invalid value for 'tool_choice': use 'auto', 'none', 'required' or "
-            "{'type': 'function', 'name': ...}.",
-            param="tool_choice",
+        return resolve_tool_choice(
+            self.tool_choice,
+            [t.get("name") for t in self.tools],
+            lambda c: c.get("name"),
+            "{'type': 'function', 'name': ...}",
         )
 
     def grammar(self) -> Grammar | None:
