@@ -68,6 +68,7 @@ class LevelResult:
     ttft_p95_ms: float
     itl_p50_ms: float
     errors: int
+    retries: int = 0
 
 
 @dataclass
@@ -117,6 +118,9 @@ def commands(name: str, model: Path, port: int, threads: int, parallel: int, ctx
             "--host", "127.0.0.1", "--port", str(port), "--n_threads", str(threads),
             "--n_threads_batch", str(threads), "--n_ctx", str(min(ctx, 8192)),
             "--model_alias", MODEL_ALIAS,
+            # By default a new request cuts off the one streaming; queued behind its lock
+            # instead, every request completes and is measured.
+            "--interrupt_requests", "False",
         ]  # fmt: skip
     raise ValueError(name)
 
@@ -184,13 +188,15 @@ async def stream_chat(
     http: httpx.AsyncClient, url: str, messages: list[dict[str, str]], max_tokens: int,
     bias: dict[str, int],
 ) -> tuple[float, list[float], int]:  # fmt: skip
-    """(TTFT, inter-token gaps, content chunks) of one streamed greedy chat request."""
+    """(TTFT, inter-token gaps, completion tokens) of one streamed greedy chat request.
+    Tokens come from the stream's usage where the server sends it, else one per chunk."""
     body = {
         "model": MODEL_ALIAS,
         "messages": messages,
         "max_tokens": max_tokens,
         "temperature": 0,
         "stream": True,
+        "stream_options": {"include_usage": True},
         "logit_bias": bias,
     }
     start = time.perf_counter()
@@ -198,12 +204,15 @@ async def stream_chat(
     last = 0.0
     gaps: list[float] = []
     chunks = 0
+    usage = 0
     async with http.stream("POST", f"{url}/v1/chat/completions", json=body) as r:
         r.raise_for_status()
         async for line in r.aiter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             data = json.loads(line[6:])
+            if data.get("usage"):
+                usage = data["usage"].get("completion_tokens") or 0
             if not data.get("choices"):
                 continue
             if data["choices"][0].get("delta", {}).get("content"):
@@ -214,7 +223,23 @@ async def stream_chat(
                     gaps.append(now - last)
                 last = now
                 chunks += 1
-    return first, gaps, chunks
+    return first, gaps, usage or chunks
+
+
+async def stream_with_retry(
+    http: httpx.AsyncClient, url: str, messages: list[dict[str, str]], max_tokens: int,
+    bias: dict[str, int],
+) -> tuple[float, list[float], int, int]:  # fmt: skip
+    """stream_chat, sent again once if the server closed a kept-alive connection before
+    answering (llama-server's HTTP library ends a connection after a few requests; a
+    client that reuses it sees "disconnected without sending a response"). The retry is
+    counted; the request's clock starts again."""
+    try:
+        return (*await stream_chat(http, url, messages, max_tokens, bias), 0)
+    except httpx.RemoteProtocolError as exc:
+        if "without sending a response" not in str(exc):
+            raise
+    return (*await stream_chat(http, url, messages, max_tokens, bias), 1)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -230,26 +255,31 @@ async def run_level(
     sem = asyncio.Semaphore(concurrency)
     ttfts: list[float] = []
     gaps: list[float] = []
+    tokens = 0
     errors = 0
+    retries = 0
 
     async with httpx.AsyncClient(timeout=300) as http:
 
         async def one(i: int) -> None:
-            nonlocal errors
+            nonlocal errors, retries, tokens
             async with sem:
                 messages = [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}]
                 try:
-                    t, g, _ = await stream_chat(http, url, messages, max_tokens, bias)
+                    t, g, n, retried = await stream_with_retry(
+                        http, url, messages, max_tokens, bias
+                    )
                 except httpx.HTTPError:
                     errors += 1
                     return
+                retries += retried
                 ttfts.append(t)
                 gaps.extend(g)
+                tokens += n
 
         start = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(n_requests)))
         wall = time.perf_counter() - start
-    tokens = (n_requests - errors) * max_tokens
     return LevelResult(
         concurrency=concurrency,
         requests=n_requests,
@@ -260,6 +290,7 @@ async def run_level(
         ttft_p95_ms=round(pct(ttfts, 0.95) * 1000, 1),
         itl_p50_ms=round(pct(gaps, 0.5) * 1000, 2),
         errors=errors,
+        retries=retries,
     )
 
 
@@ -277,11 +308,11 @@ async def second_turn(url: str, bias: dict[str, int]) -> tuple[float, float]:
     history = long_history()
     async with httpx.AsyncClient(timeout=300) as http:
         turn1 = [{"role": "user", "content": history}]
-        t1, _, _ = await stream_chat(http, url, turn1, 16, bias)
+        t1, _, _, _ = await stream_with_retry(http, url, turn1, 16, bias)
         reply = "I have read your notes."
         turn2 = [*turn1, {"role": "assistant", "content": reply}]
         turn2.append({"role": "user", "content": "Which street has the most crates?"})
-        t2, _, _ = await stream_chat(http, url, turn2, 16, bias)
+        t2, _, _, _ = await stream_with_retry(http, url, turn2, 16, bias)
     return t1, t2
 
 
@@ -364,54 +395,92 @@ def summarise(runs: list[ServerRun], servers: list[str], concurrency: list[int])
             "first_turn_ttft_ms": statistics.median(r.first_turn_ttft_ms for r in mine),
             "second_turn_ttft_ms": statistics.median(r.second_turn_ttft_ms for r in mine),
             "failed_requests": sum(lv.errors for r in mine for lv in r.levels),
+            "retried_requests": sum(lv.retries for r in mine for lv in r.levels),
             "requests": sum(lv.requests for r in mine for lv in r.levels),
         }
     return summary
 
 
+def _ratio(summary: dict, c: int, peer: str) -> float:  # type: ignore[type-arg]
+    mine = summary["hearth"]["levels"][str(c)]["tokens_per_s"]
+    theirs = summary[peer]["levels"][str(c)]["tokens_per_s"]
+    return mine / theirs if theirs else float("inf")
+
+
+def targets(summary: dict, concurrency: list[int]) -> list[tuple[str, str, bool]]:  # type: ignore[type-arg]
+    """Issue #4's targets, each as (target, measured, met), where this run measured it."""
+    out: list[tuple[str, str, bool]] = []
+    if "hearth" not in summary:
+        return out
+    for peer, floor, levels in (
+        ("llama-server", 1.0, (8, 16)),
+        ("llama-cpp-python", 1.8, (8, 16)),
+        ("llama-server", 0.95, (1,)),
+    ):
+        for c in levels:
+            if peer in summary and c in concurrency:
+                r = _ratio(summary, c, peer)
+                out.append((f"tok/s at c={c} ≥ {floor:g}× {peer}", f"{r:.2f}×", r >= floor))
+    if "llama-server" in summary and 8 in concurrency:
+        mine = summary["hearth"]["levels"]["8"]["ttft_p50_ms"]
+        theirs = summary["llama-server"]["levels"]["8"]["ttft_p50_ms"]
+        out.append(
+            ("TTFT p50 at c=8 ≤ llama-server's", f"{mine:.0f} vs {theirs:.0f} ms", mine <= theirs)
+        )
+    h = summary["hearth"]
+    if h["first_turn_ttft_ms"]:
+        r = h["second_turn_ttft_ms"] / h["first_turn_ttft_ms"]
+        out.append(("second-turn TTFT ≤ 0.3× first turn", f"{r:.2f}×", r <= 0.3))
+    return out
+
+
 def markdown(summary: dict, concurrency: list[int], meta: dict) -> str:  # type: ignore[type-arg]
     servers = list(summary)
+    peers = [s for s in servers if s != "hearth"] if "hearth" in summary else []
+    level = lambda s, c: summary[s]["levels"][str(c)]  # noqa: E731
+    head = lambda cols: ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]  # noqa: E731
     lines = [
         f"Measured {meta['date']} on {meta['machine']}; {meta['model']}, {meta['threads']} "
         f"threads, {meta['max_tokens']} greedy tokens per request, median of "
         f"{meta['rounds']} interleaved rounds.",
         "",
-        "| concurrency | " + " | ".join(f"{s} tok/s" for s in servers) + " | "
-        + " | ".join(f"Hearth ÷ {s}" for s in servers if s != "hearth")
-        + " | " + " | ".join(f"{s} TTFT p50 / p95 ms" for s in servers)
-        + " | " + " | ".join(f"{s} ITL p50 ms" for s in servers) + " |",
-        "|" + "---|" * (1 + 3 * len(servers) + len(servers) - 1),
-    ]  # fmt: skip
+        *head(["concurrency", *(f"{s} tok/s" for s in servers), *(f"Hearth ÷ {p}" for p in peers)]),
+    ]
+    for c in concurrency:
+        row = [str(c), *(f"{level(s, c)['tokens_per_s']:.1f}" for s in servers)]
+        row += [f"{_ratio(summary, c, p):.2f}×" for p in peers]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", *head(["concurrency", *(f"{s} TTFT p50 / p95 · ITL p50 ms" for s in servers)])]
     for c in concurrency:
         row = [str(c)]
-        row += [f"{summary[s]['levels'][str(c)]['tokens_per_s']:.1f}" for s in servers]
-        mine = summary["hearth"]["levels"][str(c)]["tokens_per_s"]
         row += [
-            f"{mine / summary[s]['levels'][str(c)]['tokens_per_s']:.2f}×"
-            for s in servers
-            if s != "hearth"
-        ]
-        row += [
-            f"{summary[s]['levels'][str(c)]['ttft_p50_ms']:.0f} / "
-            f"{summary[s]['levels'][str(c)]['ttft_p95_ms']:.0f}"
+            f"{level(s, c)['ttft_p50_ms']:.0f} / {level(s, c)['ttft_p95_ms']:.0f} · "
+            f"{level(s, c)['itl_p50_ms']:.1f}"
             for s in servers
         ]
-        row += [f"{summary[s]['levels'][str(c)]['itl_p50_ms']:.1f}" for s in servers]
         lines.append("| " + " | ".join(row) + " |")
     lines += [
         "",
-        "| server | RSS idle MB | RSS under load MB | turn-1 TTFT ms | turn-2 TTFT ms | ratio "
-        "| failed requests |",
-        "|---|---|---|---|---|---|---|",
-    ]
+        *head(
+            [
+                "server", "RSS idle MB", "RSS under load MB", "turn-1 TTFT ms",
+                "turn-2 TTFT ms", "turn 2 ÷ turn 1", "failed / retried / requests",
+            ]
+        ),
+    ]  # fmt: skip
     for s in servers:
         d = summary[s]
         ratio = d["second_turn_ttft_ms"] / d["first_turn_ttft_ms"] if d["first_turn_ttft_ms"] else 0
         lines.append(
             f"| {s} | {d['rss_idle_mb']:.0f} | {d['rss_load_mb']:.0f} | "
             f"{d['first_turn_ttft_ms']:.0f} | {d['second_turn_ttft_ms']:.0f} | {ratio:.2f} | "
-            f"{d.get('failed_requests', 0)} of {d.get('requests', 0)} |"
+            f"{d.get('failed_requests', 0)} / {d.get('retried_requests', 0)} / "
+            f"{d.get('requests', 0)} |"
         )
+    goals = targets(summary, concurrency)
+    if goals:
+        lines += ["", *head(["target", "measured", ""])]
+        lines += [f"| {t} | {m} | {'met' if ok else 'missed'} |" for t, m, ok in goals]
     return "\n".join(lines) + "\n"
 
 
@@ -476,8 +545,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16])
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--requests-per-slot", type=int, default=2)
-    parser.add_argument("--min-requests", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--min-requests", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--servers", nargs="+", default=["hearth", "llama-server", "llama-cpp-python"]
     )

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -24,18 +24,24 @@ T = TypeVar("T")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
+def _json(payload: dict[str, Any]) -> bytes:
+    # orjson: one encode per streamed token is the event loop's largest cost after the
+    # socket write, and the stdlib encoder is several times slower.
+    return orjson.dumps(payload)
+
+
 def sse_data(payload: dict[str, Any] | str) -> bytes:
-    body = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
-    return f"data: {body}\n\n".encode()
+    body = payload.encode() if isinstance(payload, str) else _json(payload)
+    return b"data: " + body + b"\n\n"
 
 
 def sse_event(event: str, payload: dict[str, Any] | str) -> bytes:
-    body = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
-    return f"event: {event}\ndata: {body}\n\n".encode()
+    body = payload.encode() if isinstance(payload, str) else _json(payload)
+    return b"event: " + event.encode() + b"\ndata: " + body + b"\n\n"
 
 
 def ndjson_line(payload: dict[str, Any]) -> bytes:
-    return (json.dumps(payload, separators=(",", ":")) + "\n").encode()
+    return _json(payload) + b"\n"
 
 
 class EventStream(Response):

@@ -232,7 +232,8 @@ class Scheduler:
                 self._admit()
                 if self._running:
                     self._step()
-                self._flush()
+                if not self._running:
+                    self._flush()
         except BaseException as exc:  # a bug here must not leave clients hanging
             log.exception("scheduler thread crashed")
             self._fail_all(f"engine failure: {exc}")
@@ -349,6 +350,22 @@ class Scheduler:
     def _step(self) -> None:
         self._make_room()
         batch = self._batch
+        outputs = self._fill(batch)
+        # The last step's events go out now, while llama_decode runs without the GIL:
+        # delivered after it, the event loop's turn would hold the GIL that this thread
+        # needs before it can start the next decode.
+        self._flush()
+        if batch.n == 0:
+            return
+        rc = batch.decode(self.ctx)
+        if rc != 0:
+            self._decode_failed(rc)
+            return
+        self._sample(outputs)
+
+    def _fill(self, batch: TokenBatch) -> list[tuple[Sequence, int]]:
+        """One token of every decoding sequence, then prompt chunks while room lasts;
+        returns which batch rows to sample for which sequence."""
         batch.clear()
         outputs: list[tuple[Sequence, int]] = []
         for seq in self._running:
@@ -373,13 +390,7 @@ class Scheduler:
             seq.pending = seq.pending[take:]
             if done:
                 outputs.append((seq, idx))
-        if batch.n == 0:
-            return
-        rc = batch.decode(self.ctx)
-        if rc != 0:
-            self._decode_failed(rc)
-            return
-        self._sample(outputs)
+        return outputs
 
     def _decode_failed(self, rc: int) -> None:
         log.error("llama_decode failed with code %d; ending the sequences in that batch", rc)

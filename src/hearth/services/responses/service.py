@@ -206,13 +206,16 @@ class ResponsesService:
                 "'background': true.",
                 param="response_id",
             )
-        if row.status == "cancelled":
-            return await self.retrieve(response_id)
-        if row.status not in ACTIVE:
-            raise InvalidRequest(
-                f"Cannot cancel a response with status '{row.status}'.", param="response_id"
-            )
         job = self._jobs.get(response_id)
+        # A job of this server decides its ending before the store has it: one that is
+        # saving "completed" must not be cancelled (its save would be cut short).
+        status = job.row.status if job is not None else row.status
+        if status == "cancelled":
+            return await self.retrieve(response_id)
+        if status not in ACTIVE:
+            raise InvalidRequest(
+                f"Cannot cancel a response with status '{status}'.", param="response_id"
+            )
         if job is not None:
             await self.stop(job)
             return job.snapshot()
@@ -222,9 +225,11 @@ class ResponsesService:
 
     async def stop(self, job: ResponseJob) -> None:
         """Stop a job at its next step and wait until its ending is saved."""
-        job.cancel_reason = "cancelled"
-        if job.task is not None and not job.task.done():
-            job.task.cancel()
+        # Once its ending is decided the job is saving it: let that finish.
+        if job.row.status in ACTIVE:
+            job.cancel_reason = "cancelled"
+            if job.task is not None and not job.task.done():
+                job.task.cancel()
         await job.done.wait()
 
     async def delete(self, response_id: str) -> dict[str, Any]:
