@@ -69,9 +69,11 @@ def test_sdk_parse_with_a_pydantic_model(client: openai.OpenAI) -> None:
 
 def test_json_object_mode(client: openai.OpenAI) -> None:
     """JSON mode constrains the syntax, not the length: when a reply ends on its own
-    ("stop") it parses as an object; one cut by max_tokens is a prefix of one."""
+    ("stop") it parses as an object; one cut by max_tokens is a prefix of one. About
+    three replies in four end on their own (9 of 12 seeds on a fresh server); which ones
+    depends on what the KV cache holds, so ten seeds are asked for three."""
     stopped = 0
-    for seed in range(6):
+    for seed in range(10):
         reply = client.chat.completions.create(
             model=MODEL,
             messages=[{"role": "user", "content": "Reply with a short JSON object for a cat."}],

@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     batch_size: int = Field(
         512, ge=16, le=8192, description="Most tokens per decode step (prompt chunks included)."
     )
+    cache_ram: int = Field(
+        4096,
+        ge=0,
+        le=1 << 24,
+        description="MiB of host memory for the KV of idle conversations, moved out of the "
+        "KV cache while others decode and copied back when they continue (0: off).",
+    )
     max_queue: int = Field(
         64, ge=0, le=100_000, description="Requests that may wait for a free sequence slot."
     )

@@ -26,6 +26,7 @@ def _gguf_factory(name: str, path: Path, settings: Settings):  # type: ignore[no
             ctx_size=settings.ctx_size,
             parallel=settings.parallel,
             batch_size=settings.batch_size,
+            host_cache_bytes=settings.cache_ram << 20,
             threads=_threads(settings),
             max_queue=settings.max_queue,
             queue_timeout=settings.queue_timeout,

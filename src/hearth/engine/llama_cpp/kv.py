@@ -8,6 +8,7 @@ whether prefixes are shared or not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -94,8 +95,15 @@ class KvCache:
                 best, best_len = slot, n
         return best, best_len
 
-    def evict_idle(self, need: int, keep: Slot | None = None) -> bool:
-        """Drop idle slots' caches, least recently used first, until `need` cells are free."""
+    def exclusive(self, slot: Slot) -> int:
+        """How many of the slot's cells no other slot shares."""
+        return sum(1 for cell in slot.cells if self._refs[cell] == 1)
+
+    def evict_idle(
+        self, need: int, keep: Slot | None = None, save: Callable[[Slot], None] | None = None
+    ) -> bool:
+        """Drop idle slots' caches, least recently used first, until `need` cells are
+        free; `save` sees each before it goes."""
         idle = sorted(
             (s for s in self.slots if s.seq is None and s.tokens and s is not keep),
             key=lambda s: s.last_used,
@@ -103,5 +111,7 @@ class KvCache:
         for slot in idle:
             if self.free >= need:
                 break
+            if save is not None:
+                save(slot)
             self.trim(slot, 0)
         return self.free >= need

@@ -16,9 +16,12 @@ request starts from the longest prefix any slot holds (a conversation's next tur
 common system prompt, the prompt of the `n` choices of one request): that prefix's cells
 are shared with `llama_memory_seq_cp`, and only the rest is decoded. The `n` choices of
 one request are admitted together; all but the first wait until the first has decoded
-the prompt, then share it. Idle caches are evicted least-recently-used when cells run
-short; a running sequence that no longer fits is preempted and re-queued with its output
-so far, so it resumes later exactly where it was (its sampler state is kept).
+the prompt, then share it. While anything decodes, idle caches wait in host memory
+(host_cache.py) rather than in the context, where their cells would slow every decoding
+token; a request that continues one has it copied back. Idle caches leave the context
+least-recently-used first when cells run short; a running sequence that no longer fits
+is preempted and re-queued with its output so far, so it resumes later exactly where it
+was (its sampler state is kept).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import numpy as np
 
 from hearth.core.errors import EngineError, InvalidRequest, Overloaded, QueueTimeout
 from hearth.engine.llama_cpp.batch import TokenBatch
+from hearth.engine.llama_cpp.host_cache import HostCache
 from hearth.engine.llama_cpp.kv import KvCache, Slot, common_prefix
 from hearth.engine.llama_cpp.lib import llama
 from hearth.engine.llama_cpp.logprobs import token_logprob
@@ -60,6 +64,7 @@ class SchedulerConfig:
     ctx_size: int
     parallel: int
     batch_size: int
+    host_cache_bytes: int
     threads: int
     max_queue: int
     queue_timeout: float
@@ -134,6 +139,7 @@ class Scheduler:
         # One request may use up to this many positions (prompt + completion).
         self.seq_limit = min(self.n_ctx, model.n_ctx_train or self.n_ctx)
         self.kv = KvCache(llama.llama_get_memory(self.ctx), self.n_ctx, config.parallel)
+        self.host = HostCache(self.ctx, config.host_cache_bytes)
         self._batch = TokenBatch(config.batch_size)
         self._waiting: deque[Sequence] = deque()
         self._running: list[Sequence] = []
@@ -206,6 +212,8 @@ class Scheduler:
             "slots": self.config.parallel,
             "kv_cells": self.n_ctx,
             "kv_used": self.kv.used,
+            "host_cached": len(self.host),
+            "host_cache_bytes": self.host.used,
         }
 
     def close(self) -> None:
@@ -230,6 +238,7 @@ class Scheduler:
                 self._drop_cancelled()
                 self._expire_waiting()
                 self._admit()
+                self._park_idle()
                 if self._running:
                     self._step()
                 if not self._running:
@@ -291,7 +300,7 @@ class Scheduler:
                 return
             slot, keep = self._place(seq, free)
             need = len(seq.pending) - keep + 1
-            if not self.kv.evict_idle(need, keep=slot) and self._running:
+            if not self.kv.evict_idle(need, keep=slot, save=self._save) and self._running:
                 return  # wait for running sequences to finish
             with self._cond:
                 self._waiting.remove(seq)
@@ -310,26 +319,69 @@ class Scheduler:
             self._running.append(seq)
 
     def _place(self, seq: Sequence, free: list[Slot]) -> tuple[Slot, int]:
-        """Pick a free slot and give it the longest cached prefix of seq's tokens, shared
-        from whichever slot holds it. The last prompt token is always decoded again: its
-        logits are what the first sampled token comes from."""
+        """Pick a free slot and give it the longest cached prefix of seq's tokens: its
+        own, shared from whichever slot holds it, or copied back from host memory. The
+        last prompt token is always decoded again: its logits are what the first sampled
+        token comes from."""
         tokens = seq.pending
         own = max(free, key=lambda s: (common_prefix(s.tokens, tokens), -s.last_used))
         own_len = common_prefix(own.tokens, tokens)
         source, source_len = self.kv.best_source(tokens)
+        parked, parked_len = self.host.best(tokens)
+        if parked is not None and parked_len > max(own_len, source_len):
+            slot = min(free, key=lambda s: s.last_used)
+            self._clear(slot)
+            entry = self.host.take(parked)
+            if self.kv.evict_idle(len(entry.tokens), keep=slot, save=self._save) and (
+                self.host.load(entry, slot.seq_id)
+            ):
+                self.kv.append(slot, entry.tokens)
+                keep = min(parked_len, len(tokens) - 1)
+                self.kv.trim(slot, keep)
+                return slot, keep
+            return slot, 0
         if source is not None and source_len > own_len and source is not own:
             slot = min(free, key=lambda s: s.last_used)
             keep = min(source_len, len(tokens) - 1)
+            self._save(slot)
             self.kv.share(source, slot, keep)
             return slot, keep
         keep = min(own_len, len(tokens) - 1)
+        if keep < len(own.tokens):
+            # What the slot holds past the shared prefix is worth keeping: the prefix is
+            # shared into an empty slot if there is one, else that part is saved first.
+            empty = next((s for s in free if not s.tokens), None)
+            if empty is not None:
+                if keep:
+                    self.kv.share(own, empty, keep)
+                return empty, keep
+            self._save(own)
         self.kv.trim(own, keep)
         return own, keep
+
+    def _save(self, slot: Slot) -> None:
+        """Copy an idle slot's cache to host memory before it leaves the context, unless
+        another slot holds all of it."""
+        if self.host.budget and slot.tokens and self.kv.exclusive(slot):
+            self.host.park(slot.seq_id, slot.tokens)
+
+    def _clear(self, slot: Slot) -> None:
+        self._save(slot)
+        self.kv.trim(slot, 0)
+
+    def _park_idle(self) -> None:
+        """While anything decodes, idle caches wait in host memory, not in the context,
+        where each of their cells would slow every decoding token (see host_cache)."""
+        if not self.host.budget or not self._running:
+            return
+        for slot in self.kv.slots:
+            if slot.seq is None and slot.tokens:
+                self._clear(slot)
 
     def _make_room(self) -> None:
         """Ensure every decoding sequence has a cell for its next token."""
         decoding = sum(1 for s in self._running if not s.pending)
-        if self.kv.evict_idle(decoding + 1):
+        if self.kv.evict_idle(decoding + 1, save=self._save):
             return
         while self._running and self.kv.free < decoding + 1:
             self._preempt(self._running[-1])  # the newest loses its place, not its progress
