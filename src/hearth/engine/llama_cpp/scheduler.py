@@ -347,9 +347,11 @@ class Scheduler:
             self.kv.share(source, slot, keep)
             return slot, keep
         keep = min(own_len, len(tokens) - 1)
-        if keep < len(own.tokens):
-            # What the slot holds past the shared prefix is worth keeping: the prefix is
-            # shared into an empty slot if there is one, else that part is saved first.
+        if keep < len(own.tokens) - keep:
+            # What the slot holds past the shared prefix is most of it, worth keeping: the
+            # prefix is shared into an empty slot if there is one, else it is saved first.
+            # (A short tail, like the reply a client rewrote in a conversation's next
+            # turn, is not worth copying the whole sequence for.)
             empty = next((s for s in free if not s.tokens), None)
             if empty is not None:
                 if keep:
