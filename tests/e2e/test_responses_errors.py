@@ -60,6 +60,8 @@ def _error(response: httpx.Response, status: int) -> dict[str, Any]:
         ({"input": "x", "metadata": {"k": 1}}, "metadata.k"),
         ({"input": "x", "background": True, "store": False}, "background"),
         ({"input": "x", "truncation": "middle"}, "truncation"),
+        ({"input": "x", "include": ["message.output_text.logprobs", "x"]}, "include[1]"),
+        ({"input": "x", "top_logprobs": 21}, "top_logprobs"),
     ],
 )
 def test_malformed_requests_name_the_param(

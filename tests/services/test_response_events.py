@@ -82,3 +82,22 @@ def test_a_running_response_shows_its_items_so_far() -> None:
     _, queued = rebuilt(_row("queued"), [])
     assert [e["type"] for e in queued] == ["response.created"]
     assert queued[0]["response"]["status"] == "queued"  # type: ignore[index]
+
+
+def _lp(token: str) -> dict[str, object]:
+    return {"token": token, "logprob": -0.5, "bytes": list(token.encode()), "top_logprobs": []}
+
+
+def test_a_token_without_text_brings_its_logprob_with_the_next_delta() -> None:
+    """The first half of a character: its logprob waits for the text it helped make."""
+    builder = OutputBuilder(_row("in_progress"))
+    half, rest, end = _lp("\\xc3"), _lp("\\xa9"), _lp("!")
+    events = builder.step({"text": "", "logprobs": [half]})
+    events += builder.step({"text": "é", "logprobs": [rest]})
+    events += builder.step({"text": "!", "logprobs": [end]})
+    events += builder.close("completed")
+    deltas = [e for e in events if e["type"] == "response.output_text.delta"]
+    assert [(d["delta"], d["logprobs"]) for d in deltas] == [("é", [half, rest]), ("!", [end])]
+    done = next(e for e in events if e["type"] == "response.output_text.done")
+    assert done["text"] == "é!" and done["logprobs"] == [half, rest, end]
+    assert builder.output()[0]["content"][0]["logprobs"] == [half, rest, end]

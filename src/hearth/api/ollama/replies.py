@@ -16,7 +16,6 @@ from typing import Any
 
 from fastapi import Request
 
-from hearth.api.logprobs import logprob_entries
 from hearth.api.ollama import convert
 from hearth.api.ollama.convert import now_iso
 from hearth.api.ollama.schemas import ChatRequest, GenerateRequest
@@ -32,6 +31,7 @@ from hearth.engine.types import (
     Usage,
 )
 from hearth.services.generation import ChoiceResult, Run, start_run
+from hearth.services.logprobs import logprob_entries
 from hearth.services.profiles import with_profile
 
 NDJSON = "application/x-ndjson"

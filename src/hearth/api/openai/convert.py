@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hearth.api.logprobs import logprob_entries
 from hearth.api.openai.schemas import (
     ChatCompletionRequest,
     Message,
@@ -25,6 +24,7 @@ from hearth.engine.types import (
     ToolCallDelta,
     Usage,
 )
+from hearth.services.logprobs import logprob_entries
 
 SYSTEM_FINGERPRINT = "fp_hearth"
 

@@ -31,6 +31,8 @@ class CreateResponse(BaseModel):
     tool_choice: Any = None
     parallel_tool_calls: bool | None = True
     user: str | None = None
+    include: list[str] | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
 
     @field_validator("conversation")
     @classmethod
@@ -61,4 +63,6 @@ class CreateResponse(BaseModel):
             tool_choice=self.tool_choice if self.tool_choice is not None else "auto",
             parallel_tool_calls=self.parallel_tool_calls is not False,
             user=self.user,
+            include=self.include or [],
+            top_logprobs=self.top_logprobs,
         )

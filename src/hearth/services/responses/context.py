@@ -78,6 +78,7 @@ def generation_request(
         ),
         max_tokens=params.max_output_tokens,
         grammar=params.grammar(),
+        logprobs=params.logprobs,
     )
     explicit = {
         name

@@ -1,8 +1,9 @@
 """A response's output items and stream events, built from its steps.
 
-A step is what the engine produced next: a text delta (a string) or a piece of a
-function call (a dict; the first piece of a call carries its `call_id`, `item_id` and
-`name`, every piece some of its `args`). The steps are what a job saves as it goes, so
+A step is what the engine produced next: a text delta (a string, or a dict of `text`
+and its tokens' `logprobs` when the request included them) or a piece of a function
+call (a dict; the first piece of a call carries its `call_id`, `item_id` and `name`,
+every piece some of its `args`). The steps are what a job saves as it goes, so
 a live stream and a resumed one (`GET …?stream=true`) draw the same events, with the
 same sequence numbers, from the same steps; and a poller sees the same output items.
 """
@@ -24,6 +25,7 @@ class OutputBuilder:
         self.row = row
         self.items: list[dict[str, Any]] = []
         self._open: dict[str, Any] | None = None
+        self._held: list[dict[str, Any]] = []  # logprobs whose text has not come yet
         self._next = 0
 
     def _event(self, type_: str, **payload: Any) -> dict[str, Any]:
@@ -46,24 +48,11 @@ class OutputBuilder:
         return [self._event("response.in_progress", response=snapshot)]
 
     def step(self, step: Step) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
         if isinstance(step, str):
-            if self._open is None or self._open["type"] != "message":
-                events += self._close_open("completed")
-                events += self._open_message()
-            message = self._open
-            assert message is not None
-            message["content"][0]["text"] += step
-            events.append(
-                self._event(
-                    "response.output_text.delta",
-                    **self._ids(message),
-                    content_index=0,
-                    delta=step,
-                    logprobs=[],
-                )
-            )
-            return events
+            return self._text(step, [])
+        if "text" in step:
+            return self._text(step["text"], step["logprobs"])
+        events: list[dict[str, Any]] = []
         if "call_id" in step:
             events += self._close_open("completed")
             item = {
@@ -84,6 +73,33 @@ class OutputBuilder:
                     "response.function_call_arguments.delta", **self._ids(call), delta=step["args"]
                 )
             )
+        return events
+
+    def _text(self, text: str, logprobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A text delta. A token that ends inside a character (or in a possible stop
+        string) brings its logprob before its text: it waits for the next delta."""
+        events: list[dict[str, Any]] = []
+        if self._open is None or self._open["type"] != "message":
+            events += self._close_open("completed")
+            events += self._open_message()
+        message = self._open
+        assert message is not None
+        part = message["content"][0]
+        part["logprobs"] += logprobs
+        self._held += logprobs
+        if not text:
+            return events
+        part["text"] += text
+        held, self._held = self._held, []
+        events.append(
+            self._event(
+                "response.output_text.delta",
+                **self._ids(message),
+                content_index=0,
+                delta=text,
+                logprobs=held,
+            )
+        )
         return events
 
     def close(self, status: str) -> list[dict[str, Any]]:
@@ -125,6 +141,7 @@ class OutputBuilder:
         count = sum(item["type"] == "message" for item in self.items)
         message_id = self.row.message_id if not count else f"{self.row.message_id}_{count}"
         item = assistant_message(message_id, "", "in_progress")
+        self._held = []
         self._add(item)
         added = self._added(item)
         part = self._event(
@@ -150,7 +167,7 @@ class OutputBuilder:
                     **ids,
                     content_index=0,
                     text=part["text"],
-                    logprobs=[],
+                    logprobs=part["logprobs"],
                 ),
                 self._event("response.content_part.done", **ids, content_index=0, part=part),
             ]

@@ -21,6 +21,7 @@ from hearth.core.ids import new_id
 from hearth.engine.types import Finished, ToolCallDelta
 from hearth.services.conversations import ConversationsService
 from hearth.services.generation import Run
+from hearth.services.logprobs import logprob_entries
 from hearth.services.responses.events import OutputBuilder, Step
 from hearth.services.responses.objects import ACTIVE, error, render
 from hearth.services.responses.objects import usage as usage_object
@@ -217,10 +218,13 @@ class ResponseJob:
 
 
 def _step(event: Any) -> Step | None:
-    """An engine event as a saved step (see events.py): text, or a piece of a call."""
+    """An engine event as a saved step (see events.py): text (with its tokens' logprobs
+    when they were asked for), or a piece of a call."""
     if isinstance(event, ToolCallDelta):
         step: dict[str, Any] = {"args": event.arguments} if event.arguments else {}
         if event.id is not None:
             step.update(call_id=event.id, item_id=new_id("fc_"), name=event.name or "")
         return step or None
+    if event.logprobs:
+        return {"text": event.text, "logprobs": logprob_entries(event.logprobs)}
     return event.text or None

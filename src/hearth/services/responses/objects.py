@@ -63,7 +63,7 @@ def render(
         "text": req.get("text") or {"format": {"type": "text"}},
         "tool_choice": req.get("tool_choice", "auto"),
         "tools": req.get("tools", []),
-        "top_logprobs": 0,
+        "top_logprobs": req.get("top_logprobs") or 0,
         "top_p": req.get("top_p"),
         "truncation": req.get("truncation", "disabled"),
         "usage": row.usage,

@@ -10,6 +10,20 @@ from hearth.chat.tools import ToolMode, resolve_tool_choice
 from hearth.chat.types import Grammar, Tool
 from hearth.core.errors import InvalidRequest
 
+LOGPROBS = "message.output_text.logprobs"
+# What `include` may name (the openai SDK's ResponseIncludable). The others add outputs
+# of tools and inputs this server does not have, so asking for them changes nothing.
+INCLUDABLE = (
+    "file_search_call.results",
+    "web_search_call.results",
+    "web_search_call.action.sources",
+    "message.input_image.image_url",
+    "computer_call_output.output.image_url",
+    "code_interpreter_call.outputs",
+    "reasoning.encrypted_content",
+    LOGPROBS,
+)
+
 
 @dataclass
 class ResponseParams:
@@ -31,8 +45,24 @@ class ResponseParams:
     tool_choice: Any = "auto"
     parallel_tool_calls: bool = True
     user: str | None = None
+    include: list[str] = field(default_factory=list)
+    top_logprobs: int | None = None
+
+    @property
+    def logprobs(self) -> int | None:
+        """Alternatives per token to report (the sampled token's own logprob with them),
+        or None: OpenAI reports logprobs only when `include` asks for them."""
+        return (self.top_logprobs or 0) if LOGPROBS in self.include else None
 
     def check(self) -> None:
+        for i, value in enumerate(self.include):
+            if value not in INCLUDABLE:
+                raise InvalidRequest(
+                    f"Invalid value: {value!r}. Supported values are: "
+                    + ", ".join(repr(v) for v in INCLUDABLE)
+                    + ".",
+                    param=f"include[{i}]",
+                )
         if self.previous_response_id and self.conversation:
             raise InvalidRequest(
                 "Mutually exclusive parameters: provide only one of 'previous_response_id' "
@@ -61,6 +91,7 @@ class ResponseParams:
             "truncation": self.truncation,
             "store": self.store,
             "user": self.user,
+            "top_logprobs": self.top_logprobs,
         }
 
     def engine_tools(self) -> tuple[Tool, ...]:

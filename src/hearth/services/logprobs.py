@@ -1,4 +1,5 @@
-"""Token log-probabilities as JSON: the entry shape OpenAI's chat API and Ollama share."""
+"""Token log-probabilities as JSON: the entry shape OpenAI's chat and Responses APIs and
+Ollama share."""
 
 from __future__ import annotations
 
