@@ -266,14 +266,30 @@ def test_model_text_cannot_inject_html(
     assert errors == []
 
 
+def conversation_ids(server: LiveServer) -> set[str]:
+    page = httpx.get(f"{server.url}/v1/conversations", params={"limit": 100}).json()
+    return {c["id"] for c in page["data"]}
+
+
 def test_errors_read_as_messages(scripted: LiveServer, open_page: Any, tmp_path: Path) -> None:
     page, _ = open_page(scripted)
     models_loaded(page)
+    stored_before = conversation_ids(scripted)
     page.select_option("#model", "busy")
     ask(page, "Hi")
     wait_done(page)
     note = last_reply(page).locator(".error-note").inner_text()
     assert note.startswith("The server is busy.") and "Try again in 2 s." in note
+    # The chat its first message created holds nothing: it leaves the list and the store.
+    page.wait_for_function(
+        "() => !document.querySelector('#history .history-row.active')"
+        " && document.querySelector('#prompt').value === 'Hi'"
+    )
+    deadline = time.monotonic() + 10
+    while conversation_ids(scripted) != stored_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert conversation_ids(scripted) == stored_before
+    assert page.locator("#history .history-row").count() == len(stored_before)
     # The model went away after the page listed it.
     page.select_option("#model", "doomed")
     assert httpx.request(
@@ -342,6 +358,7 @@ def test_history_reopens_a_stopped_chat_after_a_reload(
     page.locator("#history .history-open", has_text=LONG).first.click()
     assert page.locator(".msg.user .body").inner_text() == LONG
     reopened = last_reply(page).locator(".body").inner_text()
+    assert last_reply(page).locator(".stats").inner_text() == "Unfinished"
     # The reply as far as it got (the store may hold the one piece the Stop cut off).
     assert reopened.startswith(before[: len(before) * 4 // 5]) and len(reopened) >= len(before)
     assert page.locator("#history .history-row.active").get_attribute("data-id") == (

@@ -234,7 +234,25 @@ export function openConversation(conversation) {
   view.clear();
   for (const m of conversation.messages) {
     if (m.role === "user") view.addUser(m.content);
-    else if (m.role === "assistant") view.addAssistant(m.content);
+    else if (m.role === "assistant") {
+      const reply = view.addAssistant(m.content);
+      if (m.unfinished) reply.setStats("Unfinished");
+    }
+  }
+}
+
+// After a turn that did not happen: a chat whose first message it was holds nothing, so
+// it leaves the list (the page starts a new one with the next message).
+// The id is dropped at once, so a retry right away starts a new chat rather than racing
+// the delete; it comes back if the server turns out to hold items of that chat.
+async function forgetIfEmpty(conversation) {
+  const id = conversation.id;
+  if (conversation.messages.length || !id) return;
+  conversation.id = null;
+  if (state.conversation === conversation) chatList.setActive(null);
+  if (!(await chatList.discardIfEmpty(id)) && conversation.id === null) {
+    conversation.id = id;
+    if (state.conversation === conversation) chatList.setActive(id);
   }
 }
 
@@ -330,7 +348,8 @@ async function submit() {
   }
   input.value = "";
   autosize();
-  const messages = state.conversation.messages;
+  const conversation = state.conversation;
+  const messages = conversation.messages;
   messages.push({ role: "user", content: text });
   const sent = view.addUser(text);
   const reply = view.addAssistant();
@@ -351,6 +370,7 @@ async function submit() {
       reply.setStats("Stopped");
       messages.pop();
       sent.classList.add("unsent");
+      forgetIfEmpty(conversation);
       return;
     }
     const { id, result } = socket.chat(fields, (delta) => {
@@ -366,18 +386,20 @@ async function submit() {
     } else {
       messages.pop(); // stopped before a word: as if it had not been sent
       sent.classList.add("unsent");
+      forgetIfEmpty(conversation);
     }
     hideBanner();
   } catch (err) {
     reply.flush();
     reply.fail(describeError(err));
-    if (err.param === "conversation" && state.conversation.messages === messages) {
-      state.conversation.id = null; // gone from the server: the next message starts anew
+    if (err.param === "conversation" && state.conversation === conversation) {
+      conversation.id = null; // gone from the server: the next message starts anew
       chatList.refresh();
     }
     // The turn did not happen: take it back out of the history and offer it again.
     messages.pop();
     sent.classList.add("unsent");
+    forgetIfEmpty(conversation);
     if (!input.value) {
       input.value = text;
       autosize();

@@ -32,6 +32,8 @@ export function itemsToMessages(items) {
     .map((item) => ({
       role: item.role,
       content: (item.content || []).map((part) => (typeof part.text === "string" ? part.text : "")).join(""),
+      // A reply stopped, or cut off at its token limit, before it was done.
+      unfinished: item.status === "incomplete",
     }));
 }
 
@@ -188,14 +190,34 @@ export class HistoryList {
           return;
         }
       }
-      row.remove();
-      this.rows.delete(conversation.id);
-      if (!this.rows.size) this.showNote("No saved chats yet.");
+      this.removeRow(conversation.id);
       this.onDeleted(conversation.id);
     });
     no.addEventListener("click", () => this.showIdle(entry));
     row.replaceChildren(question, yes, no);
     no.focus();
+  }
+
+  removeRow(id) {
+    this.rows.get(id)?.row.remove();
+    this.rows.delete(id);
+    if (!this.rows.size) this.showNote("No saved chats yet.");
+  }
+
+  // A chat the page created for a first message that never became a turn (it failed, or
+  // was stopped before a word): deleted, unless something was stored in it after all.
+  // True when it is gone.
+  async discardIfEmpty(id) {
+    const path = `/v1/conversations/${encodeURIComponent(id)}`;
+    try {
+      const page = await this.request("GET", `${path}/items?limit=1`);
+      if (page.data.length) return false;
+      await this.request("DELETE", path);
+    } catch (err) {
+      if (err.status !== 404) return false; // unreachable: the row stays, as on the server
+    }
+    this.removeRow(id);
+    return true;
   }
 
   async open(conversation) {
