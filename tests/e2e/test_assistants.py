@@ -456,18 +456,29 @@ def test_a_run_waiting_too_long_expires(request: pytest.FixtureRequest, server: 
     with openai.OpenAI(base_url=f"{live.url}/v1", api_key="x", max_retries=0) as client:
         assistant = client.beta.assistants.create(model=MODEL, temperature=0)
         run = _forced_call(client, assistant, "required")
+        listed = _forced_call(client, assistant, "required")
+        blocking = _forced_call(client, assistant, "required")
 
-        async def age() -> None:  # as if its ten minutes had passed
+        async def age(*run_ids: str) -> None:  # as if their ten minutes had passed
             store = Store(live.state.settings.store_url)
             try:
-                row = await store.threads.runs.get(run.id)
-                assert row is not None
-                data = {**row.data, "expires_at": row.data["created_at"] - 1}
-                await store.threads.runs.update(run.id, data=data)
+                for run_id in run_ids:
+                    row = await store.threads.runs.get(run_id)
+                    assert row is not None
+                    data = {**row.data, "expires_at": row.data["created_at"] - 1}
+                    await store.threads.runs.update(run_id, data=data)
             finally:
                 await store.close()
 
-        asyncio.run(age())
+        asyncio.run(age(run.id, listed.id, blocking.id))
+        # Listed, it shows as expired; and it holds its thread no longer.
+        shown = client.beta.threads.runs.list(listed.thread_id).data
+        assert [(r.id, r.status) for r in shown] == [(listed.id, "expired")]
+        client.beta.threads.messages.create(blocking.thread_id, role="user", content="next")
+        assert (
+            client.beta.threads.runs.retrieve(blocking.id, thread_id=blocking.thread_id).status
+            == "expired"
+        )
         expired = client.beta.threads.runs.retrieve(run.id, thread_id=run.thread_id)
         assert expired.status == "expired" and expired.required_action is None
         steps = client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id).data

@@ -77,3 +77,14 @@ async def test_pages_after_and_before(store: Store) -> None:
     assert await page(limit=4, order="desc", before=ids[2]) == (ids[6:2:-1], True)
     assert await page(limit=4, order="desc", after=ids[2]) == (ids[1::-1], False)
     assert await page(order="asc", after=ids[1], before=ids[5]) == (ids[2:5], False)
+
+
+async def test_runs_awaiting_tools_of_a_thread_or_all(store: Store) -> None:
+    one, two = _thread(), _thread()
+    for thread in (one, two):
+        await store.threads.create(thread, [])
+    waiting_one, waiting_two = _run(one.id, "requires_action"), _run(two.id, "requires_action")
+    await store.threads.runs.add(waiting_one, _run(one.id, "completed"), waiting_two)
+    assert [r.id for r in await store.threads.awaiting_tools(one.id)] == [waiting_one.id]
+    everywhere = {r.id for r in await store.threads.awaiting_tools()}
+    assert {waiting_one.id, waiting_two.id} <= everywhere

@@ -106,6 +106,14 @@ class Threads(Rows[Thread]):
                     await session.flush()
         return blocking
 
+    async def awaiting_tools(self, thread_id: str | None = None) -> list[Run]:
+        """Runs paused for tool outputs: of one thread, or of every thread."""
+        stmt = select(Run).where(Run.status == "requires_action")
+        if thread_id is not None:
+            stmt = stmt.where(Run.thread_id == thread_id)
+        async with self.db.read() as session:
+            return list((await session.scalars(stmt)).all())
+
     async def heartbeat(self, owner: str, now: float) -> None:
         await jobs.heartbeat(self.db, Run, EXECUTING, owner, now)
 

@@ -67,6 +67,15 @@ class Runs:
     async def _beat(self) -> None:
         await self.store.threads.heartbeat(self.owner, time.time())
         await self.recover()
+        await self.expire_overdue()
+
+    async def expire_overdue(self, thread_id: str | None = None) -> None:
+        """Runs whose time for tool outputs is up become expired: swept at each
+        heartbeat, and at once before a thread's runs are listed or the thread takes a
+        message or a run (an overdue run no longer holds it)."""
+        for row in await self.store.threads.awaiting_tools(thread_id):
+            if _overdue(row):
+                await self._expire(row)
 
     async def close(self) -> None:
         if self._heartbeat is not None:
@@ -165,6 +174,7 @@ class Runs:
             self.service.message_row(thread_id, m, f"additional_messages[{i}]")
             for i, m in enumerate(extra)
         ]
+        await self.expire_overdue(thread_id)
         blocking = await self.store.threads.add_unless_open_run(thread_id, [*messages, run])
         if blocking is not None:
             raise InvalidRequest(
@@ -181,7 +191,7 @@ class Runs:
         row = await self.store.threads.runs.get(run_id, thread_id=thread_id)
         if row is None:
             raise missing("run", run_id, "run_id")
-        if row.status == "requires_action" and time.time() > row.data["expires_at"]:
+        if row.status == "requires_action" and _overdue(row):
             await self._expire(row)
         return row
 
@@ -204,6 +214,7 @@ class Runs:
 
     async def list(self, thread_id: str, query: PageQuery) -> dict[str, Any]:
         await self.service.thread_row(thread_id)
+        await self.expire_overdue(thread_id)
         return (await self.store.threads.runs.page(query, thread_id=thread_id)).as_list(render)
 
     async def modify(self, thread_id: str, run_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -319,3 +330,7 @@ def _outputs_by_call(outputs: Any, expected: list[str]) -> dict[str, str]:
             param="tool_outputs",
         )
     return given
+
+
+def _overdue(row: Run) -> bool:
+    return time.time() > row.data["expires_at"]

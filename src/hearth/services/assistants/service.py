@@ -177,6 +177,7 @@ class AssistantsService:
     async def create_message(self, thread_id: str, body: dict[str, Any]) -> dict[str, Any]:
         await self.thread_row(thread_id)
         row = self.message_row(thread_id, body)
+        await self.runs.expire_overdue(thread_id)
         blocking = await self.store.threads.add_unless_open_run(thread_id, [row])
         if blocking is not None:
             raise InvalidRequest(
