@@ -458,9 +458,18 @@ class Scheduler:
         return np.ctypeslib.as_array(ptr, shape=(self.model.n_vocab,))
 
     def _sample(self, outputs: list[tuple[Sequence, int]]) -> None:
-        for seq, idx in outputs:
-            if seq.sampler is None:  # greedy fast path: an argmax over the row, no chain
-                token = int(self._row(idx).argmax())
+        # Greedy fast path: one argmax over the whole batch's logits, no sampler chain.
+        # llama.cpp keeps the rows of the outputs a batch asked for contiguous, in batch
+        # order, which is the order of `outputs`.
+        greedy = None
+        if any(seq.sampler is None for seq, _ in outputs):
+            ptr = llama.llama_get_logits(self.ctx)
+            rows = np.ctypeslib.as_array(ptr, shape=(len(outputs), self.model.n_vocab))
+            greedy = rows.argmax(axis=1)
+        for k, (seq, idx) in enumerate(outputs):
+            if seq.sampler is None:
+                assert greedy is not None
+                token = int(greedy[k])
             else:
                 token = seq.sampler.sample(self.ctx, idx)
             lp = None
