@@ -42,12 +42,19 @@ class PostgresServer:
             str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "hearth", "-A", "trust",
             "--no-sync", "-E", "UTF8",
         )  # fmt: skip
+        self.resume()
+        return self
+
+    def halt(self) -> None:
+        """Stop the server as a crash would, keeping its data for `resume`."""
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+
+    def resume(self) -> None:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run(
             str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
             "-o", options, "-w", "start",
         )  # fmt: skip
-        return self
 
     def create_database(self, name: str) -> str:
         """A fresh database; returns its SQLAlchemy URL."""
@@ -59,6 +66,6 @@ class PostgresServer:
 
     def stop(self) -> None:
         try:
-            self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+            self.halt()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)

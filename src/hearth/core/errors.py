@@ -92,3 +92,12 @@ class EngineError(HearthError):
     status = 500
     type = "server_error"
     code = "engine_error"
+
+
+class StoreUnavailable(HearthError):
+    """The database cannot be reached (PostgreSQL down or restarting, SQLite's file out
+    of reach or locked past its timeout): a passing fault, so 503 with Retry-After."""
+
+    status = 503
+    type = "server_error"
+    code = "database_unavailable"

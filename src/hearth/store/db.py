@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+from hearth.core.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -44,20 +50,43 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
-            yield session
+        with _reachable():
+            async with self.sessions() as session:
+                yield session
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One transaction, committed when the block exits cleanly, else rolled back."""
         lock = self._write_lock if self._write_lock is not None else contextlib.nullcontext()
-        async with lock, self.sessions() as session, session.begin():
-            # Procured before any statement, so the "begin" hook below sees the option.
-            await session.connection(execution_options={"hearth_write": True})
-            yield session
+        with _reachable():
+            async with lock, self.sessions() as session, session.begin():
+                # Procured before any statement, so the "begin" hook below sees the option.
+                await session.connection(execution_options={"hearth_write": True})
+                yield session
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+@contextlib.contextmanager
+def _reachable() -> Iterator[None]:
+    """A database out of reach is StoreUnavailable, which clients get as a 503 to retry,
+    not a 500 (and no stack trace per request while PostgreSQL restarts). asyncpg's
+    refused connection arrives as a bare OSError; pool_pre_ping reconnects afterwards."""
+    try:
+        yield
+    except (OSError, OperationalError, InterfaceError) as exc:
+        log.warning("the database is unreachable: %s", exc)
+        raise StoreUnavailable(
+            "The database is unavailable at the moment; retry shortly.", retry_after=1.0
+        ) from exc
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.warning("lost the database connection: %s", exc)
+        raise StoreUnavailable(
+            "The database connection was lost; retry shortly.", retry_after=1.0
+        ) from exc
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:

@@ -17,6 +17,8 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable
 
+from hearth.core.errors import StoreUnavailable
+
 log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = 10.0
@@ -57,5 +59,7 @@ async def keep_beating(beat: Callable[[], Awaitable[object]], what: str) -> None
         await asyncio.sleep(HEARTBEAT_EVERY)
         try:
             await beat()
-        except Exception:  # the database is away for a moment: try again next beat
+        except StoreUnavailable:  # the database is away for a moment: try again next beat
+            log.warning("%s heartbeat skipped: the database is unavailable", what)
+        except Exception:
             log.exception("%s heartbeat failed", what)
