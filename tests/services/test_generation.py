@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -102,4 +103,36 @@ async def test_without_a_meter_nothing_is_timed() -> None:
     await run.collect()
     assert run.clock is None
     await run.aclose()
+    await registry.close()
+
+
+class Queued(FakeBackend):
+    """Every slot taken: a request waits for one until its caller gives up."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.waiting = asyncio.Event()
+
+    async def start(self, request: GenerationRequest) -> object:  # type: ignore[override]
+        self.waiting.set()
+        await asyncio.Event().wait()
+        raise AssertionError("never admitted")
+
+
+async def test_a_request_given_up_while_queued_counts_as_cancelled() -> None:
+    backend = Queued("queued")
+    registry, metrics = metered(backend)
+    waiting = asyncio.create_task(
+        start_run(registry, [GenerationRequest(model="queued", prompt="hi", n=2)])
+    )
+    await backend.waiting.wait()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    s = scrape(metrics)
+    name = "hearth_requests_finished_total"
+    assert value(s, name, model="queued", finish_reason="cancelled") == 2
+    assert value(s, "hearth_request_queue_time_seconds_count", model="queued") == 1
+    assert value(s, "hearth_time_to_first_token_seconds_count", model="queued") is None
+    assert value(s, "hearth_prompt_tokens_total", model="queued") == 0
     await registry.close()

@@ -239,12 +239,31 @@ async def start_run(
         run = await _admit_all(backend, requests, release)
     except BaseException as exc:
         await release()
-        if meter is not None and isinstance(exc, Overloaded):
-            meter.refused(model, exc)
+        if meter is not None:
+            _not_admitted(meter, model, requests, started_ns, exc)
         raise
     if meter is not None:
         run.clock = _Clock(meter, model, started_ns, admitted_ns=time.perf_counter_ns())
     return run
+
+
+def _not_admitted(
+    meter: RunMeter,
+    model: str,
+    requests: list[GenerationRequest],
+    started_ns: int,
+    exc: BaseException,
+) -> None:
+    """A request refused for want of a slot, or given up while it waited for one (the
+    client left): both tell an operator the server is short of slots."""
+    if isinstance(exc, Overloaded):
+        meter.refused(model, exc)
+    elif isinstance(exc, asyncio.CancelledError):
+        waited = (time.perf_counter_ns() - started_ns) / 1e9
+        n = requests[0].n
+        reasons: tuple[FinishReason, ...] = ("cancelled",) * (len(requests) * n)
+        report = RunReport(n, Usage(0, 0), reasons, queue=waited, ttft=None, e2e=waited)
+        meter.finished(model, report)
 
 
 async def _admit_all(backend: Backend, requests: list[GenerationRequest], release: Release) -> Run:

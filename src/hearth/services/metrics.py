@@ -92,7 +92,7 @@ class Metrics:
         self.finished_choices = Counter(
             "hearth_requests_finished",
             "Finished requests by finish reason, one per choice (n choices count n); "
-            "'cancelled': the client left first.",
+            "'cancelled': the client left first (also while it waited for a slot).",
             ["model", "finish_reason"],
             registry=reg,
         )
