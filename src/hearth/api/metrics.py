@@ -29,7 +29,8 @@ def route_of(scope: Scope) -> str:
     if not isinstance(template, str):
         return UNMATCHED
     # A route of an included router knows only its own part of the path ("/responses/
-    # {response_id}"); the routers' prefixes are what precedes the part it matches.
+    # {response_id}"); the routers' prefixes are what precedes the part it matches. The
+    # leftmost match keeps that part within those static prefixes, never a client's text.
     path: str = scope.get("path", "")
     regex = getattr(route, "path_regex", None)
     if regex is not None:
