@@ -148,10 +148,17 @@ def test_serve_prints_where_it_serves_and_answers(tmp_path: Path) -> None:
             assert any(MODEL in s for s in seen)
             models = httpx.get(f"{url}/v1/models").json()
             assert [m["id"] for m in models["data"]] == [MODEL]
+            assert httpx.get(f"{url}/metrics").status_code == 200  # on by default
             assert (tmp_path / "data").is_dir()
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def test_every_bool_option_has_a_no_flag(tmp_path: Path) -> None:
+    result = hearth("serve", "--help", tmp_path=tmp_path)
+    assert result.returncode == 0
+    assert "--metrics, --no-metrics" in result.stdout
 
 
 def test_warns_without_key_on_a_public_host(tmp_path: Path) -> None:

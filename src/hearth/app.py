@@ -14,6 +14,8 @@ from hearth.api import health, ui, ws
 from hearth.api.assistants import assistants_router
 from hearth.api.errors import install_error_handlers
 from hearth.api.limits import BodyLimit
+from hearth.api.metrics import HttpMetrics
+from hearth.api.metrics import router as metrics_router
 from hearth.api.ollama import ollama_router
 from hearth.api.openai import openai_router
 from hearth.api.responses import responses_router
@@ -25,6 +27,7 @@ from hearth.engine.registry import ModelRegistry
 from hearth.services.assistants import AssistantsService
 from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
+from hearth.services.metrics import Metrics
 from hearth.services.responses import ResponsesService
 from hearth.store import Store
 
@@ -50,6 +53,9 @@ def create_app(
         responses=ResponsesService(store, registry, conversations),
         assistants=AssistantsService(store, registry),
     )
+    if settings.metrics:
+        state.metrics = Metrics(registry, max_tokens=settings.ctx_size)
+        registry.meter = state.metrics
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,4 +97,7 @@ def create_app(
     app.include_router(ws.router)
     app.mount(ui.UI_PREFIX, ui.assets(), name="ui")
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    if state.metrics is not None:
+        app.include_router(metrics_router)
+        app.add_middleware(HttpMetrics, metrics=state.metrics)  # outermost: added last
     return app

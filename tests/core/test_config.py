@@ -100,3 +100,12 @@ def test_bad_toml_and_unknown_keys(tmp_path: Path) -> None:
 def test_non_loopback_is_detected() -> None:
     assert not Settings(host="0.0.0.0").is_loopback
     assert Settings(host="::1").is_loopback
+
+
+def test_metrics_are_on_unless_turned_off(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    assert load_settings().metrics is True
+    (tmp_path / "hearth.toml").write_text("metrics = false\n")
+    assert load_settings().metrics is False
+    monkeypatch.setenv("HEARTH_METRICS", "true")
+    assert load_settings().metrics is True
+    assert load_settings({"metrics": False}).metrics is False

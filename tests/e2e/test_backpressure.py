@@ -14,6 +14,7 @@ import openai
 import pytest
 
 from tests.conftest import MODEL, LiveServer, make_settings
+from tests.prometheus import Samples, delta, scrape
 
 NEVER_END = {"0": -100, "2": -100}
 ENDLESS = {
@@ -79,7 +80,17 @@ def one_patient_slot(tmp_path: Path) -> Iterator[LiveServer]:
     yield from one_slot_server(tmp_path, queue_timeout=30.0)
 
 
+def refusals(before: Samples, after: Samples, reason: str, status: int) -> tuple[float, float]:
+    """How many more refusals /metrics shows: by the engine's reason, and by HTTP status."""
+    route = {"method": "POST", "route": "/v1/chat/completions", "status": str(status)}
+    return (
+        delta(before, after, "hearth_requests_rejected_total", model=MODEL, reason=reason),
+        delta(before, after, "hearth_http_requests_total", **route),
+    )
+
+
 def test_full_queue_is_429_with_retry_after(one_patient_slot: LiveServer) -> None:
+    before = scrape(one_patient_slot.url)
     holder = Holder(one_patient_slot.url)
     queued_reply: list[httpx.Response] = []
     try:
@@ -107,6 +118,8 @@ def test_full_queue_is_429_with_retry_after(one_patient_slot: LiveServer) -> Non
         assert time.monotonic() - started < 5.0
         assert info.value.response.headers["retry-after"] == "1"
         assert info.value.body["code"] == "server_overloaded"  # type: ignore[index]
+        # What an operator alerts on: counted per model and reason.
+        assert refusals(before, scrape(one_patient_slot.url), "queue_full", 429) == (1, 1)
     finally:
         holder.stop()
     # Once the slot frees, the request that was let into the queue is served.
@@ -115,6 +128,7 @@ def test_full_queue_is_429_with_retry_after(one_patient_slot: LiveServer) -> Non
 
 
 def test_waiting_past_the_timeout_is_503(one_slot: LiveServer) -> None:
+    before = scrape(one_slot.url)
     holder = Holder(one_slot.url)
     try:
         assert wait_for(lambda: counts(one_slot)[0] == 1, 10)
@@ -128,6 +142,7 @@ def test_waiting_past_the_timeout_is_503(one_slot: LiveServer) -> None:
         assert info.value.status_code == 503
         assert info.value.response.headers.get("retry-after")
         assert info.value.body["code"] == "server_overloaded"  # type: ignore[index]
+        assert refusals(before, scrape(one_slot.url), "queue_timeout", 503) == (1, 1)
     finally:
         holder.stop()
 

@@ -74,4 +74,7 @@ def _as_json(scope: Scope) -> Scope:
     if original.startswith(b"multipart/"):
         return scope
     headers.append((b"content-type", b"application/json"))
-    return {**scope, "headers": headers}
+    # In place, not a copy: the router records the route it picked on this scope, and the
+    # metrics middleware outside reads it there (api/metrics.py).
+    scope["headers"] = headers
+    return scope

@@ -14,6 +14,7 @@ from hearth.engine.registry import ModelRegistry
 from hearth.services.assistants import AssistantsService
 from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
+from hearth.services.metrics import Metrics
 from hearth.services.responses import ResponsesService
 from hearth.store import Store
 
@@ -28,6 +29,7 @@ class AppState:
     responses: ResponsesService
     assistants: AssistantsService
     started_at: float = field(default_factory=time.time)
+    metrics: Metrics | None = None  # None with --no-metrics
 
 
 def get_state(request: HTTPConnection) -> AppState:

@@ -151,6 +151,11 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Server log level."
     )
+    metrics: bool = Field(
+        True,
+        description="Serve Prometheus metrics at GET /metrics, open like /health "
+        "(--no-metrics: no endpoint and nothing recorded).",
+    )
 
     @field_validator("models", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from hearth.core.errors import Conflict, HearthError, ModelNotFound
 from hearth.engine.base import Backend
 from hearth.engine.catalog import Catalog, CatalogEntry, Profile
+from hearth.engine.meter import RunMeter
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class ModelRegistry:
         self._aliases: dict[str, CatalogEntry] = {}
         self._catalog = catalog
         self._reaper: asyncio.Task[None] | None = None
+        # Told how each generation went (services/generation.py); None records nothing.
+        self.meter: RunMeter | None = None
 
     def load_catalog(self) -> None:
         """Restore the aliases and derived models of earlier runs whose base still exists."""

@@ -1,20 +1,23 @@
 """Running one request's `n` choices on a backend and merging their events.
 
-Every surface (OpenAI chat and completions, Ollama, the WebSocket, Responses) goes
-through here, so choice fan-out, usage totals and engine errors are handled once.
+Every surface (OpenAI chat and completions, Ollama, the WebSocket, Responses, Assistants
+runs) goes through here, so choice fan-out, usage totals, engine errors and the metrics
+of each request (the registry's meter) are handled once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
 from hearth.chat.toolparse import ToolCallParser
-from hearth.core.errors import EngineError
+from hearth.core.errors import EngineError, Overloaded
 from hearth.engine.base import Backend, Generation
+from hearth.engine.meter import RunMeter, RunReport
 from hearth.engine.registry import DEFAULT, KeepAlive, ModelRegistry, Release
 from hearth.engine.types import (
     Finished,
@@ -27,6 +30,8 @@ from hearth.engine.types import (
     ToolCallDelta,
     Usage,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,6 +51,25 @@ class ChoiceResult:
 
 
 @dataclass
+class _Clock:
+    """When a metered run started, was admitted, and output each choice's last piece."""
+
+    meter: RunMeter
+    model: str  # the registered name, whatever alias the client used
+    started_ns: int
+    admitted_ns: int
+    last_ns: dict[int, int] = field(default_factory=dict)
+    gaps: list[float] = field(default_factory=list)
+
+    def output(self, index: int) -> None:
+        now = time.perf_counter_ns()
+        last = self.last_ns.get(index)
+        if last is not None:
+            self.gaps.append((now - last) / 1e9)
+        self.last_ns[index] = now
+
+
+@dataclass
 class Run:
     """The admitted generations of one API request: one per prompt, each with `n`
     choices. Choice j of prompt i is overall choice i * n + j."""
@@ -58,12 +82,16 @@ class Run:
     tool_names: tuple[str, ...] = ()
     # perf_counter_ns of the first output, for time-to-first-token and speed figures.
     first_output_ns: int | None = None
+    clock: _Clock | None = None  # set when the registry has a meter; reported on close
 
     async def events(self) -> AsyncIterator[tuple[int, GenerationEvent]]:
         """(overall choice index, event) pairs; each choice ends with its Finished."""
         async for index, event in self._parsed_events():
-            if self.first_output_ns is None and not isinstance(event, Finished):
-                self.first_output_ns = time.perf_counter_ns()
+            if not isinstance(event, Finished):
+                if self.first_output_ns is None:
+                    self.first_output_ns = time.perf_counter_ns()
+                if self.clock is not None:
+                    self.clock.output(index)
             yield index, event
 
     async def _parsed_events(self) -> AsyncIterator[tuple[int, GenerationEvent]]:
@@ -143,11 +171,34 @@ class Run:
         )
 
     async def aclose(self) -> None:
+        ended_ns = time.perf_counter_ns()
         for gen in self.generations:
             await gen.aclose()
         release, self.release = self.release, None
         if release is not None:
             await release()
+        clock, self.clock = self.clock, None
+        if clock is not None:
+            try:
+                clock.meter.finished(clock.model, self._report(clock, ended_ns))
+            except Exception:  # a metrics fault must never fail a request
+                log.exception("recording the metrics of a request failed")
+
+    def _report(self, clock: _Clock, ended_ns: int) -> RunReport:
+        choices = len(self.generations) * self.n
+        first = self.first_output_ns
+        return RunReport(
+            n=self.n,
+            usage=self.usage,
+            reasons=[
+                self.finished[i].reason if i in self.finished else "cancelled"
+                for i in range(choices)
+            ],
+            queue=(clock.admitted_ns - clock.started_ns) / 1e9,
+            ttft=None if first is None else (first - clock.started_ns) / 1e9,
+            e2e=(ended_ns - clock.started_ns) / 1e9,
+            token_gaps=clock.gaps,
+        )
 
     async def collect(self) -> list[ChoiceResult]:
         """Run to the end; an engine failure on any choice raises EngineError."""
@@ -178,13 +229,41 @@ async def start_run(
 ) -> Run:
     """Admit one generation per request (all for the same model, with the same n), or
     none: if one fails, or the caller is cancelled while waiting, the admitted ones are
-    closed. The run holds a lease on the model until it is closed."""
+    closed. The run holds a lease on the model until it is closed. With a meter on the
+    registry, the run's times and tokens are reported to it when it closes."""
+    started_ns = time.perf_counter_ns()
     backend, release = await registry.acquire(requests[0].model, keep_alive)
+    meter = registry.meter
+    model = registry.resolve(requests[0].model) if meter is not None else ""
     try:
-        return await _admit_all(backend, requests, release)
-    except BaseException:
+        run = await _admit_all(backend, requests, release)
+    except BaseException as exc:
         await release()
+        if meter is not None:
+            _not_admitted(meter, model, requests, started_ns, exc)
         raise
+    if meter is not None:
+        run.clock = _Clock(meter, model, started_ns, admitted_ns=time.perf_counter_ns())
+    return run
+
+
+def _not_admitted(
+    meter: RunMeter,
+    model: str,
+    requests: list[GenerationRequest],
+    started_ns: int,
+    exc: BaseException,
+) -> None:
+    """A request refused for want of a slot, or given up while it waited for one (the
+    client left): both tell an operator the server is short of slots."""
+    if isinstance(exc, Overloaded):
+        meter.refused(model, exc)
+    elif isinstance(exc, asyncio.CancelledError):
+        waited = (time.perf_counter_ns() - started_ns) / 1e9
+        n = requests[0].n
+        reasons: tuple[FinishReason, ...] = ("cancelled",) * (len(requests) * n)
+        report = RunReport(n, Usage(0, 0), reasons, queue=waited, ttft=None, e2e=waited)
+        meter.finished(model, report)
 
 
 async def _admit_all(backend: Backend, requests: list[GenerationRequest], release: Release) -> Run:
