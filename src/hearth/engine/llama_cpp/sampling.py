@@ -101,14 +101,16 @@ class Sampler:
             return int(llama.llama_sampler_sample(self._chain, ctx, idx))
         ptr = llama.llama_get_logits_ith(ctx, idx)
         logits = np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
-        token = self._draw(logits, constrained=False)
+        token = self.draw(logits)
         if not self._allowed(token):
-            token = self._draw(logits, constrained=True)
+            token = self.draw(logits, constrained=True)
         llama.llama_sampler_accept(self._grammar, token)
         llama.llama_sampler_accept(self._chain, token)
         return token
 
-    def _draw(self, logits: np.ndarray, constrained: bool) -> int:
+    def draw(self, logits: np.ndarray, constrained: bool = False) -> int:
+        """A token from one row of logits (with `constrained`, from those the grammar
+        allows), recorded nowhere: `accept` does that."""
         data = np.empty(self._n_vocab, dtype=_TOKEN_DATA)
         data["id"] = np.arange(self._n_vocab, dtype=np.int32)
         data["logit"] = logits
