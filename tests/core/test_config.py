@@ -75,6 +75,7 @@ def test_models_parse_from_every_source(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ({"models": ["bad name=/x.gguf"]}, "model name"),
         ({"api_keys": ["short"]}, "at least 8"),
         ({"log_level": "loud"}, "log_level"),
+        ({"parallel": "32", "batch_size": "16"}, "must not exceed batch_size"),
     ],
 )
 def test_bad_values_are_one_clear_error(overrides: dict, needle: str) -> None:

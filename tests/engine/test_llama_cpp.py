@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from hearth.core.errors import ContextLengthExceeded, InvalidRequest, Overloaded, QueueTimeout
+from hearth.core.errors import (
+    ContextLengthExceeded,
+    EngineError,
+    InvalidRequest,
+    Overloaded,
+    QueueTimeout,
+)
 from hearth.engine.base import Generation
 from hearth.engine.llama_cpp.backend import LlamaCppBackend
 from hearth.engine.llama_cpp.scheduler import SchedulerConfig
@@ -293,3 +299,76 @@ async def test_host_memory_keeps_the_most_recent_within_its_budget(model_path: P
         assert oldest.usage.cached_tokens < 40  # the chat template's opening only
     finally:
         await b.close()
+
+
+async def test_a_full_host_cache_gives_back_the_entry_it_restores(model_path: Path) -> None:
+    """Restoring a parked conversation parks what its slot held; with the host cache
+    full, that pushes out the oldest entries, which must not be the one restored."""
+    b = LlamaCppBackend("m", model_path, config(parallel=1))
+    try:
+        king = "Once upon a time in a land far away there lived a king who"
+        alone, _ = await run(b, chat(king, max_tokens=8))
+        await run(b, chat("The quick brown fox jumps over the lazy dog and then", max_tokens=8))
+        assert len(b.scheduler.host) == 1  # the king's conversation, parked for the fox's
+        b.scheduler.host.budget = b.scheduler.host.used * 3 // 2  # room for one, not two
+        again, finished = await run(b, chat(king, max_tokens=8))
+        assert again == alone and finished.usage.cached_tokens > 0
+        assert (await run(b, chat("Hi", max_tokens=2)))[0]  # and the engine goes on
+    finally:
+        await b.close()
+
+
+async def test_a_parked_conversation_waits_parked_while_cells_are_short(
+    model_path: Path,
+) -> None:
+    b = LlamaCppBackend("m", model_path, config(parallel=2, ctx_size=256))
+    try:
+        planets = "List the planets of the solar system in order, one fact about each:"
+        _, first = await run(b, chat(planets, max_tokens=8))
+        sampling = SamplingParams(temperature=0.0, logit_bias=NEVER_END)
+        count = GenerationRequest(model="m", prompt="Count:", sampling=sampling, max_tokens=245)
+        running = asyncio.ensure_future(collect(await b.start(count)))
+        # Until the cells left are fewer than the parked entry needs: it cannot come back
+        # yet, and must still be there once they free up.
+        for _ in range(1000):
+            if b.scheduler.kv.used >= 232:
+                break
+            await asyncio.sleep(0.01)
+        assert 256 - b.scheduler.kv.used < first.usage.prompt_tokens
+        _, later = await run(b, chat(planets, max_tokens=8))
+        await running
+        assert later.usage.cached_tokens == first.usage.prompt_tokens - 1
+    finally:
+        await b.close()
+
+
+async def test_text_held_for_a_stop_string_is_kept_when_the_model_ends(
+    backend: LlamaCppBackend,
+) -> None:
+    text, finished = await run(backend, chat("Say hello.", max_tokens=64))
+    assert finished.reason == "stop" and text
+    # A stop string that starts like the reply's end but never comes: the end is held
+    # back in case it does, and must come out when the model stops on its own.
+    never = text[-1] + "\u2603\u2603"
+    held, _ = await run(backend, replace(chat("Say hello.", max_tokens=64), stop=(never,)))
+    assert held == text
+
+
+async def test_later_choices_wait_for_a_long_prompt_without_timing_out(model_path: Path) -> None:
+    b = LlamaCppBackend("m", model_path, config(parallel=2, batch_size=16, queue_timeout=0.5))
+    try:
+        prompt = " ".join(f"word{i}" for i in range(400))  # ~1,500 tokens, 16 a step
+        gen = await b.start(replace(chat(prompt, max_tokens=2), n=2))
+        finished = [e async for e in gen if isinstance(e, Finished)]
+        assert sorted(f.index for f in finished) == [0, 1]
+    finally:
+        await b.close()
+
+
+async def test_a_closed_backend_refuses_work_instead_of_crashing(model_path: Path) -> None:
+    b = LlamaCppBackend("m", model_path, config())
+    await b.close()
+    with pytest.raises(EngineError, match="unloaded"):
+        await b.start(chat("Hi"))
+    with pytest.raises(EngineError):
+        await b.tokenize("Hi")

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BUNDLED_MODEL_NAME = "smollm2-135m-instruct"
@@ -198,6 +198,15 @@ class Settings(BaseSettings):
         if any(len(key) < 8 or any(ch.isspace() for ch in key) for key in value):
             raise ValueError("an API key needs at least 8 characters and no spaces")
         return value
+
+    @model_validator(mode="after")
+    def _parallel_fits_a_batch(self) -> Settings:
+        # Every decoding sequence puts one token into each step's batch.
+        if self.parallel > self.batch_size:
+            raise ValueError(
+                f"parallel ({self.parallel}) must not exceed batch_size ({self.batch_size})"
+            )
+        return self
 
     @field_validator("data_dir")
     @classmethod

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hearth.chat.templates import ChatTemplate
 from hearth.chat.tools import template_messages, tool_schema, uses_tools
-from hearth.core.errors import ContextLengthExceeded, InvalidRequest
+from hearth.core.errors import ContextLengthExceeded, EngineError, InvalidRequest
 from hearth.core.ids import unix_now
 from hearth.engine.constraints import request_grammar
 from hearth.engine.llama_cpp.embedding import Embedder
@@ -67,16 +67,20 @@ class LlamaCppBackend:
         self.name = name
         self.model = LlamaModel(path, debug=debug)
         self._config = config
+        self._closed = False
         try:
+            # Everything that may refuse the file comes before the scheduler's thread
+            # and context exist: a failed load leaves nothing running.
+            model = self.model
+            self.template = ChatTemplate(
+                model.chat_template,
+                bos_token=model.token_text(model.bos_id) if model.bos_id >= 0 else "",
+                eos_token=model.token_text(model.eos_id) if model.eos_id >= 0 else "",
+            )
             self.scheduler = Scheduler(self.model, config)
         except BaseException:
             self.model.close()
             raise
-        self.template = ChatTemplate(
-            self.model.chat_template,
-            bos_token=self.model.token_text(self.model.bos_id) if self.model.bos_id >= 0 else "",
-            eos_token=self.model.token_text(self.model.eos_id) if self.model.eos_id >= 0 else "",
-        )
         self._embedder: Embedder | None = None
         self._embedder_lock = asyncio.Lock()
         meta = self.model.metadata
@@ -141,7 +145,14 @@ class LlamaCppBackend:
             )
         return max_tokens
 
+    def _check_open(self) -> None:
+        # A request that acquired the model just before it was unloaded: an error for it,
+        # not llama.cpp reading a freed vocabulary.
+        if self._closed:
+            raise EngineError(f"the model {self.name} was unloaded; retry to load it again")
+
     async def start(self, request: GenerationRequest) -> LlamaGeneration:
+        self._check_open()
         tokens = self.render(request)
         if not tokens:
             raise InvalidRequest("the prompt is empty", param="prompt")
@@ -170,6 +181,7 @@ class LlamaCppBackend:
         return LlamaGeneration(self.scheduler, seqs)
 
     async def tokenize(self, text: str) -> list[int]:
+        self._check_open()
         return self.model.tokenize(text, add_special=False, parse_special=True)
 
     async def _get_embedder(self) -> Embedder:
@@ -184,6 +196,7 @@ class LlamaCppBackend:
             return self._embedder
 
     async def embed(self, texts: list[str], *, truncate: bool = False) -> EmbeddingResult:
+        self._check_open()
         embedder = await self._get_embedder()
         token_lists = [
             self.model.tokenize(t, add_special=self.model.add_bos, parse_special=False)
@@ -202,6 +215,7 @@ class LlamaCppBackend:
         return self.scheduler.stats()
 
     async def close(self) -> None:
+        self._closed = True
         await asyncio.to_thread(self._close_sync)
 
     def _close_sync(self) -> None:

@@ -59,12 +59,18 @@ class HostCache:
         for key, entry in list(self._entries.items()):
             if len(entry.tokens) <= len(tokens) and tokens[: len(entry.tokens)] == entry.tokens:
                 self._drop(key)
+        self.put(Parked(list(tokens), state))
+        return True
+
+    def put(self, entry: Parked) -> None:
+        """Keep an entry (a new one, or one taken that could not be loaded after all) as
+        the most recent, dropping the least recent while over budget."""
+        size = entry.state.size
         while self.used + size > self.budget and self._entries:
             self._drop(next(iter(self._entries)))
-        self._entries[self._next] = Parked(list(tokens), state)
+        self._entries[self._next] = entry
         self._next += 1
         self.used += size
-        return True
 
     def best(self, tokens: list[int]) -> tuple[int | None, int]:
         """The entry sharing the longest prefix with tokens, and that length."""

@@ -40,6 +40,14 @@ class LlamaModel:
         ptr = llama.llama_model_load_from_file(str(path).encode(), params)
         if not ptr:
             raise ModelFileError(f"llama.cpp could not load {path}")
+        if llama.llama_model_is_recurrent(ptr) or llama.llama_model_is_hybrid(ptr):
+            # The scheduler trims and shares sequences cell by cell (one cell a token),
+            # which a recurrent state cannot do.
+            llama.llama_model_free(ptr)
+            raise ModelFileError(
+                f"{path.name} is a recurrent or hybrid model (Mamba, RWKV, ...), which this "
+                "engine does not run yet"
+            )
         self.path = path
         self.ptr = ptr
         self.vocab = llama.llama_model_get_vocab(ptr)

@@ -121,6 +121,11 @@ def _deliver(items: list[tuple[asyncio.Queue[GenerationEvent], GenerationEvent]]
 
 class Scheduler:
     def __init__(self, model: LlamaModel, config: SchedulerConfig) -> None:
+        if config.parallel > config.batch_size:
+            # Every decoding sequence puts a token in each step's batch.
+            raise ValueError(
+                f"parallel ({config.parallel}) must not exceed batch_size ({config.batch_size})"
+            )
         self.model = model
         self.config = config
         params = llama.llama_context_default_params()
@@ -169,6 +174,8 @@ class Scheduler:
                 f"(--parallel {self.config.parallel})",
                 param="n",
             )
+        if self._stopping or not self._thread.is_alive():
+            raise EngineError("this model's engine has stopped; it is being unloaded or failed")
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[GenerationEvent] = asyncio.Queue()
         group: list[Sequence] = []
@@ -220,7 +227,8 @@ class Scheduler:
         with self._cond:
             self._stopping = True
             self._cond.notify()
-        self._thread.join(timeout=30)
+        # No timeout: freeing the context under a decode still running would crash.
+        self._thread.join()
         if self.ctx:
             llama.llama_free(self.ctx)
             self.ctx = None
@@ -262,16 +270,25 @@ class Scheduler:
 
     def _drop_cancelled(self) -> None:
         with self._cond:
-            if any(s.cancelled for s in self._waiting):
+            dropped = [s for s in self._waiting if s.cancelled]
+            if dropped:
                 self._waiting = deque(s for s in self._waiting if not s.cancelled)
-        for seq in [s for s in self._running if s.cancelled]:
+        # A preempted one holds its sampler while it waits.
+        for seq in dropped + [s for s in self._running if s.cancelled]:
             self._release(seq)
 
     def _expire_waiting(self) -> None:
-        # A preempted sequence is already streaming: it waits for its turn, never expires.
+        # A preempted sequence is already streaming: it waits for its turn, never expires;
+        # nor do the later choices of a request whose first one is decoding the prompt.
         deadline = time.monotonic() - self.config.queue_timeout
         with self._cond:
-            expired = [s for s in self._waiting if not s.started and s.enqueued_at < deadline]
+            expired = [
+                s
+                for s in self._waiting
+                if not s.started
+                and not (s.leader is not None and s.leader.started)
+                and s.enqueued_at < deadline
+            ]
             if not expired:
                 return
             self._waiting = deque(s for s in self._waiting if s not in expired)
@@ -330,8 +347,10 @@ class Scheduler:
         parked, parked_len = self.host.best(tokens)
         if parked is not None and parked_len > max(own_len, source_len):
             slot = min(free, key=lambda s: s.last_used)
-            self._clear(slot)
+            # Taken before the slot is cleared: parking what the slot held may push the
+            # oldest entries out of a full host cache, this one among them.
             entry = self.host.take(parked)
+            self._clear(slot)
             if self.kv.evict_idle(len(entry.tokens), keep=slot, save=self._save) and (
                 self.host.load(entry, slot.seq_id)
             ):
@@ -339,6 +358,8 @@ class Scheduler:
                 keep = min(parked_len, len(tokens) - 1)
                 self.kv.trim(slot, keep)
                 return slot, keep
+            # No room for it while others decode: it stays parked for the next try.
+            self.host.put(entry)
             return slot, 0
         if source is not None and source_len > own_len and source is not own:
             slot = min(free, key=lambda s: s.last_used)
@@ -479,10 +500,13 @@ class Scheduler:
 
     def _on_token(self, seq: Sequence, token: int, lp: TokenLogprob | None) -> None:
         seq.generated.append(token)
+        assert seq.text is not None
         if self.model.is_eog(token):
+            # What was held back (a possible stop string's start, part of a character)
+            # is text after all.
+            self._emit_text(seq, seq.text.flush(), None)
             self._finish(seq, "stop")
             return
-        assert seq.text is not None
         text, stopped = seq.text.push(self.model.piece(token))
         if stopped:
             self._emit_text(seq, text, lp)
