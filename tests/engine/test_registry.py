@@ -135,3 +135,30 @@ def test_a_broken_catalog_is_ignored(tmp_path) -> None:  # type: ignore[no-untyp
     registry.register("m", Counting().factory)
     registry.load_catalog()
     assert registry.names() == ["m"]
+
+
+async def test_a_removed_model_finishes_the_requests_holding_it() -> None:
+    counter = Counting()
+    registry = ModelRegistry()
+    registry.register("m", counter.factory)
+    async with registry.lease("m") as backend:
+        await registry.remove("m")
+        with pytest.raises(ModelNotFound):
+            await registry.get("m")  # new requests no longer find it
+        assert counter.closed == 0  # the one running goes on
+        assert await backend.tokenize("still here")
+    assert counter.closed == 1  # unloaded when its last lease ended
+    await registry.close()
+    assert counter.closed == 1
+
+
+async def test_closing_unloads_a_removed_model_still_held() -> None:
+    counter = Counting()
+    registry = ModelRegistry()
+    registry.register("m", counter.factory)
+    _, release = await registry.acquire("m")
+    await registry.remove("m")
+    await registry.close()  # shutting down with a request still on it
+    assert counter.closed == 1
+    await release()
+    assert counter.closed == 1

@@ -46,6 +46,7 @@ class _Entry:
     expires_at: float | None = None  # wall-clock time; None: never
     leases: int = 0
     error: str | None = None
+    removed: bool = False  # gone from the registry; unloaded when its last lease ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,9 @@ class ModelRegistry:
         self._aliases: dict[str, CatalogEntry] = {}
         self._catalog = catalog
         self._reaper: asyncio.Task[None] | None = None
+        # Removed models that requests still hold, by identity (a new model may reuse
+        # the name meanwhile).
+        self._retired: dict[int, _Entry] = {}
         # Told how each generation went (services/generation.py); None records nothing.
         self.meter: RunMeter | None = None
 
@@ -125,16 +129,22 @@ class ModelRegistry:
         return {name: entry.target for name, entry in self._aliases.items()}
 
     async def remove(self, name: str) -> None:
-        """Forget an alias, or a model and every alias of it (unloading it first)."""
+        """Forget an alias, or a model and every alias of it. The model is unloaded at
+        once, or, while requests hold it, when the last of them ends."""
         if name in self._aliases:
             del self._aliases[name]
             self._save()
             return
         entry = self._entry(name)
-        await self._unload(entry)
         del self._entries[name]
         self._aliases = {a: e for a, e in self._aliases.items() if e.target != name}
         self._save()
+        # New requests no longer find it; those running finish on it first.
+        entry.removed = True
+        if entry.leases:
+            self._retired[id(entry)] = entry
+        else:
+            await self._unload(entry)
 
     def _entry(self, name: str) -> _Entry:
         return self._entries[self.resolve(name)]
@@ -162,6 +172,9 @@ class ModelRegistry:
         finally:
             entry.leases -= 1
             self._touch(entry, keep_alive)
+            if entry.removed and not entry.leases:
+                self._retired.pop(id(entry), None)
+                await self._unload(entry)
 
     async def acquire(self, name: str, keep_alive: KeepAlive = DEFAULT) -> tuple[Backend, Release]:
         """`lease()` for holders that outlive a block (a streamed reply): call the release."""
@@ -262,7 +275,7 @@ class ModelRegistry:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
-        for entry in self._entries.values():
+        for entry in [*self._entries.values(), *self._retired.values()]:
             if entry.loading is not None:
                 entry.loading.cancel()
             await self._unload(entry)
