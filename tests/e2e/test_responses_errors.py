@@ -171,3 +171,31 @@ def test_a_running_response_cannot_be_continued_yet(stored_client: openai.OpenAI
         client.responses.create(model=MODEL, input="And then?", previous_response_id=job.id)
     assert err.value.body["param"] == "previous_response_id"  # type: ignore[index]
     assert client.responses.cancel(job.id).status == "cancelled"
+
+
+def test_duplicate_item_ids_are_a_400_and_lose_nothing(
+    stored_client: openai.OpenAI, http: httpx.Client
+) -> None:
+    conv = stored_client.conversations.create()
+    r = stored_client.responses.create(
+        model=MODEL, input="Say hi.", conversation=conv.id, max_output_tokens=4
+    )
+    reply = {
+        "id": r.output[0].id,
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": r.output_text}],
+    }
+    # The reply passed back in with its id, next to the conversation that holds it.
+    more = {"role": "user", "content": "more"}
+    body = {"model": MODEL, "conversation": conv.id, "input": [reply, more]}
+    assert _error(http.post("responses", json=body), 400)["param"] == "input[0].id"
+    added = http.post(f"conversations/{conv.id}/items", json={"items": [reply]})
+    assert _error(added, 400)["param"] == "items[0].id"
+    twice = [{"id": "m1", "role": "user", "content": c} for c in ("a", "b")]
+    assert _error(http.post("conversations", json={"items": twice}), 400)["param"] == "items[1].id"
+    assert _error(http.post("responses", json={"model": MODEL, "input": twice}), 400)["param"] == (
+        "input[1].id"
+    )
+    kept = stored_client.conversations.items.list(conv.id, order="asc").data
+    assert [i.id for i in kept][1:] == [r.output[0].id]  # the one turn, whole

@@ -119,18 +119,21 @@ async def test_response_rows_deltas_and_ending(store: Store) -> None:
 
 
 async def test_orphaned_responses_are_failed_and_heartbeats_renewed(store: Store) -> None:
-    dead, alive, queued, done = (
+    dead, alive, queued, done, jobless = (
         _response(),
         _response(),
         _response("queued"),
         _response("completed"),
+        _response(),
     )
     dead.owner, alive.owner, queued.owner, done.owner = "gone", "here", "gone", "gone"
-    for row in (dead, alive, queued, done):
+    jobless.owner = "here"  # its job died without saving its end: no heartbeat for it
+    for row in (dead, alive, queued, done, jobless):
         await store.responses.create(row, [])
-    await store.responses.heartbeat("here", 1234.5)
+    await store.responses.heartbeat("here", 1234.5, [alive.id])
     assert (await store.responses.get(alive.id)).heartbeat_at == 1234.5  # type: ignore[union-attr]
     assert (await store.responses.get(dead.id)).heartbeat_at is None  # type: ignore[union-attr]
+    assert (await store.responses.get(jobless.id)).heartbeat_at is None  # type: ignore[union-attr]
     error = {"code": "server_error", "message": "x"}
     failed = await store.responses.fail_orphans(error, lambda owner, _at: owner == "gone")
     assert sorted(failed) == sorted([dead.id, queued.id])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hearth.core.errors import InvalidRequest, NotFound
-from hearth.services.items import check_metadata, normalize_input
+from hearth.services.items import check_metadata, normalize_input, refuse_known_ids
 from hearth.store import Store
 from hearth.store.models import Conversation, ConversationItem
 from hearth.store.pages import PageQuery
@@ -69,6 +69,8 @@ class ConversationsService:
             raise InvalidRequest(
                 f"'items' must hold 1 to {MAX_ITEMS_PER_CALL} items.", param="items"
             )
+        known = await self.repo.present_ids(conversation_id, [i["id"] for i in normalized])
+        refuse_known_ids(normalized, known, "items")
         rows = await self.repo.add_items(conversation_id, normalized)
         if rows is None:
             raise _missing(conversation_id)

@@ -10,6 +10,7 @@ Stored shapes (what GET returns):
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
@@ -63,7 +64,28 @@ def normalize_input(value: Any, param: str = "input") -> list[dict[str, Any]]:
         return [_message({"role": "user", "content": value}, param)]
     if not isinstance(value, list):
         raise InvalidRequest(f"'{param}' must be a string or a list of items.", param=param)
-    return [normalize_item(item, f"{param}[{i}]") for i, item in enumerate(value)]
+    items = [normalize_item(item, f"{param}[{i}]") for i, item in enumerate(value)]
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item["id"] in seen:
+            raise _duplicate(item["id"], f"{param}[{i}].id")
+        seen.add(item["id"])
+    return items
+
+
+def refuse_known_ids(items: list[dict[str, Any]], known: Collection[str], param: str) -> None:
+    """New items may not reuse the id of an item their conversation already holds."""
+    for i, item in enumerate(items):
+        if item["id"] in known:
+            raise _duplicate(item["id"], f"{param}[{i}].id")
+
+
+def _duplicate(item_id: str, param: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Duplicate item found with id {item_id}. Remove duplicate items from your input "
+        "and try again.",
+        param=param,
+    )
 
 
 def normalize_item(item: Any, param: str) -> dict[str, Any]:

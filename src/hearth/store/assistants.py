@@ -114,8 +114,8 @@ class Threads(Rows[Thread]):
         async with self.db.read() as session:
             return list((await session.scalars(stmt)).all())
 
-    async def heartbeat(self, owner: str, now: float) -> None:
-        await jobs.heartbeat(self.db, Run, EXECUTING, owner, now)
+    async def heartbeat(self, owner: str, now: float, running: Collection[str]) -> None:
+        await jobs.heartbeat(self.db, Run, EXECUTING, owner, now, running)
 
     async def fail_orphans(
         self, is_orphan: Callable[[str | None, float | None], bool], fail: Callable[[Run], None]

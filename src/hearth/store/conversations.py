@@ -75,6 +75,14 @@ class Conversations:
             session.add_all(rows)
         return rows
 
+    async def present_ids(self, conversation_id: str, ids: list[str]) -> set[str]:
+        """Which of these item ids the conversation already holds."""
+        async with self.db.read() as session:
+            stmt = select(ConversationItem.id).where(
+                ConversationItem.conversation_id == conversation_id, ConversationItem.id.in_(ids)
+            )
+            return set((await session.scalars(stmt)).all())
+
     async def items(self, conversation_id: str, query: PageQuery) -> Page[ConversationItem]:
         async with self.db.read() as session:
             stmt = owned(ConversationItem, conversation_id=conversation_id)

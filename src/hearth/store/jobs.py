@@ -13,13 +13,22 @@ from hearth.store.db import Database
 
 
 async def heartbeat(
-    db: Database, model: Any, active: Collection[str], owner: str, now: float
+    db: Database,
+    model: Any,
+    active: Collection[str],
+    owner: str,
+    now: float,
+    running: Collection[str],
 ) -> None:
-    """Say that `owner` still runs its unfinished rows of `model`."""
+    """Say that `owner` still runs these unfinished rows of `model`. Only the ones with a
+    live job: a row whose job died without saving its end goes stale, and is failed like
+    a dead server's."""
+    if not running:
+        return
     async with db.write() as session:
         await session.execute(
             update(model)
-            .where(model.owner == owner, model.status.in_(active))
+            .where(model.owner == owner, model.status.in_(active), model.id.in_(list(running)))
             .values(heartbeat_at=now)
         )
 

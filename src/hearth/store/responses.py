@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -77,9 +77,9 @@ class Responses:
             result = await session.execute(delete(Response).where(Response.id == response_id))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def heartbeat(self, owner: str, now: float) -> None:
-        """Say that `owner` still runs its unfinished responses."""
-        await jobs.heartbeat(self.db, Response, ACTIVE, owner, now)
+    async def heartbeat(self, owner: str, now: float, running: Collection[str]) -> None:
+        """Say that `owner` still runs these unfinished responses (its live jobs)."""
+        await jobs.heartbeat(self.db, Response, ACTIVE, owner, now, running)
 
     async def fail_orphans(
         self, error: dict[str, Any], is_orphan: Callable[[str | None, float | None], bool]

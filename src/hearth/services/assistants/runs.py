@@ -65,7 +65,7 @@ class Runs:
         return ids
 
     async def _beat(self) -> None:
-        await self.store.threads.heartbeat(self.owner, time.time())
+        await self.store.threads.heartbeat(self.owner, time.time(), list(self._jobs))
         await self.recover()
         await self.expire_overdue()
 

@@ -15,6 +15,7 @@ from hearth.engine.types import ChatMessage, GenerationRequest, SamplingParams
 from hearth.services.generation import Run, start_run
 from hearth.services.items import to_messages
 from hearth.services.profiles import with_profile
+from hearth.services.responses.events import rebuilt
 from hearth.services.responses.objects import ACTIVE
 from hearth.services.responses.params import ResponseParams
 from hearth.store import Store
@@ -46,7 +47,10 @@ async def chain_turns(store: Store, previous_id: str) -> list[list[dict[str, Any
                 f"Previous response with id '{current}' has not finished yet.",
                 param="previous_response_id",
             )
-        turns.append([*await store.responses.all_input_items(row.id), *row.output])
+        # Ended in the store (cancelled from another server, failed by a sweep), its
+        # output is still in its saved steps.
+        output = row.output or rebuilt(row, await store.responses.deltas(row.id))[0].output()
+        turns.append([*await store.responses.all_input_items(row.id), *output])
         current = row.previous_response_id
     return turns[::-1]
 

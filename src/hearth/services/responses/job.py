@@ -187,11 +187,16 @@ class ResponseJob:
         row.output = self.output.output()
         row.usage = None if usage is None else usage_object(usage)
         row.completed_at = time.time() if status == "completed" else None
-        # Ended elsewhere meanwhile: the store keeps that ending, not this one.
-        with contextlib.suppress(asyncio.CancelledError, _EndedElsewhere):
-            if await self._save() and row.conversation_id and status != "failed":
-                await self._append(row.conversation_id)
-        self._emit([*closing, self.output.terminal()])
+        try:
+            # Ended elsewhere meanwhile: the store keeps that ending, not this one.
+            with contextlib.suppress(asyncio.CancelledError, _EndedElsewhere):
+                if await self._save() and row.conversation_id and status != "failed":
+                    await self._append(row.conversation_id)
+        except Exception:  # the store failed: the row goes stale and is failed later
+            log.exception("saving the end of response %s failed", self.id)
+        finally:
+            # Whatever the store did, the client hears how the response ended.
+            self._emit([*closing, self.output.terminal()])
 
     async def _save(self) -> bool:
         """Write the ending; False when the store had it ended already."""

@@ -25,8 +25,13 @@ HEARTBEAT_EVERY = 10.0
 STALE_AFTER = 60.0
 
 
+# This process's incarnation: a server restarted in a container often gets the same pid.
+_INCARNATION = secrets.token_hex(4)
+
+
 def this_process() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    """host:pid:incarnation:nonce, one per service (several may share a process)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_INCARNATION}:{secrets.token_hex(4)}"
 
 
 def _alive(pid: int) -> bool:
@@ -44,9 +49,13 @@ def orphan_judge(now: float, stale_after: float = STALE_AFTER) -> Callable[..., 
 
     def is_orphan(owner: str | None, heartbeat_at: float | None) -> bool:
         owner_host, _, rest = (owner or "").partition(":")
-        pid = rest.split(":")[0]
-        if owner_host == host and pid.isdigit() and not _alive(int(pid)):
-            return True
+        pid, _, tail = rest.partition(":")
+        if owner_host == host and pid.isdigit():
+            if int(pid) == os.getpid():
+                if tail.partition(":")[0] != _INCARNATION:
+                    return True  # an earlier process that had this pid
+            elif not _alive(int(pid)):
+                return True
         return heartbeat_at is None or now - heartbeat_at > stale_after
 
     return is_orphan

@@ -20,7 +20,7 @@ from hearth.core.ids import new_id, unix_now
 from hearth.engine.registry import ModelRegistry
 from hearth.services.conversations import ConversationsService
 from hearth.services.generation import Run
-from hearth.services.items import check_metadata, normalize_input
+from hearth.services.items import check_metadata, normalize_input, refuse_known_ids
 from hearth.services.responses.context import Context, admit, chain_turns, conversation_turns
 from hearth.services.responses.events import rebuilt
 from hearth.services.responses.job import STOPPED, ResponseJob
@@ -70,7 +70,7 @@ class ResponsesService:
         return ids
 
     async def _beat(self) -> None:
-        await self.store.responses.heartbeat(self.owner, time.time())
+        await self.store.responses.heartbeat(self.owner, time.time(), list(self._jobs))
         await self.recover()
 
     async def close(self) -> None:
@@ -102,6 +102,7 @@ class ResponsesService:
             context.turns = await chain_turns(self.store, params.previous_response_id)
         elif params.conversation:
             items = await self.conversations.context(params.conversation)
+            refuse_known_ids(new_items, {item["id"] for item in items}, "input")
             context.turns = conversation_turns(items)
         row = Response(
             id=new_id("resp_"),
