@@ -73,6 +73,18 @@ def test_replay_from_saved_steps_matches_the_live_stream() -> None:
         assert replayed == live
 
 
+def test_a_response_that_ran_but_said_nothing_replays_as_it_streamed() -> None:
+    for status in ("completed", "incomplete"):
+        row = _row("in_progress")
+        builder = OutputBuilder(row)
+        live = builder.opened() + builder.started() + builder.close(status)
+        row.status = status
+        live.append(builder.terminal())
+        _, replayed = rebuilt(_row(status), [])
+        assert [e["type"] for e in replayed] == [e["type"] for e in live]
+        assert [e["type"] for e in live][:2] == ["response.created", "response.in_progress"]
+
+
 def test_a_running_response_shows_its_items_so_far() -> None:
     builder, events = rebuilt(_row("in_progress"), STEPS[:4])
     assert events[-1]["type"] == "response.function_call_arguments.delta"

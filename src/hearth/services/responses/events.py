@@ -191,7 +191,9 @@ def rebuilt(row: Response, steps: list[Step]) -> tuple[OutputBuilder, list[dict[
     """A stored response's builder and every event so far, from its row and saved steps."""
     builder = OutputBuilder(row)
     events = builder.opened()
-    began = bool(row.output or steps or row.status == "in_progress")
+    # Completed or incomplete, it ran, even with nothing to show; failed or cancelled
+    # with nothing, it may have ended while still queued (not told apart when replayed).
+    began = bool(row.output or steps or row.status in {"in_progress", "completed", "incomplete"})
     if began:
         events += builder.started()
         for step in steps:
