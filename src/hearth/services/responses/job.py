@@ -188,15 +188,29 @@ class ResponseJob:
         row.usage = None if usage is None else usage_object(usage)
         row.completed_at = time.time() if status == "completed" else None
         try:
-            # Ended elsewhere meanwhile: the store keeps that ending, not this one.
-            with contextlib.suppress(asyncio.CancelledError, _EndedElsewhere):
-                if await self._save() and row.conversation_id and status != "failed":
-                    await self._append(row.conversation_id)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._save_ending(status)
         except Exception:  # the store failed: the row goes stale and is failed later
             log.exception("saving the end of response %s failed", self.id)
         finally:
             # Whatever the store did, the client hears how the response ended.
             self._emit([*closing, self.output.terminal()])
+
+    async def _save_ending(self, status: str) -> None:
+        row = self.row
+        try:
+            saved = await self._save()
+        except _EndedElsewhere:
+            saved = False
+        if not saved:
+            # Ended elsewhere meanwhile (cancelled through another server): the store
+            # keeps that ending, and the stream's last event says so too.
+            assert self.store is not None
+            stored = await self.store.responses.get(self.id)
+            row.status = stored.status if stored is not None else "cancelled"
+            return
+        if row.conversation_id and status != "failed":
+            await self._append(row.conversation_id)
 
     async def _save(self) -> bool:
         """Write the ending; False when the store had it ended already."""
