@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.25
 
 
+def _not_cancellable(status: str) -> InvalidRequest:
+    return InvalidRequest(f"Cannot cancel a response with status '{status}'.", param="response_id")
+
+
 def _missing(response_id: str) -> NotFound:
     return NotFound(f"Response with id '{response_id}' not found.", param="response_id")
 
@@ -214,14 +218,16 @@ class ResponsesService:
         if status == "cancelled":
             return await self.retrieve(response_id)
         if status not in ACTIVE:
-            raise InvalidRequest(
-                f"Cannot cancel a response with status '{status}'.", param="response_id"
-            )
+            raise _not_cancellable(status)
         if job is not None:
             await self.stop(job)
             return job.snapshot()
         # Run by another process: end it in the store; its job's late writes are refused.
-        await self.store.responses.update_active(response_id, status="cancelled")
+        if not await self.store.responses.update_active(response_id, status="cancelled"):
+            # It ended there first, just now: as if it had ended before this call.
+            ended = await self._row(response_id)
+            if ended.status != "cancelled":
+                raise _not_cancellable(ended.status)
         return await self.retrieve(response_id)
 
     async def stop(self, job: ResponseJob) -> None:
