@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from hearth.chat.types import ChatMessage, Grammar, Tool, ToolCall, ToolCallDelta
+from hearth.core.ids import new_id
 
 __all__ = [
     "ChatMessage",
@@ -84,6 +85,8 @@ class GenerationRequest:
     # Choices to generate from the one prompt. Choice i samples with seed + i (when a seed
     # is set), so a seeded request gives n different choices, each reproducible.
     n: int = 1
+    # Names the request in the engine's logs (a surface may pass its own wire id).
+    request_id: str = field(default_factory=lambda: new_id("req_"))
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):

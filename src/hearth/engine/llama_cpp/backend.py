@@ -171,6 +171,7 @@ class LlamaCppBackend:
             request.stop,
             request.logprobs,
             grammar,
+            request.request_id,
         )
         try:
             for seq in seqs:

@@ -59,6 +59,7 @@ class LlamaModel:
         self.eos_id: int = llama.llama_vocab_eos(self.vocab)
         self.metadata = self._read_metadata()
         self._pieces: dict[int, bytes] = {}
+        self._special_pieces: dict[int, bytes] = {}  # as a grammar sees them
 
     def _read_metadata(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -100,18 +101,17 @@ class LlamaModel:
 
     def piece(self, token: int, *, special: bool = False) -> bytes:
         """The bytes of one token; cached, since the scheduler asks for every sampled one."""
-        if not special:
-            cached = self._pieces.get(token)
-            if cached is not None:
-                return cached
+        cache = self._special_pieces if special else self._pieces
+        cached = cache.get(token)
+        if cached is not None:
+            return cached
         buf = ctypes.create_string_buffer(64)
         n = llama.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
         if n < 0:
             buf = ctypes.create_string_buffer(-n)
             n = llama.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
         out = buf.raw[:n]
-        if not special:
-            self._pieces[token] = out
+        cache[token] = out
         return out
 
     def is_eog(self, token: int) -> bool:
