@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import llama_cpp
 import numpy as np
 import openai
 import pytest
 
 from tests.conftest import MODEL, LiveServer
+from tests.prometheus import delta, scrape
 
 
 class Tokenizer:
@@ -177,6 +177,19 @@ def test_token_prompt_usage_when_streamed(client: openai.OpenAI, tok: Tokenizer)
     assert usage is not None and usage.prompt_tokens == len(ids)
 
 
+def test_token_prompt_in_the_metrics(
+    client: openai.OpenAI, live_server: LiveServer, tok: Tokenizer
+) -> None:
+    ids = tok.prompt(PROMPTS[1])
+    before = scrape(live_server.url)
+    reply = complete(client, ids, max_tokens=3)
+    after = scrape(live_server.url)
+    assert delta(before, after, "hearth_prompt_tokens_total", model=MODEL) == len(ids)
+    assert delta(before, after, "hearth_generation_tokens_total", model=MODEL) == (
+        reply.usage.completion_tokens
+    )
+
+
 def test_token_prompt_reuses_the_prefix_cache(client: openai.OpenAI, tok: Tokenizer) -> None:
     ids = tok.prompt("A prompt sent twice as token ids, to see its cache used: " * 8)
     complete(client, ids, max_tokens=2)
@@ -243,16 +256,19 @@ def _fill(value: Any, n_vocab: int) -> Any:
 @pytest.mark.parametrize(("value", "where"), BAD)
 @pytest.mark.parametrize("route", ["embeddings", "completions"])
 def test_bad_token_input_is_a_400_naming_it(
-    live_server: LiveServer, tok: Tokenizer, route: str, value: Any, where: str
+    client: openai.OpenAI, tok: Tokenizer, route: str, value: Any, where: str
 ) -> None:
+    value = _fill(value, tok.n_vocab)
+    with pytest.raises(openai.BadRequestError) as info:
+        if route == "embeddings":
+            client.embeddings.create(model=MODEL, input=value)
+        else:
+            complete(client, value, max_tokens=2)
     field = "input" if route == "embeddings" else "prompt"
-    body = {"model": MODEL, field: _fill(value, tok.n_vocab), "max_tokens": 2}
-    reply = httpx.post(f"{live_server.url}/v1/{route}", json=body, timeout=60)
-    assert reply.status_code == 400, reply.text
-    error = reply.json()["error"]
+    error = error_of(info.value)
     assert error["type"] == "invalid_request_error"
     assert error["param"] == field + where
-    assert field in error["message"]
+    assert field in str(error["message"])
 
 
 def test_out_of_vocabulary_message_names_the_range(client: openai.OpenAI, tok: Tokenizer) -> None:
