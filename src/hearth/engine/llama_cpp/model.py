@@ -99,6 +99,20 @@ class LlamaModel:
             raise InvalidRequest("the text could not be tokenized")
         return list(buf[:n])
 
+    def detokenize(self, tokens: list[int]) -> str:
+        """The text of in-vocabulary ids, special tokens written out (llama.cpp aborts
+        on an id outside the vocabulary: check first). Whole, so that a character split
+        over tokens comes out as one."""
+        arr = (llama.llama_token * len(tokens))(*tokens)
+        cap = 8 * len(tokens) + 16
+        buf = ctypes.create_string_buffer(cap)
+        n = llama.llama_detokenize(self.vocab, arr, len(tokens), buf, cap, False, True)
+        if n < 0:  # the buffer was too small; -n is the size needed
+            cap = -n
+            buf = ctypes.create_string_buffer(cap)
+            n = llama.llama_detokenize(self.vocab, arr, len(tokens), buf, cap, False, True)
+        return buf.raw[: max(n, 0)].decode("utf-8", "replace")
+
     def piece(self, token: int, *, special: bool = False) -> bytes:
         """The bytes of one token; cached, since the scheduler asks for every sampled one."""
         cache = self._special_pieces if special else self._pieces
