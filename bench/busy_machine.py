@@ -3,11 +3,11 @@
 llama.cpp's CPU backend runs each graph on an OpenMP team. By default libgomp's threads
 spin for a while at every barrier instead of sleeping: free on an idle machine, but when
 another process wants the same cores, a spinning thread burns the time slice its partner
-needs, and a step of milliseconds can take far longer. This starts Hearth once with
-OMP_WAIT_POLICY=active (the spinning default) and once with passive, and streams greedy
-replies of 128 tokens one at a time, on an idle machine and beside one busy-looping
-process per core, in interleaved rounds. Reported: tokens/s and TTFT of each, and
-passive ÷ active.
+needs, and a step of milliseconds can take far longer. This starts Hearth under each
+setting below (libgomp's default, OMP_WAIT_POLICY=passive, a short spin) and streams
+greedy replies of 128 tokens one at a time, on an idle machine and beside one
+busy-looping process per core, in interleaved rounds. Reported: tokens/s and TTFT of
+each, and each setting ÷ the default.
 
 Only 127.0.0.1 is contacted; every loop is bounded (the busy loops end with the script).
 """
@@ -36,7 +36,12 @@ from run import (
     stream_with_retry,
 )
 
-POLICIES = ("active", "passive")
+# Each setting: the environment Hearth starts with (libgomp reads it when it loads).
+SETTINGS: dict[str, dict[str, str]] = {
+    "default": {},
+    "passive": {"OMP_WAIT_POLICY": "passive"},
+    "spin-10k": {"GOMP_SPINCOUNT": "10000"},
+}
 
 
 def spin(seconds: float) -> None:
@@ -59,12 +64,14 @@ async def one_stream(url: str, requests: int, bias: dict[str, int]) -> tuple[flo
     return tokens / (time.perf_counter() - start), statistics.median(ttfts) * 1000
 
 
-def measure(policy: str, busy: bool, args: argparse.Namespace, bias: dict[str, int]) -> dict:  # type: ignore[type-arg]
+def measure(setting: str, busy: bool, args: argparse.Namespace, bias: dict[str, int]) -> dict:  # type: ignore[type-arg]
     model = bundled_model_path()
     port = free_port()
-    os.environ["OMP_WAIT_POLICY"] = policy
+    for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        os.environ.pop(name, None)
+    os.environ.update(SETTINGS[setting])
     argv = commands("hearth", model, port, args.threads, 1, 4096)
-    server = Server(argv, port, RESULTS / f"busy-{policy}.log")
+    server = Server(argv, port, RESULTS / f"busy-{setting}.log")
     hogs: list[multiprocessing.Process] = []
     try:
         server.wait_ready()
@@ -82,7 +89,7 @@ def measure(policy: str, busy: bool, args: argparse.Namespace, bias: dict[str, i
             hog.terminate()
             hog.join()
         server.stop()
-    return {"policy": policy, "busy": busy, "tokens_per_s": rate, "ttft_p50_ms": ttft}
+    return {"setting": setting, "busy": busy, "tokens_per_s": rate, "ttft_p50_ms": ttft}
 
 
 def main() -> int:
@@ -95,29 +102,29 @@ def main() -> int:
     bias = end_token_bias(bundled_model_path())
     RESULTS.mkdir(exist_ok=True)
     runs = []
+    names = list(SETTINGS)
     for round_no in range(1, args.rounds + 1):
         for busy in (False, True):
-            for policy in POLICIES if round_no % 2 else POLICIES[::-1]:
-                run = measure(policy, busy, args, bias)
+            for setting in names if round_no % 2 else names[::-1]:
+                run = measure(setting, busy, args, bias)
                 runs.append(run)
                 print(
-                    f"round {round_no} {'busy' if busy else 'idle'} {policy}: "
+                    f"round {round_no} {'busy' if busy else 'idle'} {setting}: "
                     f"{run['tokens_per_s']:.1f} tok/s, TTFT p50 {run['ttft_p50_ms']:.0f} ms",
                     flush=True,
                 )
-    ratios = {}
+    ratios: dict[str, dict[str, float]] = {}
     for busy in (False, True):
         rates = {
-            p: statistics.median(
-                r["tokens_per_s"] for r in runs if r["policy"] == p and r["busy"] == busy
+            name: statistics.median(
+                r["tokens_per_s"] for r in runs if r["setting"] == name and r["busy"] == busy
             )
-            for p in POLICIES
+            for name in names
         }
-        ratios["busy" if busy else "idle"] = rates["passive"] / rates["active"]
-    print(
-        f"passive ÷ active tok/s, median of {args.rounds} rounds: idle {ratios['idle']:.3f}×, "
-        f"beside {os.cpu_count()} busy loops {ratios['busy']:.2f}×"
-    )
+        ratios["busy" if busy else "idle"] = {n: rates[n] / rates["default"] for n in names}
+    for where, by_name in ratios.items():
+        shown = ", ".join(f"{n} {r:.3f}×" for n, r in by_name.items() if n != "default")
+        print(f"{where}: tok/s ÷ default, median of {args.rounds} rounds: {shown}")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"busy-machine-{stamp}.json"
     out.write_text(json.dumps({"runs": runs, "ratios": ratios}, indent=1))
