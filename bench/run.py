@@ -2,11 +2,16 @@
 
 One command (`make bench`): each server in turn, in interleaved rounds, on the same GGUF
 file and thread count, under the same streaming chat load (fixed prompts, greedy, exactly
-128 completion tokens: end tokens are banned with logit_bias). Reported per server and
-concurrency: aggregate tokens/s, TTFT p50/p95, inter-token latency p50, RSS at idle and
-under load; and the TTFT of a second turn that shares a ~1,000-token history with the
-first. Ratios are Hearth's over each peer, measured in the same run, since this machine
-is noisy. Results go to bench/results/ as JSON, Markdown and a PNG chart.
+128 completion tokens: end tokens are banned with logit_bias). At concurrency c, c clients
+each send their requests back to back (--requests-per-client, at least --min-requests in
+all). Hearth and llama-server run --parallel slots (8), so the levels above it (16, 32)
+measure a queue: requests wait for a slot. Reported per server and concurrency: aggregate
+tokens/s, TTFT p50/p95, inter-token latency p50, RSS at idle and under load; and the TTFT
+of a second turn that shares a ~1,000-token history with the first. Once a round, between
+two servers, bench/ceiling.py measures llama.cpp's own batched greedy decode with the same
+settings: the most any server could get out of it. Ratios are Hearth's over each peer and
+over that ceiling, measured in the same run, since this machine is noisy. Results go to
+bench/results/ as JSON, Markdown and a PNG chart.
 
 Only 127.0.0.1 is ever contacted; every loop is bounded.
 """
@@ -33,28 +38,11 @@ import httpx
 import psutil
 
 from hearth.core.config import bundled_model_path
+from prompts import PROMPTS
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 MODEL_ALIAS = "bench"
-PROMPTS = [
-    "Write a short story about a lighthouse keeper.",
-    "Explain how a bicycle works.",
-    "Describe the water cycle to a child.",
-    "List some facts about the moon.",
-    "Write a poem about a city at night.",
-    "What makes bread rise?",
-    "Tell me about the history of chess.",
-    "How do bees make honey?",
-    "Describe a walk through a forest in autumn.",
-    "Explain why the sky is blue.",
-    "Write a letter to a friend about a trip to the sea.",
-    "What are volcanoes and how do they form?",
-    "Describe how a train station looks in the morning.",
-    "Explain what a computer does when it starts.",
-    "Write a recipe for a simple soup.",
-    "Tell me a story about a lost cat finding its way home.",
-]
 
 
 @dataclass
@@ -353,7 +341,7 @@ def bench_server(name: str, args: argparse.Namespace, round_no: int, bias: dict[
         run.rss_idle_mb = round(server.rss_mb(), 1)
         with RssSampler(server) as sampler:
             for c in args.concurrency:
-                n = max(c * args.requests_per_slot, args.min_requests)
+                n = max(c * args.requests_per_client, args.min_requests)
                 level = asyncio.run(run_level(server.url, c, n, args.max_tokens, bias))
                 run.levels.append(level)
                 print(
@@ -401,55 +389,109 @@ def summarise(runs: list[ServerRun], servers: list[str], concurrency: list[int])
     return summary
 
 
+def summarise_ceiling(rounds: list[list[dict]]) -> dict[str, dict[str, float]]:  # type: ignore[type-arg]
+    """Median over rounds of the ceiling's figures, per batch size (keys: str(batch))."""
+    out: dict[str, dict[str, float]] = {}
+    batches = sorted({r["batch"] for results in rounds for r in results})
+    for b in batches:
+        rows = [r for results in rounds for r in results if r["batch"] == b]
+        out[str(b)] = {
+            key: round(statistics.median(r[key] for r in rows), 2)
+            for key in ("decode_tokens_per_s", "with_prefill_tokens_per_s", "prefill_ms")
+        }
+    return out
+
+
 def _ratio(summary: dict, c: int, peer: str) -> float:  # type: ignore[type-arg]
     mine = summary["hearth"]["levels"][str(c)]["tokens_per_s"]
     theirs = summary[peer]["levels"][str(c)]["tokens_per_s"]
     return mine / theirs if theirs else float("inf")
 
 
-def targets(summary: dict, concurrency: list[int]) -> list[tuple[str, str, bool]]:  # type: ignore[type-arg]
-    """Issue #4's targets, each as (target, measured, met), where this run measured it."""
+def _ceiling_ratio(summary: dict, ceiling: dict, c: int) -> float | None:  # type: ignore[type-arg]
+    """Hearth's tok/s at concurrency c over the ceiling's decode tok/s at batch c."""
+    if "hearth" not in summary or str(c) not in ceiling:
+        return None
+    theirs = ceiling[str(c)]["decode_tokens_per_s"]
+    mine = summary["hearth"]["levels"][str(c)]["tokens_per_s"]
+    return mine / theirs if theirs else None
+
+
+def targets(
+    summary: dict, concurrency: list[int], ceiling: dict | None = None
+) -> list[tuple[str, str, bool]]:  # type: ignore[type-arg]
+    """Issue #14's targets, each as (target, measured, met), where this run measured it."""
     out: list[tuple[str, str, bool]] = []
     if "hearth" not in summary:
         return out
-    for peer, floor, levels in (
-        ("llama-server", 1.0, (8, 16)),
-        ("llama-cpp-python", 1.8, (8, 16)),
-        ("llama-server", 0.95, (1,)),
-    ):
-        for c in levels:
-            if peer in summary and c in concurrency:
-                r = _ratio(summary, c, peer)
-                out.append((f"tok/s at c={c} ≥ {floor:g}× {peer}", f"{r:.2f}×", r >= floor))
-    if "llama-server" in summary and 8 in concurrency:
-        mine = summary["hearth"]["levels"]["8"]["ttft_p50_ms"]
-        theirs = summary["llama-server"]["levels"]["8"]["ttft_p50_ms"]
-        out.append(
-            ("TTFT p50 at c=8 ≤ llama-server's", f"{mine:.0f} vs {theirs:.0f} ms", mine <= theirs)
-        )
-    h = summary["hearth"]
-    if h["first_turn_ttft_ms"]:
-        r = h["second_turn_ttft_ms"] / h["first_turn_ttft_ms"]
-        out.append(("second-turn TTFT ≤ 0.3× first turn", f"{r:.2f}×", r <= 0.3))
+    if "llama-server" in summary:
+        for c, floor in ((1, 1.0), (16, 1.05), (32, 1.05)):
+            if c in concurrency:
+                r = _ratio(summary, c, "llama-server")
+                out.append((f"tok/s at c={c} ≥ {floor:.2f}× llama-server", f"{r:.2f}×", r >= floor))
+    if ceiling and 8 in concurrency:
+        r8 = _ceiling_ratio(summary, ceiling, 8)
+        if r8 is not None:
+            out.append(("tok/s at c=8 ≥ 0.92× batch-8 decode ceiling", f"{r8:.2f}×", r8 >= 0.92))
+    if "llama-server" in summary:
+        for c in concurrency:
+            mine = summary["hearth"]["levels"][str(c)]["ttft_p50_ms"]
+            theirs = summary["llama-server"]["levels"][str(c)]["ttft_p50_ms"]
+            out.append(
+                (
+                    f"TTFT p50 at c={c} ≤ llama-server's",
+                    f"{mine:.0f} vs {theirs:.0f} ms",
+                    mine <= theirs,
+                )
+            )
     return out
 
 
-def markdown(summary: dict, concurrency: list[int], meta: dict) -> str:  # type: ignore[type-arg]
+def markdown(summary: dict, concurrency: list[int], meta: dict, ceiling: dict | None = None) -> str:  # type: ignore[type-arg]
     servers = list(summary)
     peers = [s for s in servers if s != "hearth"] if "hearth" in summary else []
+    ceiling = ceiling if "hearth" in summary else None
     level = lambda s, c: summary[s]["levels"][str(c)]  # noqa: E731
     head = lambda cols: ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]  # noqa: E731
+    slots = meta.get("parallel")
+    ratio_cols = [f"Hearth ÷ {p}" for p in peers]
+    if ceiling:  # beside llama-server's ratio, or first where it is not in this run
+        at = ratio_cols.index("Hearth ÷ llama-server") + 1 if "llama-server" in peers else 0
+        ratio_cols.insert(at, "Hearth ÷ ceiling")
     lines = [
         f"Measured {meta['date']} on {meta['machine']}; {meta['model']}, {meta['threads']} "
         f"threads, {meta['max_tokens']} greedy tokens per request, median of "
-        f"{meta['rounds']} interleaved rounds.",
+        f"{meta['rounds']} interleaved rounds."
+        + (
+            f" Hearth and llama-server run {slots} slots: above c={slots}, requests queue."
+            if slots and max(concurrency) > slots
+            else ""
+        ),
         "",
-        *head(["concurrency", *(f"{s} tok/s" for s in servers), *(f"Hearth ÷ {p}" for p in peers)]),
+        *head(["concurrency", *(f"{s} tok/s" for s in servers), *ratio_cols]),
     ]
     for c in concurrency:
         row = [str(c), *(f"{level(s, c)['tokens_per_s']:.1f}" for s in servers)]
-        row += [f"{_ratio(summary, c, p):.2f}×" for p in peers]
+        ratios = {f"Hearth ÷ {p}": f"{_ratio(summary, c, p):.2f}×" for p in peers}
+        if ceiling:
+            r = _ceiling_ratio(summary, ceiling, c)
+            ratios["Hearth ÷ ceiling"] = "—" if r is None else f"{r:.2f}×"
+        row += [ratios[col] for col in ratio_cols]
         lines.append("| " + " | ".join(row) + " |")
+    if ceiling:
+        lines += [
+            "",
+            "Ceiling: llama.cpp's own batched greedy decode of the same prompts, no server "
+            "(`bench/ceiling.py`); Hearth ÷ ceiling is Hearth's tok/s at c=B over the "
+            "ceiling's decode tok/s at batch B.",
+            "",
+            *head(["batch", "decode tok/s", "tok/s with prefill", "prefill ms"]),
+        ]
+        for b, d in sorted(ceiling.items(), key=lambda kv: int(kv[0])):
+            lines.append(
+                f"| {b} | {d['decode_tokens_per_s']:.1f} | "
+                f"{d['with_prefill_tokens_per_s']:.1f} | {d['prefill_ms']:.0f} |"
+            )
     lines += ["", *head(["concurrency", *(f"{s} TTFT p50 / p95 · ITL p50 ms" for s in servers)])]
     for c in concurrency:
         row = [str(c)]
@@ -477,32 +519,60 @@ def markdown(summary: dict, concurrency: list[int], meta: dict) -> str:  # type:
             f"{d.get('failed_requests', 0)} / {d.get('retried_requests', 0)} / "
             f"{d.get('requests', 0)} |"
         )
-    goals = targets(summary, concurrency)
+    goals = targets(summary, concurrency, ceiling)
     if goals:
         lines += ["", *head(["target", "measured", ""])]
         lines += [f"| {t} | {m} | {'met' if ok else 'missed'} |" for t, m, ok in goals]
     return "\n".join(lines) + "\n"
 
 
-def chart(summary: dict, concurrency: list[int], path: Path) -> None:  # type: ignore[type-arg]
+def chart(
+    summary: dict, concurrency: list[int], path: Path,  # type: ignore[type-arg]
+    ceiling: dict | None = None, slots: int | None = None,  # type: ignore[type-arg]
+) -> None:  # fmt: skip
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.4))
     for name, data in summary.items():
         tps = [data["levels"][str(c)]["tokens_per_s"] for c in concurrency]
         ttft = [data["levels"][str(c)]["ttft_p50_ms"] for c in concurrency]
         left.plot(concurrency, tps, marker="o", label=name)
-        right.plot(concurrency, ttft, marker="o", label=name)
+        middle.plot(concurrency, ttft, marker="o", label=name)
+    if ceiling:
+        batches = sorted(int(b) for b in ceiling)
+        decode = [ceiling[str(b)]["decode_tokens_per_s"] for b in batches]
+        left.plot(batches, decode, "k--", marker="x", label="ceiling (llama.cpp decode)")
+    if "hearth" in summary:
+        peers = [s for s in summary if s != "hearth"]
+        for peer in peers:
+            right.plot(
+                concurrency, [_ratio(summary, c, peer) for c in concurrency], marker="o",
+                label=f"Hearth ÷ {peer}",
+            )  # fmt: skip
+        if ceiling:
+            pairs = [(c, _ceiling_ratio(summary, ceiling, c)) for c in concurrency]
+            known = [(c, r) for c, r in pairs if r is not None]
+            if known:
+                right.plot(*zip(*known, strict=True), "k--", marker="x", label="Hearth ÷ ceiling")
+        right.axhline(1.0, color="grey", linewidth=0.8)
     left.set(xlabel="concurrent streams", ylabel="aggregate tokens/s", title="Throughput")
-    right.set(xlabel="concurrent streams", ylabel="TTFT p50 (ms)", title="Time to first token")
-    right.set_yscale("log")
-    for ax in (left, right):
-        ax.set_xticks(concurrency)
+    middle.set(xlabel="concurrent streams", ylabel="TTFT p50 (ms)", title="Time to first token")
+    middle.set_yscale("log")
+    right.set(xlabel="concurrent streams", ylabel="ratio of tokens/s", title="Hearth's ratios")
+    for ax in (left, middle, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(concurrency, [str(c) for c in concurrency])
+        ax.minorticks_off()
+        if slots:
+            ax.axvline(slots, color="grey", linestyle=":", linewidth=1)
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
+    if slots:
+        fig.suptitle(f"{slots} slots (dotted line): above it, requests queue", fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -518,8 +588,31 @@ def update_readme(table: str) -> None:
     readme.write_text(f"{head}{start}\n{table}{end}{tail}")
 
 
-def report(path: Path, readme: bool) -> int:
-    payload = json.loads(path.read_text())
+def run_ceiling(args: argparse.Namespace, round_no: int) -> list[dict]:  # type: ignore[type-arg]
+    """bench/ceiling.py's figures at this point of the run, in this process (no server
+    is running meanwhile), with the servers' model, threads, n_ctx and slot count."""
+    from ceiling import measure
+
+    print(f"[round {round_no}] ceiling: batches {args.ceiling_batches}", flush=True)
+    results = measure(
+        args.model,
+        threads=args.threads,
+        ctx_size=args.ctx_size,
+        parallel=args.parallel,
+        batches=args.ceiling_batches,
+        tokens=args.max_tokens,
+    )
+    for r in results:
+        print(
+            f"[round {round_no}] ceiling: batch {r.batch:<3} {r.decode_tokens_per_s:8.1f} tok/s "
+            f"decode, {r.with_prefill_tokens_per_s:8.1f} with prefill",
+            flush=True,
+        )
+    return [asdict(r) for r in results]
+
+
+def render(payload: dict, readme: bool) -> str:  # type: ignore[type-arg]
+    """The table and chart of one run's payload, written to results/latest.*."""
     meta = payload["meta"]
     runs = [
         ServerRun(**{**r, "levels": [LevelResult(**lv) for lv in r["levels"]]})
@@ -527,12 +620,17 @@ def report(path: Path, readme: bool) -> int:
     ]
     concurrency = [lv.concurrency for lv in runs[0].levels]
     summary = summarise(runs, meta["servers"], concurrency)
-    table = markdown(summary, concurrency, meta)
+    ceiling = summarise_ceiling(payload.get("ceiling", [])) or None
+    table = markdown(summary, concurrency, meta, ceiling)
     (RESULTS / "latest.md").write_text(table)
-    chart(summary, concurrency, RESULTS / "latest.png")
-    print(table)
+    chart(summary, concurrency, RESULTS / "latest.png", ceiling, meta.get("parallel"))
     if readme:
         update_readme(table)
+    return table
+
+
+def report(path: Path, readme: bool) -> int:
+    print(render(json.loads(path.read_text()), readme))
     return 0
 
 
@@ -540,15 +638,33 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=bundled_model_path())
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--parallel", type=int, default=16)
+    parser.add_argument(
+        "--parallel", type=int, default=8, help="slots of Hearth and llama-server (-np)"
+    )
     parser.add_argument("--ctx-size", type=int, default=16384)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16, 32])
     parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--requests-per-slot", type=int, default=2)
-    parser.add_argument("--min-requests", type=int, default=8)
+    parser.add_argument(
+        "--requests-per-client",
+        "--requests-per-slot",
+        dest="requests_per_client",
+        type=int,
+        default=2,
+        help="requests each of the c clients sends back to back",
+    )
+    parser.add_argument(
+        "--min-requests", type=int, default=8, help="fewest requests at any concurrency"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--servers", nargs="+", default=["hearth", "llama-server", "llama-cpp-python"]
+    )
+    parser.add_argument(
+        "--ceiling-batches",
+        type=int,
+        nargs="*",
+        default=[1, 8, 16],
+        help="batch sizes of bench/ceiling.py, run once a round between servers (none: skip)",
     )
     parser.add_argument("--update-readme", action="store_true")
     parser.add_argument(
@@ -564,10 +680,13 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     bias = end_token_bias(args.model)
     runs: list[ServerRun] = []
+    ceilings: list[list[dict]] = []  # type: ignore[type-arg]
     for round_no in range(1, args.rounds + 1):
         order = args.servers if round_no % 2 else list(reversed(args.servers))
-        for name in order:
+        for i, name in enumerate(order):
             runs.append(bench_server(name, args, round_no, bias))
+            if i == 0 and args.ceiling_batches:  # after the first server, before the next
+                ceilings.append(run_ceiling(args, round_no))
     meta = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": machine(),
@@ -576,21 +695,25 @@ def main() -> int:
         "parallel": args.parallel,
         "ctx_size": args.ctx_size,
         "max_tokens": args.max_tokens,
+        "requests_per_client": args.requests_per_client,
+        "min_requests": args.min_requests,
         "rounds": args.rounds,
         "servers": args.servers,
     }
     summary = summarise(runs, args.servers, args.concurrency)
-    table = markdown(summary, args.concurrency, meta)
+    payload = {
+        "meta": meta,
+        "summary": summary,
+        "ceiling_summary": summarise_ceiling(ceilings),
+        "runs": [asdict(r) for r in runs],
+        "ceiling": ceilings,
+    }
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    payload = {"meta": meta, "summary": summary, "runs": [asdict(r) for r in runs]}
     (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(payload, indent=2))
     (RESULTS / "latest.json").write_text(json.dumps(payload, indent=2))
-    (RESULTS / "latest.md").write_text(table)
-    chart(summary, args.concurrency, RESULTS / "latest.png")
+    table = render(payload, args.update_readme)
     print()
     print(table)
-    if args.update_readme:
-        update_readme(table)
     return 0
 
 
