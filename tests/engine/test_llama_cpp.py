@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +18,7 @@ from hearth.core.errors import (
     QueueTimeout,
 )
 from hearth.engine.base import Generation
+from hearth.engine.llama_cpp import scheduler
 from hearth.engine.llama_cpp.backend import LlamaCppBackend
 from hearth.engine.llama_cpp.scheduler import SchedulerConfig
 from hearth.engine.types import (
@@ -372,3 +374,17 @@ async def test_a_closed_backend_refuses_work_instead_of_crashing(model_path: Pat
         await b.start(chat("Hi"))
     with pytest.raises(EngineError):
         await b.tokenize("Hi")
+
+
+async def test_a_slow_sampling_step_is_logged_with_the_request_id(
+    backend: LlamaCppBackend, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every sequence of a batch waits while one samples: an operator is told which
+    request held them up (the limit lowered so that any sampled step counts)."""
+    monkeypatch.setattr(scheduler, "SLOW_SAMPLE_S", 0.0)
+    slow = replace(chat("Hello", 8, temperature=0.7), request_id="req_slowone")
+    with caplog.at_level(logging.WARNING, logger=scheduler.__name__):
+        await run(backend, slow)
+        await run(backend, replace(chat("Hello", 8), request_id="req_greedy"))
+    warned = [r.getMessage() for r in caplog.records if "took" in r.getMessage()]
+    assert warned and all("req_slowone" in m for m in warned)

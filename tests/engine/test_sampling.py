@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Callable, Iterator
 
-from hearth.engine.llama_cpp.sampling import Sampler, needs_sampler
-from hearth.engine.types import SamplingParams
+import numpy as np
+import pytest
+
+from hearth.chat.tools import CALL_OPEN
+from hearth.core.config import bundled_model_path
+from hearth.engine.llama_cpp.model import LlamaModel
+from hearth.engine.llama_cpp.sampling import Sampler, _Trigger, needs_sampler
+from hearth.engine.types import Grammar, SamplingParams
 
 VOCAB = 64
 # A spread-out distribution, so that different random draws pick different tokens.
 LOGITS = np.linspace(0.0, 2.0, VOCAB, dtype=np.float32)
+PLAIN = {"add_special": False, "parse_special": False}
 
 
 def picks(sampler: Sampler, count: int, between: Sampler | None = None) -> list[int]:
@@ -40,3 +47,52 @@ def test_greedy_needs_no_sampler_unless_something_changes_the_row() -> None:
     assert needs_sampler(SamplingParams(temperature=0.7))
     assert needs_sampler(SamplingParams(temperature=0.0, logit_bias={1: 5.0}))
     assert needs_sampler(SamplingParams(temperature=0.0, repetition_penalty=1.3))
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[LlamaModel]:
+    m = LlamaModel(bundled_model_path())
+    yield m
+    m.close()
+
+
+def piece_of(model: LlamaModel) -> Callable[[int], bytes]:
+    return lambda token: model.piece(token, special=True)
+
+
+def test_the_trigger_is_found_across_tokens_and_only_a_few_tokens_are_kept(
+    model: LlamaModel,
+) -> None:
+    """A long reply costs the trigger watch the same at every token: it keeps only the
+    tokens whose text could still hold the start of the trigger."""
+    trigger = _Trigger(CALL_OPEN, piece_of(model))
+    prose = model.tokenize("Once upon a time, <tool> a keeper lit the lamp. " * 200, **PLAIN)
+    assert len(prose) > 2000
+    for token in prose:
+        assert trigger.push(token) is None
+        assert sum(len(p) for _, p in trigger._recent) < 2 * len(CALL_OPEN) + 16
+    opening = model.tokenize(f"Sure.{CALL_OPEN}", **PLAIN)
+    found = [trigger.push(t) for t in opening]
+    assert found[:-1] == [None] * (len(opening) - 1)
+    held = found[-1]
+    assert held is not None
+    assert CALL_OPEN.encode() in b"".join(model.piece(t, special=True) for t in held)
+
+
+def test_a_lazy_grammar_switches_on_at_its_trigger_after_a_long_reply(model: LlamaModel) -> None:
+    grammar = Grammar('root ::= "<tool_call>" "{" [a-z]+ "}"', trigger=CALL_OPEN)
+    sampler = Sampler(
+        SamplingParams(temperature=0.0), model.n_vocab, model.vocab, grammar, piece_of(model)
+    )
+    try:
+        brace = model.tokenize("{", **PLAIN)[0]
+        quote = model.tokenize('"', **PLAIN)[0]
+        for token in model.tokenize("A long free reply, with < and > in it. " * 100, **PLAIN):
+            sampler.accept(token)
+        assert sampler._allowed(quote)  # still free: nothing is constrained yet
+        for token in model.tokenize(f"Now {CALL_OPEN}", **PLAIN):
+            sampler.accept(token)
+        assert sampler._allowed(brace)
+        assert not sampler._allowed(quote)
+    finally:
+        sampler.close()

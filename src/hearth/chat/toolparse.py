@@ -5,7 +5,8 @@ such objects inside one pair of tags) and a reply that is nothing but such JSON 
 calls. Content is passed on as it comes, except a possible start of `<tool_call>` at
 its end, which waits for the next piece, so no call syntax ever leaks into content.
 A call is announced (id and name) as soon as its name is known, then its arguments
-stream as they are written; every argument piece is part of one JSON object.
+stream as they are written; every argument piece is part of one JSON object. A call ends
+at the first closing tag outside its JSON strings.
 """
 
 from __future__ import annotations
@@ -63,6 +64,34 @@ class _ObjectScanner:
         return len(text)
 
 
+class _Strings:
+    """Whether the text of a call's body so far ends inside a JSON string: a closing tag
+    written inside an argument's string value is part of that value, not the call's end
+    (the call grammar allows any character in a string, so the model can write one)."""
+
+    def __init__(self) -> None:
+        self.inside = False
+        self.escaped = False
+
+    def find_close(self, text: str) -> int:
+        """Where the first closing tag outside a string starts in `text`, or -1; the
+        state advances up to it (or over all of `text`). Text scanned again (a held
+        partial tag) changes nothing: a tag holds no quote or backslash."""
+        for i, ch in enumerate(text):
+            if self.inside:
+                if self.escaped:
+                    self.escaped = False
+                elif ch == "\\":
+                    self.escaped = True
+                elif ch == '"':
+                    self.inside = False
+            elif ch == '"':
+                self.inside = True
+            elif ch == "<" and text.startswith(CALL_CLOSE, i):
+                return i
+        return -1
+
+
 class ToolCallParser:
     def __init__(self, names: Collection[str], make_id: Callable[[], str] | None = None):
         self._names = set(names)
@@ -75,6 +104,7 @@ class ToolCallParser:
         self._open: ToolCall | None = None  # the call whose arguments are streaming
         self._args_at = 0  # where its arguments start in _body
         self._scanner = _ObjectScanner()
+        self._strings = _Strings()  # where the body's strings are, to find its end
         self._gap = ""  # whitespace after a call: dropped unless more content follows
         self.calls: list[ToolCall] = []
 
@@ -103,10 +133,11 @@ class ToolCallParser:
                 self._gap = ""
                 self._buf = self._buf[at + len(CALL_OPEN) :]
                 self._in_call, self._body = True, ""
+                self._strings = _Strings()
                 continue
-            at = self._buf.find(CALL_CLOSE)
+            at = self._strings.find_close(self._buf)
             if at < 0:
-                keep = _held(self._buf, CALL_CLOSE)
+                keep = 0 if self._strings.inside else _held(self._buf, CALL_CLOSE)
                 self._body += self._buf[: len(self._buf) - keep]
                 self._buf = self._buf[len(self._buf) - keep :]
                 self._stream(out)

@@ -44,9 +44,8 @@ class ChatMessage:
 
 @dataclass(frozen=True, slots=True)
 class Grammar:
-    """A GBNF grammar. With a `trigger` (a regular expression that must match the whole
-    output so far) it is lazy: output is free until the trigger matches, and constrained
-    from the trigger's first capture group on."""
+    """A GBNF grammar. With a `trigger` (a text) it is lazy: output is free until the
+    trigger appears in it, and constrained from the trigger's first character on."""
 
     gbnf: str
     trigger: str | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, runtime_checkable
 
 from hearth.engine.types import EmbeddingResult, GenerationEvent, GenerationRequest, ModelInfo
@@ -36,12 +36,19 @@ class Backend(Protocol):
         before the first byte of a response."""
         ...
 
-    async def embed(self, texts: list[str], *, truncate: bool = False) -> EmbeddingResult:
-        """One vector per text. An input over the model's embedding limit raises
-        ContextLengthExceeded, or with `truncate` is cut to its first tokens that fit."""
+    async def embed(
+        self, inputs: Sequence[str | Sequence[int]], *, truncate: bool = False
+    ) -> EmbeddingResult:
+        """One vector per input, a text or token ids (embedded as given). An id outside
+        the vocabulary raises InvalidRequest; an input over the model's embedding limit
+        raises ContextLengthExceeded, or with `truncate` is cut to its first tokens."""
         ...
 
     async def tokenize(self, text: str) -> list[int]: ...
+
+    async def detokenize(self, ids: Sequence[int]) -> str:
+        """The text of token ids (special tokens written out), all within the vocabulary."""
+        ...
 
     def stats(self) -> dict[str, int]:
         """Live numbers for /health: running and waiting sequences."""

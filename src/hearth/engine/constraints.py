@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from hearth.chat.tools import CALL_OPEN, MAX_PARALLEL_CALLS, call_grammar
 from hearth.core.errors import InvalidRequest
 from hearth.engine.types import GenerationRequest, Grammar
@@ -26,5 +24,4 @@ def request_grammar(request: GenerationRequest, tools_param: str = "tools") -> G
     most = MAX_PARALLEL_CALLS if request.parallel_tool_calls and request.tool_name is None else 1
     gbnf = call_grammar(tools, request.tools, most, tools_param)
     # Lazy: free text until the model opens a call (anywhere in its reply).
-    trigger = None if forced else rf"[\s\S]*?({re.escape(CALL_OPEN)})[\s\S]*"
-    return Grammar(gbnf, trigger)
+    return Grammar(gbnf, None if forced else CALL_OPEN)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
-from hearth.core.errors import ContextLengthExceeded
+from hearth.core.errors import ContextLengthExceeded, InvalidRequest
 from hearth.engine.textstream import OutputText
 from hearth.engine.types import (
     EmbeddingResult,
@@ -24,6 +24,7 @@ from hearth.engine.types import (
     ModelInfo,
     TokenEvent,
     Usage,
+    first_unknown_token,
 )
 
 _WORD = re.compile(r"\s*\S+|\s+")
@@ -99,6 +100,7 @@ class FakeBackend:
         *,
         context_length: int = 256,
         embedding_length: int = 8,
+        vocab_size: int = 50_000,
         token_delay: float = 0.0,
         fail_after: int | None = None,
         token_chars: int | None = None,
@@ -115,6 +117,7 @@ class FakeBackend:
             backend=self.kind,
             context_length=context_length,
             embedding_length=embedding_length,
+            vocab_size=vocab_size,
         )
 
     @property
@@ -132,9 +135,18 @@ class FakeBackend:
             return "\n".join(f"{m.role}: {m.content or ''}" for m in request.messages)
         return request.prompt or ""
 
+    def _known_ids(self, ids: Sequence[int], param: str) -> list[int]:
+        bad = first_unknown_token(ids, self._info.vocab_size)
+        if bad is not None:
+            raise InvalidRequest(f"token id {ids[bad]} is not in the vocabulary", param=param)
+        return list(ids)
+
     async def start(self, request: GenerationRequest) -> FakeGeneration:
         self.requests.append(request)
-        n_prompt = len(fake_tokens(self._prompt_text(request)))
+        if request.prompt_ids is not None:
+            n_prompt = len(self._known_ids(request.prompt_ids, "prompt"))
+        else:
+            n_prompt = len(fake_tokens(self._prompt_text(request)))
         wanted = n_prompt + (request.max_tokens or 1)
         if wanted > self.context_length:
             raise ContextLengthExceeded(
@@ -147,17 +159,26 @@ class FakeBackend:
     async def tokenize(self, text: str) -> list[int]:
         return [len(piece) for piece in fake_tokens(text)]
 
-    async def embed(self, texts: list[str], *, truncate: bool = False) -> EmbeddingResult:
+    async def detokenize(self, ids: Sequence[int]) -> str:
+        # Fake ids are not invertible (see tokenize); each one reads as its number.
+        return "".join(f"<{t}>" for t in self._known_ids(ids, "prompt"))
+
+    async def embed(
+        self, inputs: Sequence[str | Sequence[int]], *, truncate: bool = False
+    ) -> EmbeddingResult:
+        pieces = [
+            fake_tokens(item) if isinstance(item, str) else self._known_ids(item, f"input[{i}]")
+            for i, item in enumerate(inputs)
+        ]
         if truncate:
-            texts = ["".join(fake_tokens(t)[: self.context_length]) for t in texts]
+            pieces = [p[: self.context_length] for p in pieces]
         vectors = []
-        for text in texts:
-            digest = hashlib.sha256(text.encode()).digest()
+        for tokens in pieces:
+            digest = hashlib.sha256(repr(tokens).encode()).digest()
             raw = [b / 255.0 + 0.01 for b in digest[: self._info.embedding_length]]
             norm = sum(x * x for x in raw) ** 0.5
             vectors.append([x / norm for x in raw])
-        n = sum(len(fake_tokens(t)) for t in texts)
-        return EmbeddingResult(vectors=vectors, prompt_tokens=n)
+        return EmbeddingResult(vectors=vectors, prompt_tokens=sum(map(len, pieces)))
 
     def stats(self) -> dict[str, int]:
         return {"running": self.running, "waiting": 0}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from hearth.chat.types import ChatMessage, Grammar, Tool, ToolCall, ToolCallDelta
+from hearth.core.ids import new_id
 
 __all__ = [
     "ChatMessage",
@@ -24,6 +26,7 @@ __all__ = [
     "ToolCallDelta",
     "TopLogprob",
     "Usage",
+    "first_unknown_token",
 ]
 
 FinishReason = Literal["stop", "length", "tool_calls", "cancelled", "error"]
@@ -59,11 +62,15 @@ class SamplingParams:
 
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
-    """What every surface turns its wire request into. Exactly one of messages / prompt."""
+    """What every surface turns its wire request into. Exactly one of messages / prompt /
+    prompt_ids."""
 
     model: str
     messages: tuple[ChatMessage, ...] | None = None
     prompt: str | None = None
+    # A prompt the client sent as token ids: decoded as given, never detokenized and
+    # tokenized again (which need not give the same ids), nor given a BOS token.
+    prompt_ids: tuple[int, ...] | None = None
     sampling: SamplingParams = field(default_factory=SamplingParams)
     stop: tuple[str, ...] = ()
     max_tokens: int | None = None
@@ -84,10 +91,13 @@ class GenerationRequest:
     # Choices to generate from the one prompt. Choice i samples with seed + i (when a seed
     # is set), so a seeded request gives n different choices, each reproducible.
     n: int = 1
+    # Names the request in the engine's logs (a surface may pass its own wire id).
+    request_id: str = field(default_factory=lambda: new_id("req_"))
 
     def __post_init__(self) -> None:
-        if (self.messages is None) == (self.prompt is None):
-            raise ValueError("a GenerationRequest has either messages or a prompt")
+        given = (self.messages, self.prompt, self.prompt_ids)
+        if sum(part is not None for part in given) != 1:
+            raise ValueError("a GenerationRequest has exactly one of messages, prompt, prompt_ids")
         if self.n < 1:
             raise ValueError("n must be at least 1")
 
@@ -161,6 +171,11 @@ class EmbeddingResult:
     prompt_tokens: int
 
 
+def first_unknown_token(ids: Sequence[int], vocab_size: int) -> int | None:
+    """The position of the first id outside a vocabulary of `vocab_size`, or None."""
+    return next((i for i, t in enumerate(ids) if not 0 <= t < vocab_size), None)
+
+
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
     """What a surface may show about a served model."""
@@ -169,6 +184,7 @@ class ModelInfo:
     backend: str
     context_length: int
     embedding_length: int
+    vocab_size: int  # token ids run from 0 to vocab_size - 1
     owned_by: str = "hearth"
     created: int = 0
     size_bytes: int = 0  # the weights file's size, for listings

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -115,7 +116,7 @@ class Run:
             elif isinstance(event, Finished):
                 for piece in parser.finish():
                     yield index, _piece(piece, index)
-                if parser.calls and event.reason == "stop":
+                if event.reason == "stop" and _whole_calls(parser.calls):
                     event = replace(event, reason="tool_calls")
                     self.finished[index] = event
                 yield index, event
@@ -216,6 +217,18 @@ class Run:
                 result.text += event.text
                 result.logprobs.extend(event.logprobs)
         return results
+
+
+def _whole_calls(calls: list[ToolCall]) -> bool:
+    """Whether a choice made calls, each with arguments that are a JSON object: only then
+    does it finish with "tool_calls" (a backend without a call grammar can stop mid-call)."""
+    for call in calls:
+        try:
+            if not isinstance(json.loads(call.arguments), dict):
+                return False
+        except ValueError:
+            return False
+    return bool(calls)
 
 
 def _piece(piece: str | ToolCallDelta, index: int) -> GenerationEvent:

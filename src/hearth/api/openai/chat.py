@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -34,11 +35,14 @@ async def create_chat_completion(
     body: ChatCompletionRequest, state: State, request: Request
 ) -> dict[str, Any] | EventStream:
     profile = state.registry.profile(body.model)
-    gen_request = with_profile(chat_request(body), profile, explicit(body))
+    completion_id = new_id("chatcmpl-")
+    gen_request = replace(
+        with_profile(chat_request(body), profile, explicit(body)), request_id=completion_id
+    )
     n = gen_request.n
     run = await unless_disconnected(request, start_run(state.registry, [gen_request]))
     meta = {
-        "id": new_id("chatcmpl-"),
+        "id": completion_id,
         "created": unix_now(),
         "model": body.model,
         "system_fingerprint": SYSTEM_FINGERPRINT,

@@ -16,8 +16,9 @@ from hearth.api.openai.convert import (
     sampling,
     usage,
 )
+from hearth.api.openai.prompts import Prompt, check_vocabulary, parse_prompts
 from hearth.api.openai.schemas import CompletionRequest
-from hearth.api.state import State
+from hearth.api.state import AppState, State
 from hearth.api.streaming import EventStream, sse_data, unless_disconnected
 from hearth.core.errors import EngineError, InvalidRequest
 from hearth.core.ids import new_id, unix_now
@@ -28,13 +29,19 @@ from hearth.services.profiles import with_profile
 router = APIRouter()
 
 
-def _prompts(body: CompletionRequest) -> list[str]:
-    prompt = body.prompt
-    if isinstance(prompt, str):
-        return [prompt]
-    if all(isinstance(p, str) for p in prompt):
-        return list(prompt)  # type: ignore[arg-type]
-    raise InvalidRequest("Token-id prompts are not supported; send text.", param="prompt")
+async def _echoes(state: AppState, body: CompletionRequest, prompts: list[Prompt]) -> list[str]:
+    """The text each prompt echoes. Token-id prompts are checked against the model's
+    vocabulary here, where the 400 can name the id's place in the request, and echo the
+    text of their ids, as OpenAI does."""
+    if all(p.ids is None for p in prompts):
+        return [p.text or "" for p in prompts] if body.echo else [""] * len(prompts)
+    async with state.registry.lease(body.model) as backend:
+        check_vocabulary(prompts, backend.info.vocab_size)
+        if not body.echo:
+            return [""] * len(prompts)
+        return [
+            (p.text or "") if p.ids is None else await backend.detokenize(p.ids) for p in prompts
+        ]
 
 
 @router.post("/completions", response_model=None)
@@ -48,15 +55,17 @@ async def create_completion(
             "'logprobs' together with 'echo' (prompt log-probabilities) is not supported.",
             param="echo",
         )
-    prompts = _prompts(body)
+    prompts = parse_prompts(body.prompt, "prompt")
+    echoed = await _echoes(state, body, prompts)
     n = body.n or 1
     params = sampling(body)
     profile = state.registry.profile(body.model)
     requests = []
-    for text in prompts:
+    for prompt in prompts:
         one = GenerationRequest(
             model=body.model,
-            prompt=text,
+            prompt=prompt.text,
+            prompt_ids=prompt.ids,
             sampling=params,
             stop=body.stops(),
             max_tokens=body.max_tokens,
@@ -67,7 +76,7 @@ async def create_completion(
         # The legacy API's default length, unless the client or a profile chose one.
         requests.append(one if one.max_tokens is not None else replace(one, max_tokens=16))
     run = await unless_disconnected(request, start_run(state.registry, requests))
-    echoes = [prompts[i // n] if body.echo else "" for i in range(len(prompts) * n)]
+    echoes = [echoed[i // n] for i in range(len(prompts) * n)]
     meta = {
         "id": new_id("cmpl-"),
         "object": "text_completion",

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter
 
+from hearth.api.openai.prompts import check_vocabulary, parse_prompts
 from hearth.api.openai.schemas import EmbeddingRequest
 from hearth.api.state import State
 from hearth.core.errors import InvalidRequest
@@ -15,15 +16,21 @@ from hearth.core.errors import InvalidRequest
 router = APIRouter()
 
 
+MAX_INPUTS = 2048  # OpenAI's limit
+
+
 @router.post("/embeddings")
 async def create_embeddings(body: EmbeddingRequest, state: State) -> dict[str, Any]:
-    texts = [body.input] if isinstance(body.input, str) else body.input
-    if not all(isinstance(t, str) for t in texts):
-        raise InvalidRequest("Token-id inputs are not supported; send text.", param="input")
-    for i, text in enumerate(texts):
-        if not text:  # type: ignore[union-attr]
-            raise InvalidRequest(f"Input {i} is an empty string.", param="input")
+    prompts = parse_prompts(body.input, "input")
+    if len(prompts) > MAX_INPUTS:
+        raise InvalidRequest(
+            f"Invalid value for 'input': at most {MAX_INPUTS} inputs per request.", param="input"
+        )
+    for i, prompt in enumerate(prompts):
+        if prompt.text == "":
+            raise InvalidRequest(f"Input {i} is an empty string.", param=prompt.param)
     async with state.registry.lease(body.model) as backend:
+        check_vocabulary(prompts, backend.info.vocab_size)
         width = backend.info.embedding_length
         if body.dimensions is not None and body.dimensions != width:
             raise InvalidRequest(
@@ -31,7 +38,7 @@ async def create_embeddings(body: EmbeddingRequest, state: State) -> dict[str, A
                 f"{width} or left out.",
                 param="dimensions",
             )
-        result = await backend.embed(texts)  # type: ignore[arg-type]
+        result = await backend.embed([p.value for p in prompts])
     data = []
     for i, vector in enumerate(result.vectors):
         encoded: Any = vector

@@ -159,32 +159,18 @@ class ChatCompletionRequest(SamplingFields):
 
 
 class CompletionRequest(SamplingFields):
-    prompt: str | list[str] | list[int] | list[list[int]]
+    # A string, strings, token ids or token-id arrays: see prompts.parse_prompts.
+    prompt: str | list[Any]
     echo: bool | None = False
     logprobs: int | None = Field(None, ge=0, le=5)
     suffix: str | None = None
     best_of: int | None = Field(None, ge=1, le=1)
 
-    @field_validator("prompt")
-    @classmethod
-    def _not_empty(cls, value: Any) -> Any:
-        if isinstance(value, list) and not value:
-            raise ValueError("must not be empty")
-        return value
-
 
 class EmbeddingRequest(_Body):
     model: str = Field(min_length=1)
-    input: str | list[str] | list[int] | list[list[int]]
+    # As a completion's prompt: see prompts.parse_prompts.
+    input: str | list[Any]
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(None, ge=1)
     user: str | None = None
-
-    @field_validator("input")
-    @classmethod
-    def _not_empty(cls, value: Any) -> Any:
-        if isinstance(value, list) and not value:
-            raise ValueError("must not be empty")
-        if isinstance(value, list) and len(value) > 2048:
-            raise ValueError("at most 2048 inputs per request")
-        return value

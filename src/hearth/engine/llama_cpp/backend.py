@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence as Seq
 from pathlib import Path
 
 from hearth.chat.templates import ChatTemplate
@@ -20,6 +21,7 @@ from hearth.engine.types import (
     GenerationEvent,
     GenerationRequest,
     ModelInfo,
+    first_unknown_token,
 )
 
 
@@ -89,6 +91,7 @@ class LlamaCppBackend:
             backend=self.kind,
             context_length=self.scheduler.seq_limit,
             embedding_length=self.model.n_embd,
+            vocab_size=self.model.n_vocab,
             created=int(path.stat().st_mtime) if path.exists() else unix_now(),
             size_bytes=path.stat().st_size if path.exists() else 0,
             metadata=meta,
@@ -119,10 +122,23 @@ class LlamaCppBackend:
             bos = template.bos_token
             add_bos = self.model.add_bos and not (bos and text.startswith(bos))
             return self.model.tokenize(text, add_special=add_bos, parse_special=True)
+        if request.prompt_ids is not None:
+            return self._known_ids(request.prompt_ids, "prompt")
         assert request.prompt is not None
         return self.model.tokenize(
             request.prompt, add_special=self.model.add_bos, parse_special=True
         )
+
+    def _known_ids(self, ids: Seq[int], param: str) -> list[int]:
+        # An id outside the vocabulary would make llama.cpp read past its tables.
+        bad = first_unknown_token(ids, self.model.n_vocab)
+        if bad is not None:
+            raise InvalidRequest(
+                f"token id {ids[bad]} at position {bad} is not in this model's vocabulary "
+                f"(ids 0 to {self.model.n_vocab - 1})",
+                param=param,
+            )
+        return list(ids)
 
     def _budget(self, n_prompt: int, max_tokens: int | None) -> int:
         limit = self.scheduler.seq_limit
@@ -171,6 +187,7 @@ class LlamaCppBackend:
             request.stop,
             request.logprobs,
             grammar,
+            request.request_id,
         )
         try:
             for seq in seqs:
@@ -184,6 +201,10 @@ class LlamaCppBackend:
         self._check_open()
         return self.model.tokenize(text, add_special=False, parse_special=True)
 
+    async def detokenize(self, ids: Seq[int]) -> str:
+        self._check_open()
+        return self.model.detokenize(self._known_ids(ids, "prompt"))
+
     async def _get_embedder(self) -> Embedder:
         async with self._embedder_lock:
             if self._embedder is None:
@@ -195,13 +216,17 @@ class LlamaCppBackend:
                 )
             return self._embedder
 
-    async def embed(self, texts: list[str], *, truncate: bool = False) -> EmbeddingResult:
+    async def embed(
+        self, inputs: Seq[str | Seq[int]], *, truncate: bool = False
+    ) -> EmbeddingResult:
         self._check_open()
-        embedder = await self._get_embedder()
         token_lists = [
-            self.model.tokenize(t, add_special=self.model.add_bos, parse_special=False)
-            for t in texts
+            self.model.tokenize(item, add_special=self.model.add_bos, parse_special=False)
+            if isinstance(item, str)
+            else self._known_ids(item, f"input[{i}]")
+            for i, item in enumerate(inputs)
         ]
+        embedder = await self._get_embedder()
         if truncate:
             token_lists = [tokens[: embedder.limit] for tokens in token_lists]
         for i, tokens in enumerate(token_lists):

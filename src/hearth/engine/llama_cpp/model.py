@@ -59,6 +59,7 @@ class LlamaModel:
         self.eos_id: int = llama.llama_vocab_eos(self.vocab)
         self.metadata = self._read_metadata()
         self._pieces: dict[int, bytes] = {}
+        self._special_pieces: dict[int, bytes] = {}  # as a grammar sees them
 
     def _read_metadata(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -98,20 +99,33 @@ class LlamaModel:
             raise InvalidRequest("the text could not be tokenized")
         return list(buf[:n])
 
+    def detokenize(self, tokens: list[int]) -> str:
+        """The text of in-vocabulary ids, special tokens written out (llama.cpp aborts
+        on an id outside the vocabulary: check first). Whole, so that a character split
+        over tokens comes out as one."""
+        arr = (llama.llama_token * len(tokens))(*tokens)
+        cap = 8 * len(tokens) + 16
+        buf = ctypes.create_string_buffer(cap)
+        n = llama.llama_detokenize(self.vocab, arr, len(tokens), buf, cap, False, True)
+        if n < 0:  # the buffer was too small; -n is the size needed
+            cap = -n
+            buf = ctypes.create_string_buffer(cap)
+            n = llama.llama_detokenize(self.vocab, arr, len(tokens), buf, cap, False, True)
+        return buf.raw[: max(n, 0)].decode("utf-8", "replace")
+
     def piece(self, token: int, *, special: bool = False) -> bytes:
         """The bytes of one token; cached, since the scheduler asks for every sampled one."""
-        if not special:
-            cached = self._pieces.get(token)
-            if cached is not None:
-                return cached
+        cache = self._special_pieces if special else self._pieces
+        cached = cache.get(token)
+        if cached is not None:
+            return cached
         buf = ctypes.create_string_buffer(64)
         n = llama.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
         if n < 0:
             buf = ctypes.create_string_buffer(-n)
             n = llama.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
         out = buf.raw[:n]
-        if not special:
-            self._pieces[token] = out
+        cache[token] = out
         return out
 
     def is_eog(self, token: int) -> bool:

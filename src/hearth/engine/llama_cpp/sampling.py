@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import ctypes
 import random
+import re
+from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -28,7 +31,10 @@ def grammar_sampler(vocab: object, grammar: Grammar) -> object:
     if grammar.trigger is None:
         sampler = llama.llama_sampler_init_grammar(vocab, text, b"root")
     else:
-        patterns = (ctypes.c_char_p * 1)(grammar.trigger.encode())
+        # llama.cpp matches this against all the text it was given while it waits; the
+        # Sampler gives it only the few tokens that hold the trigger (see _Trigger).
+        pattern = rf"[\s\S]*?({re.escape(grammar.trigger)})[\s\S]*"
+        patterns = (ctypes.c_char_p * 1)(pattern.encode())
         sampler = llama.llama_sampler_init_grammar_lazy_patterns(
             vocab, text, b"root", patterns, 1, None, 0
         )
@@ -43,6 +49,39 @@ def check_grammar(vocab: object, grammar: Grammar) -> None:
 
 # llama_token_data, for handing a whole logits row to samplers without a Python loop.
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
+
+
+class _Trigger:
+    """Watches a reply for the text that switches a lazy grammar on, over a bounded tail.
+
+    llama.cpp's lazy grammar keeps every piece of the reply and runs its trigger regex
+    (std::regex) over all of it at each token, so each step costs more as the reply grows:
+    a long reply with tools offered and no call ends up holding the scheduler thread for
+    seconds a token. Here only the last few tokens are kept, those whose text could hold
+    the trigger, and the grammar is handed just them once the trigger appears."""
+
+    def __init__(self, text: str, piece: Callable[[int], bytes]) -> None:
+        self._text = text.encode()
+        self._piece = piece
+        self._recent: deque[tuple[int, bytes]] = deque()
+        self._size = 0  # bytes in _recent
+
+    def push(self, token: int) -> list[int] | None:
+        """Notes a sampled token; once the trigger has appeared, the recent tokens that
+        hold it (the last one included), for the grammar to be given."""
+        piece = self._piece(token)
+        self._recent.append((token, piece))
+        self._size += len(piece)
+        # A trigger that ends in this piece starts at most len-1 bytes before it.
+        while len(self._recent) > 1:
+            oldest = len(self._recent[0][1])
+            if self._size - len(piece) - oldest < len(self._text) - 1:
+                break
+            self._recent.popleft()
+            self._size -= oldest
+        if self._text not in b"".join(p for _, p in self._recent):
+            return None
+        return [t for t, _ in self._recent]
 
 
 class Sampler:
@@ -60,11 +99,18 @@ class Sampler:
         n_vocab: int,
         vocab: object = None,
         grammar: Grammar | None = None,
+        piece: Callable[[int], bytes] | None = None,
     ) -> None:
+        """`piece` gives a token's text as the grammar sees it; a lazy grammar needs it."""
         chain_params = llama.llama_sampler_chain_default_params()
         chain_params.no_perf = True
         self._n_vocab = n_vocab
         self._grammar = grammar_sampler(vocab, grammar) if grammar is not None else None
+        self._trigger: _Trigger | None = None
+        if grammar is not None and grammar.trigger is not None:
+            if piece is None:
+                raise ValueError("a lazy grammar needs the tokens' text")
+            self._trigger = _Trigger(grammar.trigger, piece)
         self._chain = llama.llama_sampler_chain_init(chain_params)
         add = lambda s: llama.llama_sampler_chain_add(self._chain, s)  # noqa: E731
         if params.penalised:
@@ -99,6 +145,11 @@ class Sampler:
     def sample(self, ctx: object, idx: int) -> int:
         if self._grammar is None:
             return int(llama.llama_sampler_sample(self._chain, ctx, idx))
+        if self._trigger is not None:
+            # The grammar constrains nothing until its trigger: the chain alone draws.
+            token = int(llama.llama_sampler_sample(self._chain, ctx, idx))
+            self._watch(token)
+            return token
         ptr = llama.llama_get_logits_ith(ctx, idx)
         logits = np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
         token = self.draw(logits)
@@ -126,8 +177,18 @@ class Sampler:
         llama.llama_sampler_apply(self._grammar, ctypes.byref(_candidates(one)))
         return bool(np.isfinite(one["logit"][0]))
 
+    def _watch(self, token: int) -> None:
+        assert self._trigger is not None
+        held = self._trigger.push(token)
+        if held is not None:
+            self._trigger = None
+            for t in held:
+                llama.llama_sampler_accept(self._grammar, t)
+
     def accept(self, token: int) -> None:
-        if self._grammar is not None:
+        if self._trigger is not None:
+            self._watch(token)
+        elif self._grammar is not None:
             llama.llama_sampler_accept(self._grammar, token)
         llama.llama_sampler_accept(self._chain, token)
 

@@ -59,6 +59,10 @@ from hearth.engine.types import (
 log = logging.getLogger(__name__)
 
 
+# A sampling step of one sequence longer than this is logged: the whole batch waits on it.
+SLOW_SAMPLE_S = 0.05
+
+
 @dataclass(frozen=True, slots=True)
 class SchedulerConfig:
     ctx_size: int
@@ -87,6 +91,7 @@ class Sequence:
     index: int = 0
     leader: Sequence | None = None  # choice 0 of the same request, for choices 1..n-1
     enqueued_at: float = field(default_factory=time.monotonic)
+    request_id: str = ""
     cancelled: bool = False
     # scheduler-thread state
     pending: list[int] = field(default_factory=list)  # tokens still to feed before sampling
@@ -97,6 +102,7 @@ class Sequence:
     cached_tokens: int = 0
     started: bool = False
     done: bool = False
+    slow_warned_at: float = 0.0  # when a slow sampling step of it was last logged
 
 
 def _resolve(fut: asyncio.Future[int], value: int | BaseException) -> None:
@@ -166,6 +172,7 @@ class Scheduler:
         stops: tuple[str, ...],
         logprobs: int | None = None,
         grammar: Grammar | None = None,
+        request_id: str = "",
     ) -> list[Sequence]:
         """Queue one request with a choice per sampling; they share one event queue."""
         if len(samplings) > self.config.parallel:
@@ -192,6 +199,7 @@ class Scheduler:
                 admitted=loop.create_future(),
                 index=index,
                 leader=group[0] if group else None,
+                request_id=request_id,
             )
             seq.pending = list(prompt)
             group.append(seq)
@@ -330,7 +338,11 @@ class Scheduler:
                 seq.text = OutputText(seq.stops)
                 if needs_sampler(seq.sampling, seq.grammar):
                     seq.sampler = Sampler(
-                        seq.sampling, self.model.n_vocab, self.model.vocab, seq.grammar
+                        seq.sampling,
+                        self.model.n_vocab,
+                        self.model.vocab,
+                        seq.grammar,
+                        self._grammar_piece,
                     )
                 _call(seq.loop, _resolve, seq.admitted, keep)
             self._running.append(seq)
@@ -492,11 +504,33 @@ class Scheduler:
                 assert greedy is not None
                 token = int(greedy[k])
             else:
+                began = time.perf_counter()
                 token = seq.sampler.sample(self.ctx, idx)
+                self._check_pace(seq, time.perf_counter() - began)
             lp = None
             if seq.logprobs is not None and not self.model.is_eog(token):
                 lp = token_logprob(self.model, self._row(idx), token, seq.logprobs)
             self._on_token(seq, token, lp)
+
+    def _check_pace(self, seq: Sequence, took: float) -> None:
+        """Every other sequence waits while one samples: say which request is slow (a
+        grammar that costs more than a decode step), at most once a second for each."""
+        if took < SLOW_SAMPLE_S:
+            return
+        now = time.monotonic()
+        if now - seq.slow_warned_at >= 1.0:
+            seq.slow_warned_at = now
+            log.warning(
+                "sampling request %s (choice %d, token %d) took %.0f ms in one step; every "
+                "other request on this model waited for it",
+                seq.request_id,
+                seq.index,
+                len(seq.generated),
+                took * 1000,
+            )
+
+    def _grammar_piece(self, token: int) -> bytes:
+        return self.model.piece(token, special=True)
 
     def _on_token(self, seq: Sequence, token: int, lp: TokenLogprob | None) -> None:
         seq.generated.append(token)

@@ -93,6 +93,7 @@ def generation_request(
         ),
         max_tokens=max_tokens,
         grammar=response_grammar(data["response_format"]),
+        request_id=run.id,
     )
     explicit = {
         key
