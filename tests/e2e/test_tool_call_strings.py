@@ -201,8 +201,15 @@ def test_responses(client: openai.OpenAI) -> None:
         finish = {"completed": "tool_calls", "incomplete": "length"}.get(r.status, r.status)
         check(finish, calls, text, (where, r.status))
         assert r.status == "completed" and holds_tag(calls), (where, calls)
+    names = {
+        e.item.id: e.item.name
+        for e in events
+        if e.type == "response.output_item.added" and e.item.type == "function_call"
+    }
     done = [
-        (e.name, e.arguments) for e in events if e.type == "response.function_call_arguments.done"
+        (names[e.item_id], e.arguments)
+        for e in events
+        if e.type == "response.function_call_arguments.done"
     ]
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     check("tool_calls", done, deltas, ("stream events", [e.type for e in events]))
