@@ -10,7 +10,7 @@ import pytest
 from hearth.chat.toolparse import ToolCallParser
 from hearth.chat.types import ToolCallDelta
 
-NAMES = {"get_weather", "add"}
+NAMES = {"get_weather", "add", "python"}
 
 
 def run(text: str, sizes: list[int] | None = None) -> tuple[str, list[dict[str, str]], list]:
@@ -114,3 +114,76 @@ def test_a_call_cut_short_keeps_what_streamed() -> None:
     content, calls, _ = run('<tool_call>\n{"name": "add", "arguments": {"a": 1, "b"', [5] * 20)
     assert content == ""
     assert calls[0]["name"] == "add" and calls[0]["arguments"] == '{"a": 1, "b"'
+
+
+# A closing tag written inside a JSON string is part of the string: the grammar of a call
+# allows any text in a string, so a model may write `</tool_call>` there (issue #21).
+SPLIT = [
+    (
+        # What the bundled model writes greedily for "Write an example" with a `python` tool.
+        '<tool_call>\n{"name": "python", "arguments": {"code": "def my_function(){return 10;}}'
+        '</tool_call>  # returns: {" }}\n</tool_call>',
+        [("python", {"code": "def my_function(){return 10;}}</tool_call>  # returns: {"})],
+    ),
+    (
+        '<tool_call>{"name": "python", "arguments": {"code": "print(\'</tool_call>\')"}}'
+        "</tool_call>",
+        [("python", {"code": "print('</tool_call>')"})],
+    ),
+    (  # escaped quotes just before the tag do not end the string
+        '<tool_call>\n{"name": "python", "arguments": {"code": "s = \\"\\\\\\"</tool_call>\\""}}'
+        "\n</tool_call>",
+        [("python", {"code": 's = "\\"</tool_call>"'})],
+    ),
+    (  # an escaped backslash does end it: the tag after the object is the real close
+        '<tool_call>{"name": "add", "arguments": {"a": "C:\\\\", "b": "</tool_call>"}}</tool_call>',
+        [("add", {"a": "C:\\", "b": "</tool_call>"})],
+    ),
+    (  # both tags in one string
+        '<tool_call>\n{"name": "python", "arguments": {"code": "<tool_call>x</tool_call>"}}'
+        "\n</tool_call>",
+        [("python", {"code": "<tool_call>x</tool_call>"})],
+    ),
+    (  # the first of two calls holds the tag; the second is a call of its own
+        '<tool_call>\n{"name": "python", "arguments": {"code": "a</tool_call>\\n<tool_call>"}}'
+        '\n</tool_call>\n<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\n'
+        "</tool_call>",
+        [("python", {"code": "a</tool_call>\n<tool_call>"}), ("add", {"a": 1, "b": 2})],
+    ),
+    (  # a list of calls in one pair of tags, arguments as an object and as JSON text
+        '<tool_call>[{"name": "add", "arguments": {"s": "</tool_call>"}}, '
+        '{"name": "python", "arguments": "{\\"code\\": \\"</tool_call>\\"}"}]</tool_call>',
+        [("add", {"s": "</tool_call>"}), ("python", {"code": "</tool_call>"})],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    SPLIT,
+    ids=[
+        "model",
+        "quoted",
+        "escaped-quotes",
+        "escaped-backslash",
+        "both-tags",
+        "two-calls",
+        "list",
+    ],
+)
+def test_a_closing_tag_inside_a_string_does_not_end_the_call(
+    text: str, expected: list[tuple[str, dict]]
+) -> None:
+    for sizes in chunkings(text, 20):  # whole, one character at a time, and split anywhere
+        content, calls, _ = run(text, sizes)
+        assert content == "", sizes
+        assert [(c["name"], json.loads(c["arguments"])) for c in calls] == expected, sizes
+
+
+def test_a_call_cut_inside_a_string_with_the_tag_keeps_it_in_its_arguments() -> None:
+    text = '<tool_call>\n{"name": "python", "arguments": {"code": "x = 1</tool_call>\\n<tool'
+    for sizes in chunkings(text, 10):
+        content, calls, _ = run(text, sizes)
+        assert content == "", sizes
+        assert [c["name"] for c in calls] == ["python"]
+        assert calls[0]["arguments"] == '{"code": "x = 1</tool_call>\\n<tool', sizes
