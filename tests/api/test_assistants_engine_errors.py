@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 
 from hearth.engine.fake import FakeBackend
 from tests.api.test_error_shapes import Exploding, registry_of
 from tests.conftest import LiveServer, make_settings
+from tests.e2e.test_ollama_errors import CALLING, WEATHER
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +22,7 @@ def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     registry = registry_of(
         FakeBackend("fails-midway", "one two three four five six", fail_after=3),
         Exploding("explodes"),
+        FakeBackend("calls", CALLING),
     )
     settings = make_settings(Path(tmp_path_factory.mktemp("fake-assistants")))
     live = LiveServer(settings, registry).start()
@@ -81,3 +84,24 @@ def test_internal_error_is_an_error_event_without_details(http: httpx.Client) ->
     # The thread is free for the next run.
     message = {"role": "user", "content": "again"}
     assert http.post(f"/threads/{thread_id}/messages", json=message).status_code == 200
+
+
+@pytest.mark.filterwarnings("ignore:deprecated$:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The Assistants API is deprecated:DeprecationWarning")
+def test_a_call_cut_by_max_completion_tokens_ends_the_run_incomplete(http: httpx.Client) -> None:
+    """No tool outputs are asked for a call whose arguments were never finished."""
+    client = openai.OpenAI(base_url=str(http.base_url), api_key="unused", max_retries=0)
+    assistant = client.beta.assistants.create(model="calls", tools=[WEATHER])  # type: ignore[list-item]
+    thread = {"messages": [{"role": "user", "content": "Weather in Paris?"}]}
+    cut = client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id, thread=thread, max_completion_tokens=6, poll_interval_ms=50
+    )  # type: ignore[arg-type]
+    assert cut.status == "incomplete" and cut.required_action is None
+    assert cut.incomplete_details is not None
+    assert cut.incomplete_details.reason == "max_completion_tokens"
+    whole = client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id, thread=thread, poll_interval_ms=50
+    )  # type: ignore[arg-type]
+    assert whole.status == "requires_action" and whole.required_action is not None
+    [call] = whole.required_action.submit_tool_outputs.tool_calls
+    assert json.loads(call.function.arguments) == {"city": "Paris, France"}

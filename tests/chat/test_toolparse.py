@@ -187,3 +187,18 @@ def test_a_call_cut_inside_a_string_with_the_tag_keeps_it_in_its_arguments() -> 
         assert content == "", sizes
         assert [c["name"] for c in calls] == ["python"]
         assert calls[0]["arguments"] == '{"code": "x = 1</tool_call>\\n<tool', sizes
+
+
+@pytest.mark.parametrize(
+    "text", ['Sure. <tool_call>\n{"name": "get_wea', 'Sure. <tool_call>\n{"name": "python"']
+)
+def test_a_call_cut_before_its_name_is_whole_is_no_content(text: str) -> None:
+    """A reply that ran out of tokens inside a call shows none of its markup; one that
+    ended there on its own (no grammar held it) keeps the text as content."""
+    cut = ToolCallParser(NAMES)
+    pieces = cut.feed(text) + cut.finish(cut=True)
+    assert "".join(p for p in pieces if isinstance(p, str)).strip() == "Sure."
+    assert not cut.calls
+    ended = ToolCallParser(NAMES)
+    pieces = ended.feed(text) + ended.finish()
+    assert "".join(p for p in pieces if isinstance(p, str)) == text

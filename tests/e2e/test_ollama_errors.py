@@ -175,7 +175,9 @@ class Full(FakeBackend):
 @pytest.fixture(scope="module")
 def scripted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     registry = registry_of(
-        FakeBackend("fails-midway", "one two three four five six", fail_after=3), Full("full")
+        FakeBackend("fails-midway", "one two three four five six", fail_after=3),
+        Full("full"),
+        FakeBackend("calls", CALLING),
     )
     live = LiveServer(make_settings(tmp_path_factory.mktemp("ollama-fake")), registry).start()
     yield live
@@ -209,3 +211,40 @@ def test_full_queue_is_503_with_retry_after(scripted: LiveServer) -> None:
         f"{scripted.url}/v1/completions", json={"model": "full", "prompt": "hi"}
     )
     assert openai_reply.status_code == 429
+
+
+CALLING = (
+    'Sure. <tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris, France"}}'
+    "\n</tool_call>"
+)
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("num_predict", [3, 6])
+def test_a_call_cut_by_num_predict_is_left_out(
+    scripted: LiveServer, num_predict: int, stream: bool
+) -> None:
+    """A reply cut inside a call (before its name is whole, or inside its arguments)
+    shows neither the call's markup nor a call whose arguments are not an object: the
+    ollama client reads arguments as an object and would fail on the rest."""
+    with ollama.Client(host=scripted.url) as c:
+        reply = c.chat(
+            model="calls", messages=HI, tools=[WEATHER], options={"num_predict": num_predict},
+            stream=stream,
+        )  # fmt: skip
+        parts = list(reply) if stream else [reply]
+        whole = c.chat(model="calls", messages=HI, tools=[WEATHER])  # not cut: the call is there
+    text = "".join(p.message.content or "" for p in parts)
+    assert text.strip() == "Sure."
+    assert not any(p.message.tool_calls for p in parts)
+    assert parts[-1].done_reason == "length"
+    [call] = whole.message.tool_calls or []
+    assert call.function.name == "get_weather"
+    assert call.function.arguments == {"city": "Paris, France"}

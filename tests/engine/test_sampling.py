@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +13,7 @@ import pytest
 from hearth.chat.tools import CALL_OPEN
 from hearth.core.config import bundled_model_path
 from hearth.engine.llama_cpp.model import LlamaModel
-from hearth.engine.llama_cpp.sampling import Sampler, _Trigger, needs_sampler
+from hearth.engine.llama_cpp.sampling import Sampler, TokenText, _Trigger, needs_sampler
 from hearth.engine.types import Grammar, SamplingParams
 
 VOCAB = 64
@@ -56,8 +59,14 @@ def model() -> Iterator[LlamaModel]:
     m.close()
 
 
-def piece_of(model: LlamaModel) -> Callable[[int], bytes]:
-    return lambda token: model.piece(token, special=True)
+def text_of(model: LlamaModel) -> TokenText:
+    return TokenText(
+        piece=lambda token: model.piece(token, special=True),
+        tokenize=lambda text: model.tokenize(text, **PLAIN),
+    )
+
+
+CALL = 'root ::= "<tool_call>" "\\n"? "{" [a-z]+ "}"'
 
 
 def test_the_trigger_is_found_across_tokens_and_only_a_few_tokens_are_kept(
@@ -65,7 +74,7 @@ def test_the_trigger_is_found_across_tokens_and_only_a_few_tokens_are_kept(
 ) -> None:
     """A long reply costs the trigger watch the same at every token: it keeps only the
     tokens whose text could still hold the start of the trigger."""
-    trigger = _Trigger(CALL_OPEN, piece_of(model))
+    trigger = _Trigger(CALL_OPEN, text_of(model), model.vocab, CALL)
     prose = model.tokenize("Once upon a time, <tool> a keeper lit the lamp. " * 200, **PLAIN)
     assert len(prose) > 2000
     for token in prose:
@@ -79,20 +88,65 @@ def test_the_trigger_is_found_across_tokens_and_only_a_few_tokens_are_kept(
     assert CALL_OPEN.encode() in b"".join(model.piece(t, special=True) for t in held)
 
 
+def lazy(model: LlamaModel, **params: object) -> Sampler:
+    sampling = SamplingParams(**{"temperature": 0.0, **params})  # type: ignore[arg-type]
+    grammar = Grammar(CALL, trigger=CALL_OPEN)
+    return Sampler(sampling, model.n_vocab, model.vocab, grammar, text_of(model))
+
+
 def test_a_lazy_grammar_switches_on_at_its_trigger_after_a_long_reply(model: LlamaModel) -> None:
-    grammar = Grammar('root ::= "<tool_call>" "{" [a-z]+ "}"', trigger=CALL_OPEN)
-    sampler = Sampler(
-        SamplingParams(temperature=0.0), model.n_vocab, model.vocab, grammar, piece_of(model)
-    )
+    sampler = lazy(model)
     try:
         brace = model.tokenize("{", **PLAIN)[0]
         quote = model.tokenize('"', **PLAIN)[0]
         for token in model.tokenize("A long free reply, with < and > in it. " * 100, **PLAIN):
             sampler.accept(token)
-        assert sampler._allowed(quote)  # still free: nothing is constrained yet
+        assert sampler.allows(quote)  # still free: nothing is constrained yet
         for token in model.tokenize(f"Now {CALL_OPEN}", **PLAIN):
             sampler.accept(token)
-        assert sampler._allowed(brace)
-        assert not sampler._allowed(quote)
+        assert sampler.allows(brace)
+        assert not sampler.allows(quote)
     finally:
         sampler.close()
+
+
+# Run in a child process: before the fix, llama.cpp threw a C++ exception out of
+# llama_sampler_accept, which aborts the whole process (the server with it).
+_COMPLETES_WITH_JUNK = """
+import sys
+from hearth.chat.tools import CALL_OPEN
+from tests.engine.test_sampling import PLAIN, lazy
+from hearth.core.config import bundled_model_path
+from hearth.engine.llama_cpp.model import LlamaModel
+import numpy as np
+
+model = LlamaModel(bundled_model_path())
+junk = model.tokenize(">`", **PLAIN)
+assert len(junk) == 1, junk  # one token that closes the tag and writes on past it
+sampler = lazy(model, logit_bias={junk[0]: 100.0})
+for token in model.tokenize("Here: " + CALL_OPEN[:-1], **PLAIN):
+    sampler.accept(token)
+picked = sampler.pick(np.zeros(model.n_vocab, dtype=np.float32))
+assert picked != junk[0], picked
+assert model.piece(picked, special=True) == b">", model.piece(picked, special=True)
+brace = model.tokenize("{", **PLAIN)[0]
+assert sampler.allows(brace) and not sampler.allows(junk[0])
+sampler.close()
+print("ok")
+"""
+
+
+def test_a_token_past_the_trigger_that_the_grammar_cannot_take_is_never_given_to_it() -> None:
+    """The model writes "<tool_call" and then ">`" as one token: what follows the trigger
+    in it does not fit the call grammar. The token is swapped for ">" alone, and the
+    grammar takes over from the trigger."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", _COMPLETES_WITH_JUNK],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok")

@@ -147,13 +147,17 @@ class ToolCallParser:
             self._stream(out)
             self._close(out, closed=True)
 
-    def finish(self) -> list[Piece]:
-        """Whatever is held when the choice ends."""
+    def finish(self, cut: bool = False) -> list[Piece]:
+        """Whatever is held when the choice ends; `cut`: it ran out of tokens, so a call
+        begun and not yet named is a cut call, not text (no call markup in content)."""
         out: list[Piece] = []
         if self._in_call:
             self._body += self._buf
             self._stream(out)
-            self._close(out, closed=False)
+            if cut and self._open is None:
+                self._in_call = False
+            else:
+                self._close(out, closed=False)
         elif self._bare:
             calls = self._parse(self._buf)
             if calls is None:

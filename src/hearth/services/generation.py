@@ -114,7 +114,7 @@ class Run:
                 for piece in pieces:
                     yield index, _piece(piece, index)
             elif isinstance(event, Finished):
-                for piece in parser.finish():
+                for piece in parser.finish(cut=event.reason == "length"):
                     yield index, _piece(piece, index)
                 if event.reason == "stop" and _whole_calls(parser.calls):
                     event = replace(event, reason="tool_calls")

@@ -187,18 +187,22 @@ def tools(body: ChatRequest | GenerateRequest) -> tuple[Tool, ...]:
 
 
 def tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
-    """Ollama's calls: arguments as an object, not JSON text."""
-    return [
-        {"function": {"index": i, "name": c.name, "arguments": _object(c.arguments)}}
-        for i, c in enumerate(calls)
-    ]
+    """Ollama's calls: arguments as an object, not JSON text. A call cut short by
+    num_predict (arguments not yet a whole object) is left out: Ollama's clients read
+    arguments as an object, and `done_reason: "length"` says the reply was cut."""
+    out: list[dict[str, Any]] = []
+    for call in calls:
+        arguments = _object(call.arguments)
+        if isinstance(arguments, dict):
+            out.append({"function": {"index": len(out), "name": call.name, "arguments": arguments}})
+    return out
 
 
 def _object(arguments: str) -> Any:
     try:
         return json.loads(arguments)
-    except ValueError:  # cut short by num_predict: what there is, as text
-        return arguments
+    except ValueError:
+        return None
 
 
 def generate_messages(body: GenerateRequest) -> tuple[ChatMessage, ...]:

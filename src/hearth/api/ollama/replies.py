@@ -78,8 +78,9 @@ class Shape:
         out: dict[str, Any] = {"model": self.model, "created_at": now_iso()}
         if self.chat:
             out["message"] = {"role": "assistant", "content": text}
-            if tool_calls:
-                out["message"]["tool_calls"] = convert.tool_calls(tool_calls)
+            shown = convert.tool_calls(tool_calls or [])
+            if shown:
+                out["message"]["tool_calls"] = shown
         else:
             out["response"] = text
         if logprobs is not None:
@@ -189,8 +190,9 @@ async def _whole(run: Run, shape: Shape, clock: Clock, want_logprobs: bool) -> d
     if want_logprobs:
         extra["logprobs"] = logprob_entries(result.logprobs)
     final = shape.final(result.text, _reason(result.finish_reason), **extra)
-    if result.tool_calls:
-        final["message"]["tool_calls"] = convert.tool_calls(result.tool_calls)
+    shown = convert.tool_calls(result.tool_calls)
+    if shown:
+        final["message"]["tool_calls"] = shown
     return final
 
 

@@ -7,15 +7,19 @@ one numpy argmax over the batch's logits for all of them.
 from __future__ import annotations
 
 import ctypes
+import logging
 import random
 import re
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from hearth.engine.llama_cpp.lib import llama
 from hearth.engine.types import Grammar, SamplingParams
+
+log = logging.getLogger(__name__)
 
 
 def needs_sampler(params: SamplingParams, grammar: Grammar | None = None) -> bool:
@@ -51,6 +55,20 @@ def check_grammar(vocab: object, grammar: Grammar) -> None:
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
 
 
+@dataclass(frozen=True, slots=True)
+class TokenText:
+    """A vocabulary's text, as a lazy grammar's watch needs it."""
+
+    piece: Callable[[int], bytes]  # a token's text as a grammar sees it (specials written)
+    tokenize: Callable[[str], list[int]]  # plain text as tokens (specials not parsed)
+
+
+def _allows(grammar: object, token: int) -> bool:
+    one = np.array([(token, 0.0, 0.0)], dtype=_TOKEN_DATA)
+    llama.llama_sampler_apply(grammar, ctypes.byref(_candidates(one)))
+    return bool(np.isfinite(one["logit"][0]))
+
+
 class _Trigger:
     """Watches a reply for the text that switches a lazy grammar on, over a bounded tail.
 
@@ -58,18 +76,64 @@ class _Trigger:
     (std::regex) over all of it at each token, so each step costs more as the reply grows:
     a long reply with tools offered and no call ends up holding the scheduler thread for
     seconds a token. Here only the last few tokens are kept, those whose text could hold
-    the trigger, and the grammar is handed just them once the trigger appears."""
+    the trigger, and the grammar is handed just them once the trigger appears.
 
-    def __init__(self, text: str, piece: Callable[[int], bytes]) -> None:
-        self._text = text.encode()
-        self._piece = piece
+    The grammar must be able to go on from what follows the trigger in the token that
+    completes it (a token like ">`" after "<tool_call"): llama.cpp throws a C++ exception
+    otherwise, which aborts the process. So that text is checked first, and a drawn token
+    that would complete the trigger with text the grammar cannot take is swapped for the
+    first token of the trigger's own rest."""
+
+    def __init__(self, trigger: str, text: TokenText, vocab: object, gbnf: str) -> None:
+        self._text = trigger.encode()
+        self._tokens = text
+        self._vocab = vocab
+        self._gbnf = gbnf
         self._recent: deque[tuple[int, bytes]] = deque()
         self._size = 0  # bytes in _recent
+
+    def _tail(self) -> bytes:
+        return b"".join(p for _, p in self._recent)
+
+    def pending(self) -> int:
+        """How many bytes at the end of the reply are the start of the trigger."""
+        tail = self._tail()
+        for n in range(min(len(self._text) - 1, len(tail)), 0, -1):
+            if tail.endswith(self._text[:n]):
+                return n
+        return 0
+
+    def safe(self, token: int) -> int:
+        """`token`, unless it would complete the trigger with text the grammar cannot
+        take after it: then the first token of the rest of the trigger."""
+        tail = self._tail()
+        text = tail + self._tokens.piece(token)
+        at = text.find(self._text)
+        if at < 0 or self._fits(text[at:]):
+            return token
+        rest = self._text[self.pending() :].decode("utf-8", "replace")
+        return self._tokens.tokenize(rest)[0]
+
+    def _fits(self, text: bytes) -> bool:
+        """Whether the grammar can start with `text` (the trigger and what follows it)."""
+        try:
+            tokens = self._tokens.tokenize(text.decode())
+        except UnicodeDecodeError:  # a character split across tokens: not a call's text
+            return False
+        probe = grammar_sampler(self._vocab, Grammar(self._gbnf))
+        try:
+            for token in tokens:
+                if not _allows(probe, token):
+                    return False
+                llama.llama_sampler_accept(probe, token)
+            return True
+        finally:
+            llama.llama_sampler_free(probe)
 
     def push(self, token: int) -> list[int] | None:
         """Notes a sampled token; once the trigger has appeared, the recent tokens that
         hold it (the last one included), for the grammar to be given."""
-        piece = self._piece(token)
+        piece = self._tokens.piece(token)
         self._recent.append((token, piece))
         self._size += len(piece)
         # A trigger that ends in this piece starts at most len-1 bytes before it.
@@ -79,9 +143,19 @@ class _Trigger:
                 break
             self._recent.popleft()
             self._size -= oldest
-        if self._text not in b"".join(p for _, p in self._recent):
+        tail = self._tail()
+        at = tail.find(self._text)
+        if at < 0:
             return None
-        return [t for t, _ in self._recent]
+        held = [t for t, _ in self._recent]
+        self._recent.clear()
+        self._size = 0
+        if not self._fits(tail[at:]):
+            # Only a token holding the whole trigger and more gets here (`safe` sees to
+            # the rest): the reply goes on unconstrained rather than abort the process.
+            log.warning("a lazy grammar could not start from %r; it stays off", tail[at:])
+            return None
+        return held
 
 
 class Sampler:
@@ -99,18 +173,18 @@ class Sampler:
         n_vocab: int,
         vocab: object = None,
         grammar: Grammar | None = None,
-        piece: Callable[[int], bytes] | None = None,
+        text: TokenText | None = None,
     ) -> None:
-        """`piece` gives a token's text as the grammar sees it; a lazy grammar needs it."""
+        """A lazy grammar (one with a trigger) needs the vocabulary's `text`."""
         chain_params = llama.llama_sampler_chain_default_params()
         chain_params.no_perf = True
         self._n_vocab = n_vocab
         self._grammar = grammar_sampler(vocab, grammar) if grammar is not None else None
         self._trigger: _Trigger | None = None
         if grammar is not None and grammar.trigger is not None:
-            if piece is None:
+            if text is None:
                 raise ValueError("a lazy grammar needs the tokens' text")
-            self._trigger = _Trigger(grammar.trigger, piece)
+            self._trigger = _Trigger(grammar.trigger, text, vocab, grammar.gbnf)
         self._chain = llama.llama_sampler_chain_init(chain_params)
         add = lambda s: llama.llama_sampler_chain_add(self._chain, s)  # noqa: E731
         if params.penalised:
@@ -145,17 +219,25 @@ class Sampler:
     def sample(self, ctx: object, idx: int) -> int:
         if self._grammar is None:
             return int(llama.llama_sampler_sample(self._chain, ctx, idx))
-        if self._trigger is not None:
+        if self._trigger is not None and not self._trigger.pending():
             # The grammar constrains nothing until its trigger: the chain alone draws.
             token = int(llama.llama_sampler_sample(self._chain, ctx, idx))
             self._watch(token)
             return token
         ptr = llama.llama_get_logits_ith(ctx, idx)
-        logits = np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
-        token = self.draw(logits)
-        if not self._allowed(token):
-            token = self.draw(logits, constrained=True)
-        llama.llama_sampler_accept(self._grammar, token)
+        return self.pick(np.ctypeslib.as_array(ptr, shape=(self._n_vocab,)))
+
+    def pick(self, logits: np.ndarray) -> int:
+        """A token from one row of logits that the grammar allows (at a trigger's start,
+        one the grammar can go on from), recorded."""
+        if self._trigger is not None:
+            token = self._trigger.safe(self.draw(logits))
+            self._watch(token)
+        else:
+            token = self.draw(logits)
+            if not _allows(self._grammar, token):
+                token = self.draw(logits, constrained=True)
+            llama.llama_sampler_accept(self._grammar, token)
         llama.llama_sampler_accept(self._chain, token)
         return token
 
@@ -172,10 +254,9 @@ class Sampler:
         llama.llama_sampler_apply(self._chain, ctypes.byref(candidates))
         return int(candidates.data[candidates.selected].id)
 
-    def _allowed(self, token: int) -> bool:
-        one = np.array([(token, 0.0, 0.0)], dtype=_TOKEN_DATA)
-        llama.llama_sampler_apply(self._grammar, ctypes.byref(_candidates(one)))
-        return bool(np.isfinite(one["logit"][0]))
+    def allows(self, token: int) -> bool:
+        """Whether the grammar (if any, and once switched on) allows `token` next."""
+        return self._grammar is None or _allows(self._grammar, token)
 
     def _watch(self, token: int) -> None:
         assert self._trigger is not None

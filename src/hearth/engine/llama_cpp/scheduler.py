@@ -43,7 +43,7 @@ from hearth.engine.llama_cpp.kv import KvCache, Slot, common_prefix
 from hearth.engine.llama_cpp.lib import llama
 from hearth.engine.llama_cpp.logprobs import token_logprob
 from hearth.engine.llama_cpp.model import LlamaModel
-from hearth.engine.llama_cpp.sampling import Sampler, needs_sampler
+from hearth.engine.llama_cpp.sampling import Sampler, TokenText, needs_sampler
 from hearth.engine.textstream import OutputText
 from hearth.engine.types import (
     Finished,
@@ -152,6 +152,10 @@ class Scheduler:
         self.kv = KvCache(llama.llama_get_memory(self.ctx), self.n_ctx, config.parallel)
         self.host = HostCache(self.ctx, config.host_cache_bytes)
         self._batch = TokenBatch(config.batch_size)
+        self._token_text = TokenText(
+            piece=lambda token: model.piece(token, special=True),
+            tokenize=lambda text: model.tokenize(text, add_special=False, parse_special=False),
+        )
         self._waiting: deque[Sequence] = deque()
         self._running: list[Sequence] = []
         self._cond = threading.Condition()
@@ -342,7 +346,7 @@ class Scheduler:
                         self.model.n_vocab,
                         self.model.vocab,
                         seq.grammar,
-                        self._grammar_piece,
+                        self._token_text,
                     )
                 _call(seq.loop, _resolve, seq.admitted, keep)
             self._running.append(seq)
@@ -528,9 +532,6 @@ class Scheduler:
                 len(seq.generated),
                 took * 1000,
             )
-
-    def _grammar_piece(self, token: int) -> bytes:
-        return self.model.piece(token, special=True)
 
     def _on_token(self, seq: Sequence, token: int, lp: TokenLogprob | None) -> None:
         seq.generated.append(token)

@@ -279,6 +279,11 @@ class RunJob:
             step, self._calls_step = self._calls_step, None
             set_fields(step, step_details={"type": "tool_calls", "tool_calls": calls}, usage=used)
             await self.store.threads.steps.update(step.id, data=step.data)
+            if event.reason == "length":
+                # The last call was cut off: no outputs can be asked for a call whose
+                # arguments were never finished.
+                await self._end("incomplete", reason="max_completion_tokens")
+                return
             required = [
                 {"id": c["id"], "type": "function", "function": _without_output(c["function"])}
                 for c in calls
