@@ -30,11 +30,11 @@ _TIME = {
         ' ( "Z" | [+-] ( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] )'
     ),
 }
-# Labels of up to 20 characters, letters, digits and inner hyphens; the last label starts
+# Labels of up to 12 characters (short, so a sampled name ends soon), letters, digits and inner hyphens; the last label starts
 # with a letter (a top-level domain is never all digits).
 _HOST = {
-    "fmt-label": "[a-zA-Z0-9] ( [a-zA-Z0-9-]{0,18} [a-zA-Z0-9] )?",
-    "fmt-tld": "[a-zA-Z] ( [a-zA-Z0-9-]{0,18} [a-zA-Z0-9] )?",
+    "fmt-label": "[a-zA-Z0-9] ( [a-zA-Z0-9-]{0,10} [a-zA-Z0-9] )?",
+    "fmt-tld": "[a-zA-Z] ( [a-zA-Z0-9-]{0,10} [a-zA-Z0-9] )?",
 }
 _HEXTET = "[0-9a-fA-F]{1,4}"
 
@@ -79,16 +79,16 @@ FORMATS: dict[str, tuple[str, dict[str, str], tuple[int, int]]] = {
     "email": (
         "fmt-email",
         {
-            "fmt-email": 'fmt-atom ( "." fmt-atom ){0,2} "@" ( fmt-label "." ){1,3} fmt-tld',
-            "fmt-atom": "[a-zA-Z0-9_%+-]{1,20}",
+            "fmt-email": 'fmt-atom ( "." fmt-atom )? "@" ( fmt-label "." ){1,2} fmt-tld',
+            "fmt-atom": "[a-zA-Z0-9_%+-]{1,16}",
             **_HOST,
         },
-        (5, 150),
+        (5, 72),
     ),
     "hostname": (
         "fmt-hostname",
         {"fmt-hostname": '( fmt-label "." ){0,3} fmt-tld', **_HOST},
-        (1, 83),
+        (1, 51),
     ),
     "ipv4": (
         "fmt-ipv4",
