@@ -229,6 +229,9 @@ def test_a_pattern_writes_only_what_json_allows_unescaped(llama_accepts: LlamaAc
     assert not llama_accepts.accepts(gbnf, '"a"b"')
     assert not llama_accepts.accepts(gbnf, '"a\tb"')
     assert not llama_accepts.accepts(gbnf, '"a,b"')
+    for pattern in ['^a"b$', '^"$', r"^a\\b$"]:  # a quote or backslash JSON must escape
+        with pytest.raises(SchemaNotSupported, match="escape"):
+            schema_grammar({"type": "string", "pattern": pattern})
 
 
 def test_array_item_counts(llama_accepts: LlamaAcceptor) -> None:

@@ -242,7 +242,13 @@ class _Converter(SchemaConverter):  # type: ignore[misc]
         before = set(self._rules)
         rule = str(self._visit_pattern(f"^({core})$", rule_name))
         for name in set(self._rules) - before | {rule}:
-            self._rules[name] = _json_safe(self._rules[name], pattern)
+            body = self._rules[name]
+            if name == rule:  # the JSON quotes around the string are the converter's own
+                inner = body[len(_OPEN) : -len(_CLOSE)]
+                assert body == _OPEN + inner + _CLOSE, body
+                self._rules[name] = _OPEN + _json_safe(inner, pattern) + _CLOSE
+            else:
+                self._rules[name] = _json_safe(body, pattern)
         return rule
 
 
@@ -373,10 +379,13 @@ def _safe_class(token: str) -> str:
     return f"[{'^' if negated else ''}{items}]"
 
 
+_OPEN, _CLOSE = '"\\"" ', ' "\\"" space'
+
+
 def _json_safe(body: str, pattern: str) -> str:
     out = []
     for token in _TOKEN.findall(body):
-        if token.startswith('"') and token not in ('"\\""',) and "\\" in token[1:-1]:
+        if token.startswith('"') and ("\\" in token[1:-1] or '"' in token[1:-1]):
             raise ValueError(f"pattern {pattern!r} writes a character JSON would escape")
         out.append(_safe_class(token) if token.startswith("[") else token)
     return "".join(out)
