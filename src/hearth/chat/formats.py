@@ -30,8 +30,8 @@ _TIME = {
         ' ( "Z" | [+-] ( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] )'
     ),
 }
-# Labels of up to 12 characters (short, so a sampled name ends soon), letters, digits and inner hyphens; the last label starts
-# with a letter (a top-level domain is never all digits).
+# Labels of letters, digits and inner hyphens, up to 12 characters so that a sampled name
+# ends soon; the last label starts with a letter (a top-level domain is never all digits).
 _HOST = {
     "fmt-label": "[a-zA-Z0-9] ( [a-zA-Z0-9-]{0,10} [a-zA-Z0-9] )?",
     "fmt-tld": "[a-zA-Z] ( [a-zA-Z0-9-]{0,10} [a-zA-Z0-9] )?",
