@@ -18,6 +18,8 @@ import jsonschema
 import pytest
 
 from hearth.chat.structured import SchemaNotSupported, schema_grammar
+from hearth.chat.tools import call_grammar
+from hearth.chat.types import Tool
 from hearth.core.config import bundled_model_path
 from hearth.engine.llama_cpp.model import LlamaModel
 from tests.chat.gbnf import GBNF, LlamaAcceptor
@@ -268,3 +270,23 @@ def test_a_pydantic_style_schema_samples_valid() -> None:
     check = validator(schema)
     for text in samples(schema, 300):
         check.validate(json.loads(text))
+
+
+def test_tool_parameters_are_held_to_their_keywords(llama_accepts: LlamaAcceptor) -> None:
+    first = Tool("f", "", _object_of(a={"type": "integer", "minimum": 1, "maximum": 3}))
+    second = Tool("h", "", _object_of(a={"type": "number", "multipleOf": 0.5, "maximum": 2}))
+    gbnf = call_grammar([first, second], [first, second], 1, "tools")
+    call = '<tool_call>\n{{"name": "{}", "arguments": {{"a": {}}}}}\n</tool_call>'
+    assert llama_accepts.accepts(gbnf, call.format("f", 3))
+    assert not llama_accepts.accepts(gbnf, call.format("f", 4))
+    assert llama_accepts.accepts(gbnf, call.format("h", "-1.5"))
+    assert not llama_accepts.accepts(gbnf, call.format("h", "-1.25"))
+    bad = Tool("g", "", _object_of(a={"type": "integer", "minimum": 2, "exclusiveMaximum": 2}))
+    with pytest.raises(SchemaNotSupported) as info:
+        call_grammar([bad], [first, bad], 1, "tools")
+    assert info.value.param == "tools[1].function.parameters"
+    assert "schema.properties.a" in info.value.message
+
+
+def _object_of(**properties: dict) -> dict:
+    return {"type": "object", "properties": properties, "required": list(properties)}
