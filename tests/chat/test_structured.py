@@ -142,6 +142,9 @@ def test_number_bounds_at_the_edges(llama_accepts: LlamaAcceptor) -> None:
         ({"type": "array", "minItems": 3, "maxItems": 2}, "minItems"),
         ({"type": "array", "prefixItems": [{}, {}], "minItems": 3}, "minItems"),
         ({"type": "object", "patternProperties": {"^x": {}}}, "patternProperties"),
+        ({"type": "string", "format": ["date"]}, "format"),
+        ({"type": ["integer", {}]}, "type"),
+        ({"type": "integer", "exclusiveMinimum": True}, "exclusiveMinimum"),
     ],
 )
 def test_what_cannot_be_enforced_is_refused_by_name_and_place(schema: dict, needle: str) -> None:

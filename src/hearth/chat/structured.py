@@ -112,7 +112,7 @@ def _check_values(schema: dict[str, Any], where: str, param: str) -> None:
             param,
         )
     if "format" in schema:
-        if schema["format"] not in _FORMATS:
+        if not isinstance(schema["format"], str) or schema["format"] not in _FORMATS:
             raise _refuse(
                 f"JSON schema format {schema['format']!r} (at {where}) is not supported; "
                 f"supported formats: {', '.join(sorted(_FORMATS))}",
@@ -161,7 +161,7 @@ def _check(schema: Any, where: str, param: str) -> None:
             )
         if key == "type":
             types = value if isinstance(value, list) else [value]
-            bad = [t for t in types if t not in _TYPES]
+            bad = [t for t in types if not isinstance(t, str) or t not in _TYPES]
             if bad:
                 raise _refuse(f"unknown JSON schema type {bad[0]!r} at {at}", param)
         if key in {"properties", "$defs", "definitions"}:
