@@ -5,7 +5,7 @@ JSON Schema but quietly ignores what it cannot express. Every keyword is checked
 first, so a schema the grammar would not enforce is refused by name instead of being
 half-honoured. What the converter lacks (numeric bounds, multipleOf, most string formats)
 or gets wrong (impossible dates, control characters and quotes out of a pattern) is
-written here, in `_Converter`.
+written here, in `_Converter` (rules from numeric.py, formats.py and patterns.py).
 """
 
 from __future__ import annotations
