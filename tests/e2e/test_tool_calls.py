@@ -244,7 +244,7 @@ def test_tool_choice_none_answers_in_text(client: openai.OpenAI) -> None:
                             "name": "f",
                             "parameters": {
                                 "type": "object",
-                                "properties": {"n": {"type": "integer", "minimum": 1}},
+                                "properties": {"n": {"type": "string", "format": "uri"}},
                             },
                         },
                     }

@@ -3,16 +3,27 @@
 The schema converter is llama.cpp's own (shipped in llama-cpp-python), which covers most of
 JSON Schema but quietly ignores what it cannot express. Every keyword is checked here
 first, so a schema the grammar would not enforce is refused by name instead of being
-half-honoured.
+half-honoured. What the converter lacks (numeric bounds, multipleOf, most string formats)
+or gets wrong (impossible dates, control characters and quotes out of a pattern) is
+written here, in `_Converter` (rules from numeric.py, formats.py and patterns.py).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from llama_cpp.llama_grammar import SchemaConverter
+from llama_cpp.llama_grammar import (
+    PRIMITIVE_RULES,
+    RESERVED_NAMES,
+    SchemaConverter,
+    _build_repetition,
+)
 
+from hearth.chat.formats import FORMATS
+from hearth.chat.numeric import NumericError, numeric_rule
+from hearth.chat.patterns import CLOSE, OPEN, json_safe
 from hearth.chat.types import Grammar
 from hearth.core.errors import InvalidRequest
 
@@ -21,13 +32,24 @@ _ANNOTATIONS = {
     "title", "description", "default", "examples", "$schema", "$id", "$comment",
     "deprecated", "readOnly", "writeOnly", "strict", "name",
 }  # fmt: skip
-# Keywords the converter turns into grammar rules.
+_NUMERIC = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
+_STRING = {"minLength", "maxLength", "pattern", "format"}
+_ARRAY = {"items", "prefixItems", "minItems", "maxItems"}
+_OBJECT = {"properties", "required", "additionalProperties"}
+# Keywords the grammar enforces.
 _ENFORCED = {
-    "type", "properties", "required", "additionalProperties", "items", "prefixItems",
-    "minItems", "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "$defs",
-    "definitions", "minLength", "maxLength", "pattern", "format",
+    "type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "$defs", "definitions",
+    *_NUMERIC, *_STRING, *_ARRAY, *_OBJECT,
 }  # fmt: skip
-_FORMATS = {"date", "time", "date-time", "uuid", "uuid1", "uuid2", "uuid3", "uuid4", "uuid5"}
+# What each type's values are held to; JSON Schema ignores the others on that type.
+_TYPE_KEYWORDS = {
+    "integer": _NUMERIC, "number": _NUMERIC, "string": _STRING, "array": _ARRAY,
+    "object": _OBJECT,
+}  # fmt: skip
+_TYPED = _NUMERIC | _STRING | _ARRAY | _OBJECT
+# Value keywords the converter drops next to these (it follows only them).
+_EXCLUSIVE = ("enum", "const", "$ref", "anyOf", "oneOf", "allOf")
+_FORMATS = {*FORMATS, "uuid1", "uuid2", "uuid3", "uuid4", "uuid5"}
 _TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
 
 
@@ -35,46 +57,200 @@ class SchemaNotSupported(InvalidRequest):
     """A JSON schema that constrained decoding cannot enforce."""
 
 
+def _refuse(message: str, param: str) -> SchemaNotSupported:
+    return SchemaNotSupported(message, param=param)
+
+
+def _count(schema: dict[str, Any], key: str, where: str, param: str) -> int:
+    value = schema.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _refuse(f"{where}.{key} must be a non-negative integer", param)
+    return value
+
+
+def _check_values(schema: dict[str, Any], where: str, param: str) -> None:
+    """The keywords that hold a single value: numbers, strings, arrays."""
+    keys = schema.keys() & (_NUMERIC | _STRING | {"minItems", "maxItems"})
+    if not keys:
+        return
+    beside = [k for k in _EXCLUSIVE if k in schema]
+    if beside:
+        raise _refuse(
+            f"JSON schema keyword '{sorted(keys)[0]}' (at {where}) cannot be enforced next "
+            f"to '{beside[0]}'; move it into the alternatives or list only allowed values",
+            param,
+        )
+    kind = schema.get("type")
+    kinds = set(kind) if isinstance(kind, list) else {kind}
+    numeric = keys & _NUMERIC
+    if numeric and not kinds & {"integer", "number"}:
+        if None in kinds:
+            raise _refuse(
+                f"JSON schema keyword '{sorted(numeric)[0]}' (at {where}) needs "
+                '"type": "integer" or "number" beside it to be enforced',
+                param,
+            )
+    elif numeric:
+        try:  # built once here, to name the keyword and its place when it cannot be
+            numeric_rule(
+                lambda name, body: name,
+                "check",
+                {**schema, "type": "integer" if "integer" in kinds else "number"},
+            )
+        except NumericError as exc:
+            raise _refuse(
+                f"JSON schema keywords {', '.join(sorted(numeric))} (at {where}) cannot be "
+                f"enforced: {exc}",
+                param,
+            ) from None
+    low, high = (_count(schema, k, where, param) for k in ("minLength", "maxLength"))
+    if "maxLength" in schema and low > high:
+        raise _refuse(f"minLength {low} is above maxLength {high} at {where}", param)
+    if "format" in schema and "pattern" in schema:
+        raise _refuse(
+            f"JSON schema keywords 'format' and 'pattern' together (at {where}) cannot be "
+            "enforced; use one of them",
+            param,
+        )
+    if "format" in schema:
+        if not isinstance(schema["format"], str) or schema["format"] not in _FORMATS:
+            raise _refuse(
+                f"JSON schema format {schema['format']!r} (at {where}) is not supported; "
+                f"supported formats: {', '.join(sorted(_FORMATS))}",
+                param,
+            )
+        shortest, longest = FORMATS[_format_name(schema["format"])][2]
+        if low > shortest or ("maxLength" in schema and high < longest):
+            raise _refuse(
+                f"JSON schema keyword '{'minLength' if low > shortest else 'maxLength'}' "
+                f"(at {where}) cannot be enforced together with a format",
+                param,
+            )
+    if "pattern" in schema and schema.keys() & {"minLength", "maxLength"}:
+        raise _refuse(
+            f"JSON schema keyword '{sorted(schema.keys() & {'minLength', 'maxLength'})[0]}'"
+            f" (at {where}) cannot be enforced together with 'pattern'; "
+            "put the length in the pattern",
+            param,
+        )
+    if "pattern" in schema and not isinstance(schema["pattern"], str):
+        raise _refuse(f"{where}.pattern must be a string", param)
+    low, high = (_count(schema, k, where, param) for k in ("minItems", "maxItems"))
+    if "maxItems" in schema and low > high:
+        raise _refuse(f"minItems {low} is above maxItems {high} at {where}", param)
+    tuple_items = schema.get("prefixItems", schema.get("items"))
+    if isinstance(tuple_items, list) and schema.keys() & {"minItems", "maxItems"}:
+        n = len(tuple_items)  # the converter writes exactly the listed items
+        if low > n or ("maxItems" in schema and high < n):
+            raise _refuse(f"minItems/maxItems (at {where}) contradict the {n} listed items", param)
+
+
 def _check(schema: Any, where: str, param: str) -> None:
     if isinstance(schema, bool):
         return
     if not isinstance(schema, dict):
-        raise SchemaNotSupported(f"{where} must be a JSON schema object", param=param)
+        raise _refuse(f"{where} must be a JSON schema object", param)
     for key, value in schema.items():
         at = f"{where}.{key}"
         if key in _ANNOTATIONS:
             continue
         if key not in _ENFORCED:
-            raise SchemaNotSupported(
+            raise _refuse(
                 f"JSON schema keyword '{key}' (at {where}) cannot be enforced by "
                 "constrained decoding; remove it or express it otherwise",
-                param=param,
-            )
-        if key == "format" and value not in _FORMATS:
-            raise SchemaNotSupported(
-                f"JSON schema format '{value}' (at {where}) is not supported; supported "
-                f"formats: {', '.join(sorted(_FORMATS))}",
-                param=param,
+                param,
             )
         if key == "type":
             types = value if isinstance(value, list) else [value]
-            bad = [t for t in types if t not in _TYPES]
+            bad = [t for t in types if not isinstance(t, str) or t not in _TYPES]
             if bad:
-                raise SchemaNotSupported(
-                    f"unknown JSON schema type {bad[0]!r} at {at}", param=param
-                )
+                raise _refuse(f"unknown JSON schema type {bad[0]!r} at {at}", param)
         if key in {"properties", "$defs", "definitions"}:
             if not isinstance(value, dict):
-                raise SchemaNotSupported(f"{at} must be an object", param=param)
+                raise _refuse(f"{at} must be an object", param)
             for name, sub in value.items():
                 _check(sub, f"{at}.{name}", param)
-        elif key in {"items", "additionalProperties"} and not isinstance(value, bool):
+        elif key in {"items", "additionalProperties"} and not isinstance(value, list):
             _check(value, at, param)
-        elif key in {"prefixItems", "anyOf", "oneOf", "allOf"}:
+        elif key in {"prefixItems", "anyOf", "oneOf", "allOf", "items"}:
             if not isinstance(value, list):
-                raise SchemaNotSupported(f"{at} must be a list of schemas", param=param)
+                raise _refuse(f"{at} must be a list of schemas", param)
             for i, sub in enumerate(value):
                 _check(sub, f"{at}[{i}]", param)
+    _check_values(schema, where, param)
+
+
+def _format_name(fmt: str) -> str:
+    return "uuid" if re.fullmatch(r"uuid[1-5]", fmt) else fmt
+
+
+class _Converter(SchemaConverter):  # type: ignore[misc]
+    """llama.cpp's converter, with the keywords it lacks (schemas already `_check`ed)."""
+
+    def visit(self, schema: Any, name: str) -> str:
+        if isinstance(schema, dict) and ("enum" in schema or "const" in schema):
+            # the values themselves; the converter would follow a list of types instead
+            schema = {k: v for k, v in schema.items() if k != "type"}
+        if not isinstance(schema, dict) or any(k in schema for k in _EXCLUSIVE):
+            return str(super().visit(schema, name))
+        rule_name = name + "-" if name in RESERVED_NAMES else name or "root"
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            # The converter keeps only the types of a list; each keeps its own keywords.
+            shared = {k: v for k, v in schema.items() if k != "type" and k not in _TYPED}
+            return self._add_rule(
+                rule_name,
+                self._generate_union_rule(
+                    name,
+                    [
+                        {**shared, "type": t}
+                        | {k: schema[k] for k in _TYPE_KEYWORDS.get(t, set()) & schema.keys()}
+                        for t in kind
+                    ],
+                ),
+            )
+        if kind in {"integer", "number"} and schema.keys() & _NUMERIC:
+            return self._add_rule(rule_name, numeric_rule(self._add_rule, rule_name, schema))
+        if kind in {"string", None} and "format" in schema:
+            top, rules, _ = FORMATS[_format_name(schema["format"])]
+            for rule, body in rules.items():
+                self._add_rule(rule, body)
+            return self._add_rule(rule_name, rf'"\"" {top} "\"" space')
+        if kind in {"string", None} and "pattern" in schema:
+            return self._pattern(schema["pattern"], rule_name)
+        if kind == "string" and schema.keys() & {"minLength", "maxLength"}:
+            # llama.cpp's own repetition, not the converter's nesting one group per
+            # character (thousands deep for a long maxLength)
+            char = self._add_primitive("char", PRIMITIVE_RULES["char"])
+            most = schema.get("maxLength", "")
+            return self._add_rule(
+                rule_name, rf'"\"" {char}{{{schema.get("minLength", 0)},{most}}} "\"" space'
+            )
+        if kind == "array" and schema.get("items", {}) == {} and "prefixItems" not in schema:
+            # any items: the converter would drop the bounds (or fail on `"items": {}`)
+            value = self._add_primitive("value", PRIMITIVE_RULES["value"])
+            body = _build_repetition(
+                value, schema.get("minItems", 0), schema.get("maxItems"), '"," space'
+            )
+            return self._add_rule(rule_name, f'"[" space {body} "]" space')
+        return str(super().visit(schema, name))
+
+    def _pattern(self, pattern: str, rule_name: str) -> str:
+        # JSON Schema patterns search; a string that matches the whole of it matches too.
+        core = pattern[1:] if pattern.startswith("^") else pattern
+        if core.endswith("$") and not core.endswith("\\$"):
+            core = core[:-1]
+        before = set(self._rules)
+        rule = str(self._visit_pattern(f"^({core})$", rule_name))
+        for name in set(self._rules) - before | {rule}:
+            body = self._rules[name]
+            if name == rule:  # the JSON quotes around the string are the converter's own
+                inner = body[len(OPEN) : -len(CLOSE)]
+                assert body == OPEN + inner + CLOSE, body
+                self._rules[name] = OPEN + json_safe(inner, pattern) + CLOSE
+            else:
+                self._rules[name] = json_safe(body, pattern)
+        return rule
 
 
 class GrammarBuilder:
@@ -82,7 +258,7 @@ class GrammarBuilder:
     rules of the caller's own: a forced tool call wraps each tool's arguments schema."""
 
     def __init__(self) -> None:
-        self._converter = SchemaConverter(
+        self._converter = _Converter(
             prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False
         )
 
@@ -94,6 +270,8 @@ class GrammarBuilder:
             # refs resolve against this schema alone, whatever it is embedded in
             resolved = self._converter.resolve_refs(schema, name)
             return str(self._converter.visit(resolved, name))
+        except SchemaNotSupported:
+            raise
         except Exception as exc:  # the converter's own refusal (a regex it cannot parse, …)
             raise SchemaNotSupported(
                 f"the JSON schema cannot be turned into a grammar: {exc}", param=param
