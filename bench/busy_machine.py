@@ -4,7 +4,7 @@ llama.cpp's CPU backend runs each graph on an OpenMP team. By default libgomp's 
 spin for a while at every barrier instead of sleeping: free on an idle machine, but when
 another process wants the same cores, a spinning thread burns the time slice its partner
 needs, and a step of milliseconds can take far longer. This starts Hearth under each
-setting below (libgomp's default, OMP_WAIT_POLICY=passive, a short spin) and streams
+setting below (libgomp's default, OMP_WAIT_POLICY=passive, shorter spins) and streams
 greedy replies of 128 tokens one at a time, on an idle machine and beside one
 busy-looping process per core, in interleaved rounds. Reported: tokens/s and TTFT of
 each, and each setting ÷ the default.
@@ -38,9 +38,11 @@ from run import (
 
 # Each setting: the environment Hearth starts with (libgomp reads it when it loads).
 SETTINGS: dict[str, dict[str, str]] = {
-    "default": {},
+    "default": {},  # libgomp's own: 300,000 spins
     "passive": {"OMP_WAIT_POLICY": "passive"},
     "spin-10k": {"GOMP_SPINCOUNT": "10000"},
+    "spin-30k": {"GOMP_SPINCOUNT": "30000"},
+    "spin-100k": {"GOMP_SPINCOUNT": "100000"},
 }
 
 
@@ -98,13 +100,18 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--hog-seconds", type=float, default=300)
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
+    parser.add_argument("--loads", nargs="+", choices=["idle", "busy"], default=["idle", "busy"])
     args = parser.parse_args()
+    if "default" not in args.settings:
+        parser.error("the settings compared must include 'default'")
     bias = end_token_bias(bundled_model_path())
     RESULTS.mkdir(exist_ok=True)
     runs = []
-    names = list(SETTINGS)
+    names = args.settings
+    loads = [load == "busy" for load in args.loads]
     for round_no in range(1, args.rounds + 1):
-        for busy in (False, True):
+        for busy in loads:
             for setting in names if round_no % 2 else names[::-1]:
                 run = measure(setting, busy, args, bias)
                 runs.append(run)
@@ -114,7 +121,7 @@ def main() -> int:
                     flush=True,
                 )
     ratios: dict[str, dict[str, float]] = {}
-    for busy in (False, True):
+    for busy in loads:
         rates = {
             name: statistics.median(
                 r["tokens_per_s"] for r in runs if r["setting"] == name and r["busy"] == busy
