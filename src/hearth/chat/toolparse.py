@@ -33,28 +33,55 @@ def _held(text: str, tag: str) -> int:
     return 0
 
 
-class _ObjectScanner:
+class _Strings:
+    """Where JSON text is inside a string, a character at a time."""
+
+    def __init__(self) -> None:
+        self.inside = False
+        self.escaped = False
+
+    def outside(self, ch: str) -> bool:
+        """Steps over `ch`; whether it stands outside every string (a quote that opens
+        or closes one belongs to it)."""
+        if self.inside:
+            if self.escaped:
+                self.escaped = False
+            elif ch == "\\":
+                self.escaped = True
+            elif ch == '"':
+                self.inside = False
+            return False
+        if ch == '"':
+            self.inside = True
+            return False
+        return True
+
+    def find_close(self, text: str) -> int:
+        """Where the first closing tag outside a string starts in `text`, or -1; the
+        state advances up to it (or over all of `text`). A closing tag written inside an
+        argument's string value is part of that value, not the call's end (the call
+        grammar allows any character in a string). Text scanned again (a held partial
+        tag) changes nothing: a tag holds no quote or backslash."""
+        for i, ch in enumerate(text):
+            if self.outside(ch) and ch == "<" and text.startswith(CALL_CLOSE, i):
+                return i
+        return -1
+
+
+class _ObjectScanner(_Strings):
     """Finds where a JSON object that starts at the first character ends."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.depth = 0
-        self.in_string = False
-        self.escaped = False
         self.done = False
 
     def feed(self, text: str) -> int:
         """Consumes `text` up to the end of the object; returns how much it consumed."""
         for i, ch in enumerate(text):
-            if self.in_string:
-                if self.escaped:
-                    self.escaped = False
-                elif ch == "\\":
-                    self.escaped = True
-                elif ch == '"':
-                    self.in_string = False
-            elif ch == '"':
-                self.in_string = True
-            elif ch in "{[":
+            if not self.outside(ch):
+                continue
+            if ch in "{[":
                 self.depth += 1
             elif ch in "}]":
                 self.depth -= 1
@@ -62,34 +89,6 @@ class _ObjectScanner:
                     self.done = True
                     return i + 1
         return len(text)
-
-
-class _Strings:
-    """Whether the text of a call's body so far ends inside a JSON string: a closing tag
-    written inside an argument's string value is part of that value, not the call's end
-    (the call grammar allows any character in a string, so the model can write one)."""
-
-    def __init__(self) -> None:
-        self.inside = False
-        self.escaped = False
-
-    def find_close(self, text: str) -> int:
-        """Where the first closing tag outside a string starts in `text`, or -1; the
-        state advances up to it (or over all of `text`). Text scanned again (a held
-        partial tag) changes nothing: a tag holds no quote or backslash."""
-        for i, ch in enumerate(text):
-            if self.inside:
-                if self.escaped:
-                    self.escaped = False
-                elif ch == "\\":
-                    self.escaped = True
-                elif ch == '"':
-                    self.inside = False
-            elif ch == '"':
-                self.inside = True
-            elif ch == "<" and text.startswith(CALL_CLOSE, i):
-                return i
-        return -1
 
 
 class ToolCallParser:
