@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hearth.chat.structured import json_object_grammar, schema_grammar
+from hearth.chat.output_format import format_grammar
 from hearth.chat.tools import ToolMode, resolve_tool_choice
 from hearth.chat.types import Grammar, Tool
 from hearth.core.errors import InvalidRequest
@@ -78,26 +78,7 @@ def check_tool_choice(choice: Any, tools: list[dict[str, Any]]) -> tuple[ToolMod
 
 def response_grammar(fmt: Any) -> Grammar | None:
     """`response_format` as a grammar: any JSON object, or JSON valid against a schema."""
-    if fmt in (None, "auto"):
-        return None
-    kind = fmt.get("type") if isinstance(fmt, dict) else None
-    if kind == "text":
-        return None
-    if kind == "json_object":
-        return json_object_grammar()
-    if kind == "json_schema":
-        spec = fmt.get("json_schema")
-        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
-            raise InvalidRequest(
-                "response_format of type 'json_schema' needs 'json_schema.schema', a JSON schema.",
-                param="response_format.json_schema",
-            )
-        return schema_grammar(spec["schema"], param="response_format.json_schema.schema")
-    raise InvalidRequest(
-        "Invalid value for 'response_format': use 'auto', or a type of 'text', 'json_object' "
-        "or 'json_schema'.",
-        param="response_format",
-    )
+    return format_grammar(fmt, "response_format", auto=True)
 
 
 def check_truncation(strategy: Any) -> dict[str, Any]:
