@@ -177,7 +177,9 @@ def test_hosted_tools_are_refused(http: httpx.Client, ids: dict[str, str], kind:
             "tool_choice",
         ),
         ({"tools": [{"type": "function", "function": {}}]}, "tools[0].function.name"),
-        ({"response_format": {"type": "yaml"}}, "response_format"),
+        ({"response_format": {"type": "yaml"}}, "response_format.type"),
+        ({"response_format": "json"}, "response_format"),
+        ({"response_format": {"type": "json_schema"}}, "response_format.json_schema"),
         ({"truncation_strategy": {"type": "last_messages"}}, "truncation_strategy.last_messages"),
         ({"truncation_strategy": {"type": "middle"}}, "truncation_strategy.type"),
         ({"temperature": 3}, "temperature"),
@@ -191,6 +193,8 @@ def test_hosted_tools_are_refused(http: httpx.Client, ids: dict[str, str], kind:
             {"additional_messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
             "additional_messages[0].content[0]",
         ),
+        ({"additional_messages": ["x"]}, "additional_messages[0]"),
+        ({"additional_messages": [{"content": "x"}]}, "additional_messages[0].role"),
     ],
 )
 def test_bad_run_parameters(
@@ -214,6 +218,9 @@ def test_bad_messages_and_pages(http: httpx.Client, ids: dict[str, str]) -> None
     attach = {"role": "user", "content": "x", "attachments": [{"file_id": "f"}]}
     _error(http.post(f"/threads/{t}/messages", json=attach), 400, "attachments")
     _error(http.post("/threads", json={"tool_resources": {"file_search": {}}}), 400)
+    _error(http.post("/threads", json={"messages": [{"role": "user"}]}), 400, "messages[0].content")
+    run = {"assistant_id": ids["assistant"], "thread": "x"}
+    _error(http.post("/threads/runs", json=run), 400, "thread")
     for params, param in [
         ({"limit": "0"}, "limit"),
         ({"limit": "101"}, "limit"),

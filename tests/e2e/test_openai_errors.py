@@ -98,8 +98,13 @@ def test_embedding_input_too_long(client: openai.OpenAI) -> None:
 
 
 def test_unsupported_features_are_refused_not_ignored(client: openai.OpenAI) -> None:
+    # The param named is the first one missing, as in the Responses and Assistants APIs.
     no_schema = {"type": "json_schema", "json_schema": {"name": "x"}}
     assert error_of(bad(client, response_format=no_schema))["param"] == (
+        "response_format.json_schema.schema"
+    )
+    no_spec = {"type": "json_schema"}
+    assert error_of(bad(client, response_format=no_spec))["param"] == (
         "response_format.json_schema"
     )
     image = [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]

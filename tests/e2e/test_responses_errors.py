@@ -57,6 +57,7 @@ def _error(response: httpx.Response, status: int) -> dict[str, Any]:
             "text.format.schema",
         ),
         ({"input": "x", "text": {"format": {"type": "yaml"}}}, "text.format.type"),
+        ({"input": "x", "text": {"format": "json"}}, "text.format"),
         ({"input": "x", "metadata": {"k": 1}}, "metadata.k"),
         ({"input": "x", "background": True, "store": False}, "background"),
         ({"input": "x", "truncation": "middle"}, "truncation"),

@@ -2,7 +2,9 @@
 (and WebSocket error frames).
 
 OpenAI clients expect `{"error": {"message", "type", "param", "code"}}`; Ollama clients
-`{"error": "..."}`. Which one a path gets is decided by its prefix.
+`{"error": "..."}`. Which one a path gets is decided by its prefix. A stream that fails
+after its first byte ends with the same body as its last event (OpenAI's SSE, Ollama's
+NDJSON line).
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hearth.core.errors import EngineError, HearthError, InvalidRequest, NotFound, Overloaded
+from hearth.core.errors import (
+    EngineError,
+    HearthError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    Overloaded,
+)
+from hearth.services.failures import openai_error_object
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +39,16 @@ def is_ollama_path(path: str) -> bool:
 
 
 def openai_error_body(err: HearthError) -> dict[str, Any]:
-    return {
-        "error": {
-            "message": err.message,
-            "type": err.type,
-            "param": err.param,
-            "code": err.code,
-        }
-    }
+    return {"error": openai_error_object(err)}
+
+
+def ollama_error_body(err: HearthError) -> dict[str, Any]:
+    return {"error": err.message}
 
 
 def error_body(path: str, err: HearthError) -> dict[str, Any]:
     if is_ollama_path(path):
-        return {"error": err.message}
+        return ollama_error_body(err)
     return openai_error_body(err)
 
 
@@ -60,8 +67,9 @@ def ws_error_frame(err: HearthError, rid: str | None) -> dict[str, Any]:
     return frame
 
 
-def error_response(path: str, err: HearthError) -> JSONResponse:
-    status = err.status
+def error_response(path: str, err: HearthError, status: int | None = None) -> JSONResponse:
+    """`status`, when given, overrides the error's own (a refusal of Starlette's)."""
+    status = status or err.status
     if isinstance(err, Overloaded) and is_ollama_path(path):
         status = 503  # Ollama's answer to a full queue; its clients retry on it
     headers = {}
@@ -153,13 +161,9 @@ def install_error_handlers(app: FastAPI) -> None:
                 code="unknown_url",
             )
         elif exc.status_code == 405:
-            err = InvalidRequest(
-                f"Method {request.method} is not allowed for {path}.", code="method_not_allowed"
-            )
-            err.status = 405
-        else:
-            err = InvalidRequest(str(exc.detail))
-            err.status = exc.status_code
+            err = MethodNotAllowed(f"Method {request.method} is not allowed for {path}.")
+        else:  # a body Starlette could not parse, and the like: its status, our shape
+            return error_response(path, InvalidRequest(str(exc.detail)), exc.status_code)
         return error_response(path, err)
 
     @app.exception_handler(Exception)

@@ -46,10 +46,9 @@ class Unauthorized(HearthError):
     code = "invalid_api_key"
 
 
-class Forbidden(HearthError):
-    status = 403
-    type = "invalid_request_error"
-    code = "forbidden"
+class MethodNotAllowed(InvalidRequest):
+    status = 405
+    code = "method_not_allowed"
 
 
 class NotFound(HearthError):
@@ -66,12 +65,6 @@ class Conflict(HearthError):
     status = 409
     type = "invalid_request_error"
     code = "conflict"
-
-
-class RateLimited(HearthError):
-    status = 429
-    type = "rate_limit_error"
-    code = "rate_limit_exceeded"
 
 
 class Overloaded(HearthError):

@@ -16,9 +16,10 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Protocol
 
-from hearth.core.errors import Conflict, EngineError, HearthError, NotFound
+from hearth.core.errors import Conflict, HearthError, NotFound
 from hearth.engine.registry import ModelRegistry
 from hearth.engine.types import Finished, FinishReason, GenerationRequest, TokenEvent, Usage
+from hearth.services.failures import engine_failure
 from hearth.services.generation import start_run
 
 log = logging.getLogger(__name__)
@@ -172,8 +173,7 @@ class ChatSession:
             await run.aclose()
         ended = time.perf_counter_ns()
         if finished is None or finished.reason == "error":
-            error = finished.error if finished is not None else None
-            await self._fail(rid, EngineError(error or "the engine failed"))
+            await self._fail(rid, engine_failure(finished))
             return
         self._ending(rid)
         first = run.first_output_ns  # the run's own clock, as every surface reports it

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
 from hearth.chat.toolparse import ToolCallParser
-from hearth.core.errors import EngineError, Overloaded
+from hearth.core.errors import Overloaded
 from hearth.engine.base import Backend, Generation
 from hearth.engine.meter import RunMeter, RunReport
 from hearth.engine.registry import DEFAULT, KeepAlive, ModelRegistry, Release
@@ -31,6 +31,7 @@ from hearth.engine.types import (
     ToolCallDelta,
     Usage,
 )
+from hearth.services.failures import engine_failure
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ class Run:
             result = results[index]
             if isinstance(event, Finished):
                 if event.reason == "error":
-                    raise EngineError(event.error or "the engine failed")
+                    raise engine_failure(event)
                 result.finish_reason = event.reason
                 result.usage = event.usage
             elif isinstance(event, ToolCallDelta):

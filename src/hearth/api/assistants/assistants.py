@@ -6,16 +6,17 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from hearth.api.assistants.schemas import CreateAssistant, ModifyAssistant
+from hearth.api.assistants.schemas import CreateAssistant
 from hearth.api.responses.pages import Page
 from hearth.api.state import State
+from hearth.services.assistants.params import AssistantParams
 
 router = APIRouter(prefix="/assistants")
 
 
 @router.post("")
 async def create_assistant(body: CreateAssistant, state: State) -> Any:
-    return await state.assistants.create_assistant(body.fields())
+    return await state.assistants.create_assistant(body)
 
 
 @router.get("")
@@ -29,8 +30,8 @@ async def get_assistant(assistant_id: str, state: State) -> Any:
 
 
 @router.post("/{assistant_id}")
-async def modify_assistant(assistant_id: str, body: ModifyAssistant, state: State) -> Any:
-    return await state.assistants.modify_assistant(assistant_id, body.fields())
+async def modify_assistant(assistant_id: str, body: AssistantParams, state: State) -> Any:
+    return await state.assistants.modify_assistant(assistant_id, body)
 
 
 @router.delete("/{assistant_id}")

@@ -8,11 +8,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from hearth.api.assistants.schemas import CreateRun, CreateThreadAndRun, Modify, SubmitToolOutputs
+from hearth.api.assistants.schemas import CreateRun, CreateThreadAndRun, SubmitToolOutputs
 from hearth.api.responses.pages import Page
 from hearth.api.state import State
 from hearth.api.streaming import EventStream, sse_event
 from hearth.services.assistants import RunJob
+from hearth.services.assistants.params import ModifyParams
 
 router = APIRouter(prefix="/threads")
 
@@ -31,12 +32,12 @@ def _answer(job: RunJob, stream: bool | None) -> dict[str, Any] | EventStream:
 async def create_thread_and_run(
     body: CreateThreadAndRun, state: State
 ) -> dict[str, Any] | EventStream:
-    return _answer(await state.assistants.create_thread_and_run(body.fields()), body.stream)
+    return _answer(await state.assistants.create_thread_and_run(body), body.stream)
 
 
 @router.post("/{thread_id}/runs", response_model=None)
 async def create_run(thread_id: str, body: CreateRun, state: State) -> dict[str, Any] | EventStream:
-    return _answer(await state.assistants.runs.create(thread_id, body.fields()), body.stream)
+    return _answer(await state.assistants.runs.create(thread_id, body), body.stream)
 
 
 @router.get("/{thread_id}/runs")
@@ -50,8 +51,8 @@ async def get_run(thread_id: str, run_id: str, state: State) -> Any:
 
 
 @router.post("/{thread_id}/runs/{run_id}")
-async def modify_run(thread_id: str, run_id: str, body: Modify, state: State) -> Any:
-    return await state.assistants.runs.modify(thread_id, run_id, body.fields())
+async def modify_run(thread_id: str, run_id: str, body: ModifyParams, state: State) -> Any:
+    return await state.assistants.runs.modify(thread_id, run_id, body)
 
 
 @router.post("/{thread_id}/runs/{run_id}/cancel")

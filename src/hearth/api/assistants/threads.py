@@ -6,16 +6,16 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from hearth.api.assistants.schemas import CreateMessage, CreateThread, Modify
 from hearth.api.responses.pages import Page
 from hearth.api.state import State
+from hearth.services.assistants.params import MessageParams, ModifyParams, ThreadParams
 
 router = APIRouter(prefix="/threads")
 
 
 @router.post("")
-async def create_thread(state: State, body: CreateThread | None = None) -> Any:
-    return await state.assistants.create_thread(body.fields() if body else {})
+async def create_thread(state: State, body: ThreadParams | None = None) -> Any:
+    return await state.assistants.create_thread(body or ThreadParams())
 
 
 @router.get("/{thread_id}")
@@ -24,8 +24,8 @@ async def get_thread(thread_id: str, state: State) -> Any:
 
 
 @router.post("/{thread_id}")
-async def modify_thread(thread_id: str, body: Modify, state: State) -> Any:
-    return await state.assistants.modify_thread(thread_id, body.fields())
+async def modify_thread(thread_id: str, body: ModifyParams, state: State) -> Any:
+    return await state.assistants.modify_thread(thread_id, body)
 
 
 @router.delete("/{thread_id}")
@@ -34,8 +34,8 @@ async def delete_thread(thread_id: str, state: State) -> Any:
 
 
 @router.post("/{thread_id}/messages")
-async def create_message(thread_id: str, body: CreateMessage, state: State) -> Any:
-    return await state.assistants.create_message(thread_id, body.fields())
+async def create_message(thread_id: str, body: MessageParams, state: State) -> Any:
+    return await state.assistants.create_message(thread_id, body)
 
 
 @router.get("/{thread_id}/messages")
@@ -49,8 +49,8 @@ async def get_message(thread_id: str, message_id: str, state: State) -> Any:
 
 
 @router.post("/{thread_id}/messages/{message_id}")
-async def modify_message(thread_id: str, message_id: str, body: Modify, state: State) -> Any:
-    return await state.assistants.modify_message(thread_id, message_id, body.fields())
+async def modify_message(thread_id: str, message_id: str, body: ModifyParams, state: State) -> Any:
+    return await state.assistants.modify_message(thread_id, message_id, body)
 
 
 @router.delete("/{thread_id}/messages/{message_id}")

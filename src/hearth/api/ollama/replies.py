@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import Request
 
+from hearth.api.errors import ollama_error_body
 from hearth.api.ollama import convert
 from hearth.api.ollama.convert import now_iso
 from hearth.api.ollama.schemas import ChatRequest, GenerateRequest
@@ -30,6 +31,7 @@ from hearth.engine.types import (
     ToolCallDelta,
     Usage,
 )
+from hearth.services.failures import engine_failure
 from hearth.services.generation import ChoiceResult, Run, start_run
 from hearth.services.logprobs import logprob_entries
 from hearth.services.profiles import with_profile
@@ -165,7 +167,7 @@ async def _lines(
                 clock.end = time.perf_counter_ns()
                 clock.first_token = run.first_output_ns
                 if event.reason == "error":
-                    yield ndjson_line({"error": event.error or "the engine failed"})
+                    yield ndjson_line(ollama_error_body(engine_failure(event)))
                     return
                 if calls.tool_calls:  # Ollama sends whole calls, not pieces
                     yield ndjson_line(shape.piece("", tool_calls=calls.tool_calls))

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator
 
+from hearth.api.fields import one_of
 from hearth.core.config import parse_keep_alive
 from hearth.engine.registry import DEFAULT, KeepAlive
 
@@ -112,19 +113,12 @@ class ToolDef(BaseModel):
 class Message(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    role: str
+    role: Annotated[str, one_of(ROLES)]
     content: str | None = None
     images: list[str] | None = None
     tool_calls: list[ToolCall] | None = None
     tool_name: str | None = None
     thinking: str | None = None
-
-    @field_validator("role")
-    @classmethod
-    def _known_role(cls, value: str) -> str:
-        if value not in ROLES:
-            raise ValueError(f"'{value}' is not one of {sorted(ROLES)}")
-        return value
 
 
 class _ModelBody(_Body):

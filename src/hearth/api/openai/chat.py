@@ -21,9 +21,9 @@ from hearth.api.openai.convert import (
 from hearth.api.openai.schemas import ChatCompletionRequest
 from hearth.api.state import State
 from hearth.api.streaming import EventStream, sse_data, unless_disconnected
-from hearth.core.errors import EngineError
 from hearth.core.ids import new_id, unix_now
 from hearth.engine.types import Finished, ToolCallDelta
+from hearth.services.failures import engine_failure
 from hearth.services.generation import ChoiceResult, Run, start_run
 from hearth.services.profiles import with_profile
 
@@ -103,8 +103,7 @@ async def _stream(
     async for index, event in run.events():
         if isinstance(event, Finished):
             if event.reason == "error":
-                err = EngineError(event.error or "the engine failed")
-                yield sse_data(openai_error_body(err))
+                yield sse_data(openai_error_body(engine_failure(event)))
                 yield sse_data("[DONE]")
                 return
             yield chunk(index, {}, event.reason)

@@ -20,9 +20,10 @@ from hearth.api.openai.prompts import Prompt, check_vocabulary, parse_prompts
 from hearth.api.openai.schemas import CompletionRequest
 from hearth.api.state import AppState, State
 from hearth.api.streaming import EventStream, sse_data, unless_disconnected
-from hearth.core.errors import EngineError, InvalidRequest
+from hearth.core.errors import InvalidRequest
 from hearth.core.ids import new_id, unix_now
 from hearth.engine.types import Finished, GenerationRequest
+from hearth.services.failures import engine_failure
 from hearth.services.generation import Run, start_run
 from hearth.services.profiles import with_profile
 
@@ -127,8 +128,7 @@ async def _stream(
     async for index, event in run.events():
         if isinstance(event, Finished):
             if event.reason == "error":
-                err = EngineError(event.error or "the engine failed")
-                yield sse_data(openai_error_body(err))
+                yield sse_data(openai_error_body(engine_failure(event)))
                 yield sse_data("[DONE]")
                 return
             yield chunk(index, "", event.reason)

@@ -10,13 +10,12 @@ from hearth.api.openai.schemas import (
     NamedToolChoice,
     SamplingFields,
 )
-from hearth.chat.structured import json_object_grammar, schema_grammar
+from hearth.chat.output_format import format_grammar
 from hearth.chat.tools import ToolMode, check_tool_turns, resolve_tool_choice
 from hearth.core.errors import InvalidRequest
 from hearth.engine.types import (
     ChatMessage,
     GenerationRequest,
-    Grammar,
     SamplingParams,
     TokenLogprob,
     Tool,
@@ -104,28 +103,13 @@ def tool_choice(body: ChatCompletionRequest) -> tuple[ToolMode, str | None]:
     )
 
 
-def response_grammar(body: ChatCompletionRequest) -> Grammar | None:
-    """`response_format` as a grammar: any JSON object, or JSON valid against a schema."""
-    fmt = body.response_format
-    if fmt is None or fmt.type == "text":
-        return None
-    if fmt.type == "json_object":
-        return json_object_grammar()
-    spec = getattr(fmt, "json_schema", None)
-    if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
-        raise InvalidRequest(
-            "response_format of type 'json_schema' needs 'json_schema.schema', a JSON schema.",
-            param="response_format.json_schema",
-        )
-    return schema_grammar(spec["schema"], param="response_format.json_schema.schema")
-
-
 def chat_request(body: ChatCompletionRequest) -> GenerationRequest:
     _refuse_unsupported(body)
     max_tokens = body.max_completion_tokens or body.max_tokens
     messages = tuple(_message(i, m) for i, m in enumerate(body.messages))
     check_tool_turns(messages)
     mode, name = tool_choice(body)
+    fmt = body.response_format
     return GenerationRequest(
         model=body.model,
         messages=messages,
@@ -138,7 +122,7 @@ def chat_request(body: ChatCompletionRequest) -> GenerationRequest:
         max_tokens=max_tokens,
         n=body.n or 1,
         logprobs=(body.top_logprobs or 0) if body.logprobs else None,
-        grammar=response_grammar(body),
+        grammar=format_grammar(None if fmt is None else fmt.model_dump(), "response_format"),
     )
 
 

@@ -6,9 +6,11 @@ cannot honour yet are refused with a 400 naming them rather than silently droppe
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hearth.api.fields import one_of
 
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 
@@ -51,18 +53,11 @@ class ToolCallIn(BaseModel):
 class Message(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    role: str
+    role: Annotated[str, one_of(ROLES)]
     content: str | list[ContentPart] | None = None
     name: str | None = None
     tool_calls: list[ToolCallIn] | None = None
     tool_call_id: str | None = None
-
-    @field_validator("role")
-    @classmethod
-    def _known_role(cls, value: str) -> str:
-        if value not in ROLES:
-            raise ValueError(f"'{value}' is not one of {sorted(ROLES)}")
-        return value
 
     def text(self) -> str | None:
         if isinstance(self.content, list):

@@ -1,13 +1,17 @@
-"""The Assistants API's tools, tool_choice, response_format, truncation_strategy and
-message content: checked (naming the param that is wrong) and turned into the engine's
-terms. Only function tools run here; the hosted tools are refused, never dropped."""
+"""The Assistants API's requests as typed params (their types and ranges checked by
+pydantic as they are parsed), and their tools, tool_choice, response_format,
+truncation_strategy and message content: checked (naming the param that is wrong) and
+turned into the engine's terms. Only function tools run here; the hosted tools are
+refused, never dropped."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from hearth.chat.structured import json_object_grammar, schema_grammar
+from pydantic import BaseModel, ConfigDict, Field
+
+from hearth.chat.output_format import format_grammar
 from hearth.chat.tools import ToolMode, resolve_tool_choice
 from hearth.chat.types import Grammar, Tool
 from hearth.core.errors import InvalidRequest
@@ -15,12 +19,79 @@ from hearth.core.errors import InvalidRequest
 _HOSTED = ("code_interpreter", "file_search")
 
 
-def check_tools(tools: Any, param: str = "tools") -> list[dict[str, Any]]:
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+Temperature = Annotated[float | None, Field(ge=0, le=2)]
+TopP = Annotated[float | None, Field(ge=0, le=1)]
+
+
+class AssistantParams(_Params):
+    """An assistant as created, or modified: then only the fields sent
+    (`model_fields_set`) change."""
+
+    model: str | None = None
+    name: str | None = Field(None, max_length=256)
+    description: str | None = Field(None, max_length=512)
+    instructions: str | None = Field(None, max_length=256_000)
+    tools: list[Any] | None = None
+    tool_resources: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    temperature: Temperature = None
+    top_p: TopP = None
+    response_format: Any = None
+
+
+class ModifyParams(_Params):
+    """A thread, message or run modified: only the fields sent change."""
+
+    metadata: dict[str, Any] | None = None
+    tool_resources: dict[str, Any] | None = None
+
+
+class MessageParams(_Params):
+    role: str
+    content: Any  # a string or text parts: see message_content
+    attachments: list[Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ThreadParams(ModifyParams):
+    messages: list[MessageParams] | None = None
+
+
+class RunParams(_Params):
+    """A run; `model` … `response_format` override the assistant's own."""
+
+    assistant_id: str
+    model: str | None = None
+    instructions: str | None = None
+    additional_instructions: str | None = None
+    additional_messages: list[MessageParams] | None = None
+    tools: list[Any] | None = None
+    metadata: dict[str, Any] | None = None
+    temperature: Temperature = None
+    top_p: TopP = None
+    max_prompt_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    truncation_strategy: dict[str, Any] | None = None
+    tool_choice: Any = None
+    parallel_tool_calls: bool | None = None
+    response_format: Any = None
+
+
+class ThreadRunParams(RunParams):
+    """A new thread and a run on it."""
+
+    thread: ThreadParams | None = None
+    tool_resources: dict[str, Any] | None = None
+
+
+def check_tools(tools: list[Any] | None, param: str = "tools") -> list[dict[str, Any]]:
     """The tools as the API shows them back: `{type: "function", function: {...}}`."""
     if tools is None:
         return []
-    if not isinstance(tools, list):
-        raise InvalidRequest(f"'{param}' must be a list of tools.", param=param)
     shown: list[dict[str, Any]] = []
     for i, tool in enumerate(tools):
         where = f"{param}[{i}]"
@@ -78,32 +149,13 @@ def check_tool_choice(choice: Any, tools: list[dict[str, Any]]) -> tuple[ToolMod
 
 def response_grammar(fmt: Any) -> Grammar | None:
     """`response_format` as a grammar: any JSON object, or JSON valid against a schema."""
-    if fmt in (None, "auto"):
-        return None
-    kind = fmt.get("type") if isinstance(fmt, dict) else None
-    if kind == "text":
-        return None
-    if kind == "json_object":
-        return json_object_grammar()
-    if kind == "json_schema":
-        spec = fmt.get("json_schema")
-        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
-            raise InvalidRequest(
-                "response_format of type 'json_schema' needs 'json_schema.schema', a JSON schema.",
-                param="response_format.json_schema",
-            )
-        return schema_grammar(spec["schema"], param="response_format.json_schema.schema")
-    raise InvalidRequest(
-        "Invalid value for 'response_format': use 'auto', or a type of 'text', 'json_object' "
-        "or 'json_schema'.",
-        param="response_format",
-    )
+    return format_grammar(fmt, "response_format", auto=True)
 
 
-def check_truncation(strategy: Any) -> dict[str, Any]:
+def check_truncation(strategy: dict[str, Any] | None) -> dict[str, Any]:
     if strategy is None:
         return {"type": "auto", "last_messages": None}
-    kind = strategy.get("type") if isinstance(strategy, dict) else None
+    kind = strategy.get("type")
     if kind == "auto":
         return {"type": "auto", "last_messages": None}
     if kind == "last_messages":
@@ -147,7 +199,7 @@ def text_block(text: str) -> dict[str, Any]:
     return {"type": "text", "text": {"value": text, "annotations": []}}
 
 
-def check_attachments(attachments: Any, param: str) -> None:
+def check_attachments(attachments: list[Any] | None, param: str) -> None:
     # Attachments name uploaded files for the hosted tools, which this server does not run.
     if attachments:
         raise InvalidRequest(
@@ -157,7 +209,7 @@ def check_attachments(attachments: Any, param: str) -> None:
         )
 
 
-def check_tool_resources(resources: Any) -> None:
+def check_tool_resources(resources: dict[str, Any] | None) -> None:
     if resources:
         raise InvalidRequest(
             "'tool_resources' are not supported by this server (they feed the "

@@ -17,6 +17,7 @@ from hearth.core.ids import new_id, unix_now
 from hearth.services.assistants import params
 from hearth.services.assistants.executor import STOPPED, Event, RunJob
 from hearth.services.assistants.objects import TERMINAL, missing, render, set_fields
+from hearth.services.assistants.params import ModifyParams, RunParams
 from hearth.services.items import check_metadata
 from hearth.services.responses.owners import keep_beating, orphan_judge, this_process
 from hearth.store.models import Run, RunStep
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # A run paused for tool outputs expires when they have not come in this long.
 EXPIRES_AFTER = 600
-_OVERRIDES = ("model", "instructions", "temperature", "top_p", "response_format")
+_OVERRIDES = {"model", "instructions", "temperature", "top_p", "response_format"}
 
 
 class Runs:
@@ -112,21 +113,21 @@ class Runs:
     # ---- create -------------------------------------------------------------------------
 
     async def create(
-        self, thread_id: str, body: dict[str, Any], opening: list[Event] | None = None
+        self, thread_id: str, body: RunParams, opening: list[Event] | None = None
     ) -> RunJob:
         """Check the request, store the run (and its additional messages) and start it."""
         await self.service.thread_row(thread_id)
-        assistant = await self.service.assistant_row(body.get("assistant_id") or "")
-        merged = {**assistant.data, **{k: body[k] for k in _OVERRIDES if body.get(k) is not None}}
+        assistant = await self.service.assistant_row(body.assistant_id)
+        merged = {**assistant.data, **body.model_dump(include=_OVERRIDES, exclude_none=True)}
         self.registry.resolve(merged["model"])
-        tools = params.check_tools(body["tools"]) if body.get("tools") is not None else None
+        tools = params.check_tools(body.tools) if body.tools is not None else None
         tools = assistant.data["tools"] if tools is None else tools
-        choice = body.get("tool_choice")
+        choice = body.tool_choice
         params.check_tool_choice(choice, tools)
         params.response_grammar(merged["response_format"])
         instructions = merged["instructions"] or ""
-        if body.get("additional_instructions"):
-            instructions = f"{instructions}\n\n{body['additional_instructions']}".strip()
+        if body.additional_instructions:
+            instructions = f"{instructions}\n\n{body.additional_instructions}".strip()
         now, run_id = unix_now(), new_id("run_")
         data = {
             "id": run_id,
@@ -146,13 +147,13 @@ class Runs:
             "instructions": instructions,
             "tools": tools,
             "tool_choice": choice if choice is not None else "auto",
-            "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
+            "parallel_tool_calls": body.parallel_tool_calls is not False,
             "response_format": merged["response_format"] or "auto",
             "temperature": merged["temperature"],
             "top_p": merged["top_p"],
-            "max_prompt_tokens": body.get("max_prompt_tokens"),
-            "max_completion_tokens": body.get("max_completion_tokens"),
-            "truncation_strategy": params.check_truncation(body.get("truncation_strategy")),
+            "max_prompt_tokens": body.max_prompt_tokens,
+            "max_completion_tokens": body.max_completion_tokens,
+            "truncation_strategy": params.check_truncation(body.truncation_strategy),
             "usage": None,
         }
         run = Run(
@@ -160,19 +161,14 @@ class Runs:
             created_at=now,
             thread_id=thread_id,
             status="queued",
-            meta=check_metadata(body.get("metadata")),
+            meta=check_metadata(body.metadata),
             data=data,
             owner=self.owner,
             heartbeat_at=time.time(),
         )
-        extra = body.get("additional_messages") or []
-        if not isinstance(extra, list):
-            raise InvalidRequest(
-                "'additional_messages' must be a list.", param="additional_messages"
-            )
         messages = [
             self.service.message_row(thread_id, m, f"additional_messages[{i}]")
-            for i, m in enumerate(extra)
+            for i, m in enumerate(body.additional_messages or [])
         ]
         await self.expire_overdue(thread_id)
         blocking = await self.store.threads.add_unless_open_run(thread_id, [*messages, run])
@@ -217,10 +213,10 @@ class Runs:
         await self.expire_overdue(thread_id)
         return (await self.store.threads.runs.page(query, thread_id=thread_id)).as_list(render)
 
-    async def modify(self, thread_id: str, run_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def modify(self, thread_id: str, run_id: str, body: ModifyParams) -> dict[str, Any]:
         row = await self._run(thread_id, run_id)
-        if "metadata" in body:
-            row.meta = check_metadata(body["metadata"])
+        if "metadata" in body.model_fields_set:
+            row.meta = check_metadata(body.metadata)
             await self.store.threads.runs.update(run_id, meta=row.meta)
         return render(row)
 

@@ -11,13 +11,20 @@ from hearth.engine.registry import ModelRegistry
 from hearth.services.assistants import objects, params
 from hearth.services.assistants.executor import RunJob
 from hearth.services.assistants.objects import deleted, missing, render, set_fields
+from hearth.services.assistants.params import (
+    AssistantParams,
+    MessageParams,
+    ModifyParams,
+    ThreadParams,
+    ThreadRunParams,
+)
 from hearth.services.assistants.runs import Runs
 from hearth.services.items import check_metadata
 from hearth.store import Store
 from hearth.store.models import Assistant, Thread, ThreadMessage
 from hearth.store.pages import PageQuery
 
-_ASSISTANT_FIELDS = ("name", "description", "instructions", "temperature", "top_p")
+_ASSISTANT_FIELDS = {"name", "description", "instructions", "temperature", "top_p"}
 
 
 class AssistantsService:
@@ -40,21 +47,23 @@ class AssistantsService:
 
     # ---- assistants ---------------------------------------------------------------------
 
-    def _assistant_fields(self, body: dict[str, Any]) -> dict[str, Any]:
-        fields: dict[str, Any] = {k: body[k] for k in _ASSISTANT_FIELDS if k in body}
-        if "model" in body:
-            self.registry.resolve(body["model"])
-            fields["model"] = body["model"]
-        if "tools" in body:
-            fields["tools"] = params.check_tools(body["tools"])
-        if "response_format" in body:
-            params.response_grammar(body["response_format"])
-            fields["response_format"] = body["response_format"] or "auto"
-        params.check_tool_resources(body.get("tool_resources"))
+    def _assistant_fields(self, body: AssistantParams) -> dict[str, Any]:
+        """The fields sent, checked."""
+        sent = body.model_fields_set
+        fields = body.model_dump(include=_ASSISTANT_FIELDS & sent)
+        if "model" in sent:  # null included, which no model is named
+            self.registry.resolve(body.model)  # type: ignore[arg-type]
+            fields["model"] = body.model
+        if "tools" in sent:
+            fields["tools"] = params.check_tools(body.tools)
+        if "response_format" in sent:
+            params.response_grammar(body.response_format)
+            fields["response_format"] = body.response_format or "auto"
+        params.check_tool_resources(body.tool_resources)
         return fields
 
-    async def create_assistant(self, body: dict[str, Any]) -> dict[str, Any]:
-        meta = check_metadata(body.get("metadata"))
+    async def create_assistant(self, body: AssistantParams) -> dict[str, Any]:
+        meta = check_metadata(body.metadata)
         now, assistant_id = unix_now(), new_id("asst_")
         data = {
             "id": assistant_id,
@@ -87,11 +96,11 @@ class AssistantsService:
     async def list_assistants(self, query: PageQuery) -> dict[str, Any]:
         return (await self.store.assistants.page(query)).as_list(render)
 
-    async def modify_assistant(self, assistant_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def modify_assistant(self, assistant_id: str, body: AssistantParams) -> dict[str, Any]:
         row = await self.assistant_row(assistant_id)
         set_fields(row, **self._assistant_fields(body))
-        if "metadata" in body:
-            row.meta = check_metadata(body["metadata"])
+        if "metadata" in body.model_fields_set:
+            row.meta = check_metadata(body.metadata)
         await self.store.assistants.update(assistant_id, data=row.data, meta=row.meta)
         return render(row)
 
@@ -102,33 +111,28 @@ class AssistantsService:
 
     # ---- threads and messages -----------------------------------------------------------
 
-    def _new_thread(self, body: dict[str, Any], param: str = "") -> tuple[Thread, list[Any]]:
-        params.check_tool_resources(body.get("tool_resources"))
-        meta = check_metadata(body.get("metadata"), f"{param}metadata")
+    def _new_thread(self, body: ThreadParams, param: str = "") -> tuple[Thread, list[Any]]:
+        params.check_tool_resources(body.tool_resources)
+        meta = check_metadata(body.metadata, f"{param}metadata")
         now, thread_id = unix_now(), new_id("thread_")
         data = {"id": thread_id, "object": "thread", "created_at": now, "tool_resources": {}}
         thread = Thread(id=thread_id, created_at=now, meta=meta, data=data)
-        given = body.get("messages") or []
-        if not isinstance(given, list):
-            raise InvalidRequest(f"'{param}messages' must be a list.", param=f"{param}messages")
         messages = [
-            self.message_row(thread_id, m, f"{param}messages[{i}]") for i, m in enumerate(given)
+            self.message_row(thread_id, m, f"{param}messages[{i}]")
+            for i, m in enumerate(body.messages or [])
         ]
         return thread, messages
 
-    async def create_thread(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def create_thread(self, body: ThreadParams) -> dict[str, Any]:
         thread, messages = self._new_thread(body)
         await self.store.threads.create(thread, messages)
         return render(thread)
 
-    async def create_thread_and_run(self, body: dict[str, Any]) -> RunJob:
+    async def create_thread_and_run(self, body: ThreadRunParams) -> RunJob:
         """POST /threads/runs: a new thread (with its messages) and a run on it; a run
         that is refused leaves no thread behind."""
-        given = body.get("thread") or {}
-        if not isinstance(given, dict):
-            raise InvalidRequest("'thread' must be an object.", param="thread")
-        thread, messages = self._new_thread(given, "thread.")
-        await self.assistant_row(body.get("assistant_id") or "")
+        thread, messages = self._new_thread(body.thread or ThreadParams(), "thread.")
+        await self.assistant_row(body.assistant_id)
         await self.store.threads.create(thread, messages)
         try:
             return await self.runs.create(thread.id, body, [("thread.created", render(thread))])
@@ -145,11 +149,11 @@ class AssistantsService:
     async def get_thread(self, thread_id: str) -> dict[str, Any]:
         return render(await self.thread_row(thread_id))
 
-    async def modify_thread(self, thread_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def modify_thread(self, thread_id: str, body: ModifyParams) -> dict[str, Any]:
         row = await self.thread_row(thread_id)
-        params.check_tool_resources(body.get("tool_resources"))
-        if "metadata" in body:
-            row.meta = check_metadata(body["metadata"])
+        params.check_tool_resources(body.tool_resources)
+        if "metadata" in body.model_fields_set:
+            row.meta = check_metadata(body.metadata)
             await self.store.threads.update(thread_id, meta=row.meta)
         return render(row)
 
@@ -159,22 +163,19 @@ class AssistantsService:
             raise missing("thread", thread_id, "thread_id")
         return deleted("thread", thread_id)
 
-    def message_row(self, thread_id: str, body: Any, param: str = "") -> ThreadMessage:
+    def message_row(self, thread_id: str, body: MessageParams, param: str = "") -> ThreadMessage:
         prefix = f"{param}." if param else ""
-        if not isinstance(body, dict):
-            raise InvalidRequest(f"'{param}' must be a message object.", param=param)
-        role = body.get("role")
-        if role not in ("user", "assistant"):
+        if body.role not in ("user", "assistant"):
             raise InvalidRequest(
                 f"Invalid value for '{prefix}role': use 'user' or 'assistant'.",
                 param=f"{prefix}role",
             )
-        content = params.message_content(body.get("content"), f"{prefix}content")
-        params.check_attachments(body.get("attachments"), f"{prefix}attachments")
-        meta = check_metadata(body.get("metadata"), f"{prefix}metadata")
-        return objects.new_message(thread_id, role, content, meta)
+        content = params.message_content(body.content, f"{prefix}content")
+        params.check_attachments(body.attachments, f"{prefix}attachments")
+        meta = check_metadata(body.metadata, f"{prefix}metadata")
+        return objects.new_message(thread_id, body.role, content, meta)
 
-    async def create_message(self, thread_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def create_message(self, thread_id: str, body: MessageParams) -> dict[str, Any]:
         await self.thread_row(thread_id)
         row = self.message_row(thread_id, body)
         await self.runs.expire_overdue(thread_id)
@@ -204,11 +205,11 @@ class AssistantsService:
         return (await self.store.threads.messages.page(query, **owner)).as_list(render)
 
     async def modify_message(
-        self, thread_id: str, message_id: str, body: dict[str, Any]
+        self, thread_id: str, message_id: str, body: ModifyParams
     ) -> dict[str, Any]:
         row = await self._message(thread_id, message_id)
-        if "metadata" in body:
-            row.meta = check_metadata(body["metadata"])
+        if "metadata" in body.model_fields_set:
+            row.meta = check_metadata(body.metadata)
             await self.store.threads.messages.update(message_id, meta=row.meta)
         return render(row)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hearth.chat.structured import json_object_grammar, schema_grammar
+from hearth.chat.output_format import format_grammar
 from hearth.chat.tools import ToolMode, resolve_tool_choice
 from hearth.chat.types import Grammar, Tool
 from hearth.core.errors import InvalidRequest
@@ -132,21 +132,4 @@ class ResponseParams:
 
     def grammar(self) -> Grammar | None:
         """`text.format` as a grammar: any JSON object, or JSON valid against a schema."""
-        fmt = (self.text or {}).get("format") or {"type": "text"}
-        kind = fmt.get("type") if isinstance(fmt, dict) else None
-        if kind == "text":
-            return None
-        if kind == "json_object":
-            return json_object_grammar()
-        if kind == "json_schema":
-            schema = fmt.get("schema")
-            if not isinstance(schema, dict):
-                raise InvalidRequest(
-                    "text.format of type 'json_schema' needs 'schema', a JSON schema object.",
-                    param="text.format.schema",
-                )
-            return schema_grammar(schema, param="text.format.schema")
-        raise InvalidRequest(
-            "Invalid value for 'text.format.type': use 'text', 'json_object' or 'json_schema'.",
-            param="text.format.type",
-        )
+        return format_grammar((self.text or {}).get("format"), "text.format", "schema")
