@@ -388,3 +388,24 @@ async def test_a_slow_sampling_step_is_logged_with_the_request_id(
         await run(backend, replace(chat("Hello", 8), request_id="req_greedy"))
     warned = [r.getMessage() for r in caplog.records if "took" in r.getMessage()]
     assert warned and all("req_slowone" in m for m in warned)
+
+
+async def test_a_greedy_logit_bias_steers_the_batch_argmax(backend: LlamaCppBackend) -> None:
+    """Greedy requests with a logit_bias take the batch's argmax path (no sampler chain):
+    a ban moves the reply off its first token, a boost makes every token the boosted one,
+    and an unbiased neighbour in the same batch keeps its own reply."""
+    prompt = "Name three fruits."
+    plain = await tokens(backend, replace(chat(prompt, max_tokens=6), logprobs=5))
+    first = plain[0].token
+    first_id = backend.scheduler.model.tokenize(first, add_special=False, parse_special=False)
+    assert len(first_id) == 1
+    banned = replace(chat(prompt, max_tokens=6, logit_bias={first_id[0]: -100.0}), logprobs=0)
+    boosted = chat(prompt, max_tokens=4, logit_bias={first_id[0]: 100.0})
+    other, (boost_text, _), neighbour = await asyncio.gather(
+        tokens(backend, banned),
+        run(backend, boosted),
+        tokens(backend, replace(chat(prompt, 6), logprobs=5)),
+    )
+    assert other[0].token != first
+    assert boost_text == first * 4
+    assert first_divergence_is_a_near_tie(plain, neighbour) is None

@@ -13,7 +13,13 @@ import pytest
 from hearth.chat.tools import CALL_OPEN
 from hearth.core.config import bundled_model_path
 from hearth.engine.llama_cpp.model import LlamaModel
-from hearth.engine.llama_cpp.sampling import Sampler, TokenText, _Trigger, needs_sampler
+from hearth.engine.llama_cpp.sampling import (
+    Bias,
+    Sampler,
+    TokenText,
+    _Trigger,
+    needs_sampler,
+)
 from hearth.engine.types import Grammar, SamplingParams
 
 VOCAB = 64
@@ -45,11 +51,34 @@ def test_a_seed_draws_the_same_tokens_whatever_its_neighbours_draw() -> None:
     assert other_seed != alone
 
 
-def test_greedy_needs_no_sampler_unless_something_changes_the_row() -> None:
+def test_greedy_needs_no_sampler_unless_it_draws_or_has_state() -> None:
     assert not needs_sampler(SamplingParams(temperature=0.0))
+    assert not needs_sampler(SamplingParams(temperature=0.0, logit_bias={1: 5.0}))
     assert needs_sampler(SamplingParams(temperature=0.7))
-    assert needs_sampler(SamplingParams(temperature=0.0, logit_bias={1: 5.0}))
     assert needs_sampler(SamplingParams(temperature=0.0, repetition_penalty=1.3))
+
+
+def test_a_bias_picks_what_llama_cpps_greedy_chain_picks() -> None:
+    """The argmax over a biased copy of the row is the token a logit_bias + greedy chain
+    draws, for bans, boosts and ids past the vocabulary, and the row is left as it was."""
+    rng = np.random.default_rng(3)
+    for case in range(20):
+        row = rng.normal(size=VOCAB).astype(np.float32)
+        top = int(row.argmax())
+        biases = [
+            {top: -100.0},
+            {top: -100.0, int(np.argsort(row)[-2]): -100.0},
+            {case: 3.0, top: -0.5},
+            {case: 100.0, VOCAB + 5: 100.0},
+        ]
+        for logit_bias in biases:
+            chain = Sampler(SamplingParams(temperature=0.0, logit_bias=logit_bias), VOCAB)
+            bias = Bias.of(logit_bias, VOCAB)
+            assert bias is not None
+            before = row.copy()
+            assert bias.argmax(row) == chain.draw(row)
+            assert np.array_equal(row, before)
+    assert Bias.of({VOCAB: 5.0, -1: 1.0}, VOCAB) is None
 
 
 @pytest.fixture(scope="module")

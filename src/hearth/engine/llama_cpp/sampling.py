@@ -1,7 +1,8 @@
 """Per-sequence samplers built from llama.cpp's sampler chain.
 
-Greedy requests without penalties or biases need no sampler at all: the scheduler takes
-one numpy argmax over the batch's logits for all of them.
+Greedy requests without penalties or a grammar need no sampler at all: the scheduler
+takes one numpy argmax over the batch's logits for all of them (a logit_bias is added to
+a copy of the request's row first).
 """
 
 from __future__ import annotations
@@ -23,7 +24,35 @@ log = logging.getLogger(__name__)
 
 
 def needs_sampler(params: SamplingParams, grammar: Grammar | None = None) -> bool:
-    return not params.greedy or params.penalised or bool(params.logit_bias) or grammar is not None
+    """Greedy decoding, even with a logit_bias (`Bias`), is an argmax over the batch's
+    logits: a llama.cpp chain costs about 0.3 ms a token for this vocabulary, a tenth of a
+    small model's decode step at 8 sequences."""
+    return not params.greedy or params.penalised or grammar is not None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Bias:
+    """A greedy request's logit_bias, added to a copy of its row before the argmax (the
+    logits themselves stay as they are: logprobs are of the model's own distribution, as
+    with llama.cpp's logit_bias sampler)."""
+
+    ids: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, logit_bias: dict[int, float], n_vocab: int) -> Bias | None:
+        # Ids past the vocabulary change nothing (as llama.cpp's sampler ignores them).
+        kept = {t: v for t, v in logit_bias.items() if 0 <= t < n_vocab}
+        if not kept:
+            return None
+        ids = np.fromiter(kept.keys(), dtype=np.int64, count=len(kept))
+        values = np.fromiter(kept.values(), dtype=np.float32, count=len(kept))
+        return cls(ids, values)
+
+    def argmax(self, row: np.ndarray) -> int:
+        biased = row.copy()
+        biased[self.ids] += self.values
+        return int(biased.argmax())
 
 
 class GrammarError(ValueError):

@@ -43,7 +43,7 @@ from hearth.engine.llama_cpp.kv import KvCache, Slot, common_prefix
 from hearth.engine.llama_cpp.lib import llama
 from hearth.engine.llama_cpp.logprobs import token_logprob
 from hearth.engine.llama_cpp.model import LlamaModel
-from hearth.engine.llama_cpp.sampling import Sampler, TokenText, needs_sampler
+from hearth.engine.llama_cpp.sampling import Bias, Sampler, TokenText, needs_sampler
 from hearth.engine.textstream import OutputText
 from hearth.engine.types import (
     Finished,
@@ -98,6 +98,7 @@ class Sequence:
     generated: list[int] = field(default_factory=list)
     slot: Slot | None = None
     sampler: Sampler | None = None
+    bias: Bias | None = None  # a greedy request's logit_bias, when it has no sampler
     text: OutputText | None = None
     cached_tokens: int = 0
     started: bool = False
@@ -348,6 +349,8 @@ class Scheduler:
                         seq.grammar,
                         self._token_text,
                     )
+                elif seq.sampling.logit_bias:
+                    seq.bias = Bias.of(seq.sampling.logit_bias, self.model.n_vocab)
                 _call(seq.loop, _resolve, seq.admitted, keep)
             self._running.append(seq)
 
@@ -498,15 +501,15 @@ class Scheduler:
         # Greedy fast path: one argmax over the whole batch's logits, no sampler chain.
         # llama.cpp keeps the rows of the outputs a batch asked for contiguous, in batch
         # order, which is the order of `outputs`.
-        greedy = None
+        greedy = rows = None
         if any(seq.sampler is None for seq, _ in outputs):
             ptr = llama.llama_get_logits(self.ctx)
             rows = np.ctypeslib.as_array(ptr, shape=(len(outputs), self.model.n_vocab))
             greedy = rows.argmax(axis=1)
         for k, (seq, idx) in enumerate(outputs):
             if seq.sampler is None:
-                assert greedy is not None
-                token = int(greedy[k])
+                assert greedy is not None and rows is not None
+                token = int(greedy[k]) if seq.bias is None else seq.bias.argmax(rows[k])
             else:
                 began = time.perf_counter()
                 token = seq.sampler.sample(self.ctx, idx)
