@@ -97,11 +97,15 @@ async def test_a_failing_meter_never_fails_the_request(caplog: pytest.LogCapture
     await registry.close()
 
 
-async def test_without_a_meter_nothing_is_timed() -> None:
+async def test_without_a_meter_the_run_is_timed_but_reported_nowhere() -> None:
     registry = registry_of(FakeBackend("fake", "one two"))
     run = await start_run(registry, [GenerationRequest(model="fake", prompt="hi")])
     await run.collect()
-    assert run.clock is None
+    assert run.metered is None
+    clock = run.clock
+    assert clock.loaded_ns is not None and clock.admitted_ns is not None
+    assert clock.first_output_ns is not None
+    assert clock.started_ns <= clock.loaded_ns <= clock.admitted_ns <= clock.first_output_ns
     await run.aclose()
     await registry.close()
 

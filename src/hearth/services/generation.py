@@ -53,22 +53,32 @@ class ChoiceResult:
 
 
 @dataclass
-class _Clock:
-    """When a metered run started, was admitted, and output each choice's last piece."""
+class Clock:
+    """Checkpoints of one request in perf_counter nanoseconds, from when a surface took
+    it: every time a surface reports (Ollama's durations, the WebSocket's timing) and
+    every one /metrics records come from here."""
 
-    meter: RunMeter
-    model: str  # the registered name, whatever alias the client used
-    started_ns: int
-    admitted_ns: int
-    last_ns: dict[int, int] = field(default_factory=dict)
-    gaps: list[float] = field(default_factory=list)
+    started_ns: int = field(default_factory=time.perf_counter_ns)
+    loaded_ns: int | None = None  # the model was ready (Ollama's load_duration)
+    admitted_ns: int | None = None  # every generation had a slot
+    first_output_ns: int | None = None
+    last_ns: dict[int, int] = field(default_factory=dict)  # each choice's latest output
+    gaps: list[float] = field(default_factory=list)  # seconds between a choice's outputs
 
     def output(self, index: int) -> None:
         now = time.perf_counter_ns()
+        if self.first_output_ns is None:
+            self.first_output_ns = now
         last = self.last_ns.get(index)
         if last is not None:
             self.gaps.append((now - last) / 1e9)
         self.last_ns[index] = now
+
+
+@dataclass(frozen=True)
+class _Metered:
+    meter: RunMeter
+    model: str  # the registered name, whatever alias the client used
 
 
 @dataclass
@@ -82,18 +92,18 @@ class Run:
     finished: dict[int, Finished] = field(default_factory=dict)
     # The functions the model may call: its text is then split into content and calls.
     tool_names: tuple[str, ...] = ()
-    # perf_counter_ns of the first output, for time-to-first-token and speed figures.
-    first_output_ns: int | None = None
-    clock: _Clock | None = None  # set when the registry has a meter; reported on close
+    clock: Clock = field(default_factory=Clock)
+    metered: _Metered | None = None  # set when the registry has a meter; reported on close
+
+    @property
+    def first_output_ns(self) -> int | None:
+        return self.clock.first_output_ns
 
     async def events(self) -> AsyncIterator[tuple[int, GenerationEvent]]:
         """(overall choice index, event) pairs; each choice ends with its Finished."""
         async for index, event in self._parsed_events():
             if not isinstance(event, Finished):
-                if self.first_output_ns is None:
-                    self.first_output_ns = time.perf_counter_ns()
-                if self.clock is not None:
-                    self.clock.output(index)
+                self.clock.output(index)
             yield index, event
 
     async def _parsed_events(self) -> AsyncIterator[tuple[int, GenerationEvent]]:
@@ -179,16 +189,18 @@ class Run:
         release, self.release = self.release, None
         if release is not None:
             await release()
-        clock, self.clock = self.clock, None
-        if clock is not None:
+        metered, self.metered = self.metered, None
+        if metered is not None:
             try:
-                clock.meter.finished(clock.model, self._report(clock, ended_ns))
+                metered.meter.finished(metered.model, self._report(ended_ns))
             except Exception:  # a metrics fault must never fail a request
                 log.exception("recording the metrics of a request failed")
 
-    def _report(self, clock: _Clock, ended_ns: int) -> RunReport:
+    def _report(self, ended_ns: int) -> RunReport:
         choices = len(self.generations) * self.n
-        first = self.first_output_ns
+        clock = self.clock
+        first = clock.first_output_ns
+        admitted = clock.admitted_ns if clock.admitted_ns is not None else clock.started_ns
         return RunReport(
             n=self.n,
             usage=self.usage,
@@ -196,7 +208,7 @@ class Run:
                 self.finished[i].reason if i in self.finished else "cancelled"
                 for i in range(choices)
             ],
-            queue=(clock.admitted_ns - clock.started_ns) / 1e9,
+            queue=(admitted - clock.started_ns) / 1e9,
             ttft=None if first is None else (first - clock.started_ns) / 1e9,
             e2e=(ended_ns - clock.started_ns) / 1e9,
             token_gaps=clock.gaps,
@@ -239,14 +251,20 @@ def _piece(piece: str | ToolCallDelta, index: int) -> GenerationEvent:
 
 
 async def start_run(
-    registry: ModelRegistry, requests: list[GenerationRequest], keep_alive: KeepAlive = DEFAULT
+    registry: ModelRegistry,
+    requests: list[GenerationRequest],
+    keep_alive: KeepAlive = DEFAULT,
+    clock: Clock | None = None,
 ) -> Run:
     """Admit one generation per request (all for the same model, with the same n), or
     none: if one fails, or the caller is cancelled while waiting, the admitted ones are
     closed. The run holds a lease on the model until it is closed. With a meter on the
-    registry, the run's times and tokens are reported to it when it closes."""
-    started_ns = time.perf_counter_ns()
+    registry, the run's times and tokens are reported to it when it closes. A surface
+    that started timing the request earlier passes its clock."""
+    clock = clock if clock is not None else Clock()
     backend, release = await registry.acquire(requests[0].model, keep_alive)
+    if clock.loaded_ns is None:
+        clock.loaded_ns = time.perf_counter_ns()
     meter = registry.meter
     model = registry.resolve(requests[0].model) if meter is not None else ""
     try:
@@ -254,10 +272,12 @@ async def start_run(
     except BaseException as exc:
         await release()
         if meter is not None:
-            _not_admitted(meter, model, requests, started_ns, exc)
+            _not_admitted(meter, model, requests, clock.started_ns, exc)
         raise
+    clock.admitted_ns = time.perf_counter_ns()
+    run.clock = clock
     if meter is not None:
-        run.clock = _Clock(meter, model, started_ns, admitted_ns=time.perf_counter_ns())
+        run.metered = _Metered(meter, model)
     return run
 
 

@@ -1,5 +1,5 @@
-"""The tables. Conventions every stored object follows (responses and conversations now;
-assistants, threads, messages, runs, run steps and hashed API keys later):
+"""The tables: responses, conversations and their items, assistants, threads, messages,
+runs and run steps. Conventions every stored object follows:
 
 - `seq`: an auto-incrementing integer key, the order of creation. Lists page on it
   (`store.pages`), because `created_at` has one-second resolution.

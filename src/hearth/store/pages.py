@@ -1,6 +1,7 @@
 """Cursor pages, the one way every list is read: `limit`, `order`, `after` and `before`
-(ids), ordered by the table's `seq`. Every list route (items, conversations, and later threads,
-messages, runs) answers `{object: "list", data, first_id, last_id, has_more}` from this."""
+(ids), ordered by the table's `seq`. Every list route (items, conversations, assistants,
+threads' messages, runs and run steps) answers `{object: "list", data, first_id, last_id,
+has_more}` from this."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -32,36 +32,27 @@ from hearth.engine.types import (
     Usage,
 )
 from hearth.services.failures import engine_failure
-from hearth.services.generation import ChoiceResult, Run, start_run
+from hearth.services.generation import ChoiceResult, Clock, Run, start_run
 from hearth.services.logprobs import logprob_entries
 from hearth.services.profiles import with_profile
 
 NDJSON = "application/x-ndjson"
 
 
-@dataclass
-class Clock:
-    """Checkpoints of one request, in perf_counter nanoseconds."""
-
-    start: int = field(default_factory=time.perf_counter_ns)
-    loaded: int = 0
-    admitted: int = 0
-    first_token: int | None = None
-    end: int = 0
-
-    def mark_loaded(self) -> None:
-        self.loaded = time.perf_counter_ns()
-
-    def metrics(self, usage: Usage) -> dict[str, int]:
-        first = self.first_token if self.first_token is not None else self.end
-        return {
-            "total_duration": self.end - self.start,
-            "load_duration": self.loaded - self.start,
-            "prompt_eval_count": usage.prompt_tokens,
-            "prompt_eval_duration": first - self.admitted,
-            "eval_count": usage.completion_tokens,
-            "eval_duration": self.end - first,
-        }
+def durations(clock: Clock, usage: Usage) -> dict[str, int]:
+    """Ollama's counts and durations (nanoseconds) of a request that ends now."""
+    end = time.perf_counter_ns()
+    loaded = clock.loaded_ns if clock.loaded_ns is not None else clock.started_ns
+    admitted = clock.admitted_ns if clock.admitted_ns is not None else loaded
+    first = clock.first_output_ns if clock.first_output_ns is not None else end
+    return {
+        "total_duration": end - clock.started_ns,
+        "load_duration": loaded - clock.started_ns,
+        "prompt_eval_count": usage.prompt_tokens,
+        "prompt_eval_duration": first - admitted,
+        "eval_count": usage.completion_tokens,
+        "eval_duration": end - first,
+    }
 
 
 @dataclass(frozen=True)
@@ -114,7 +105,7 @@ async def answer(
     convert.refuse_unsupported(body)
     keep = body.keep_alive_for
     backend = await unless_disconnected(request, state.registry.get(name, keep))
-    clock.mark_loaded()
+    clock.loaded_ns = time.perf_counter_ns()
     shape = Shape(model=body.model, chat=chat)
     if not messages and not prompt:
         return shape.loaded(unloading=keep == 0)
@@ -145,34 +136,30 @@ async def respond(
     clock: Clock,
     keep_alive: KeepAlive = DEFAULT,
 ) -> dict[str, Any] | EventStream:
-    run = await unless_disconnected(request, start_run(state.registry, [gen], keep_alive))
-    clock.admitted = time.perf_counter_ns()
+    started = start_run(state.registry, [gen], keep_alive, clock)
+    run = await unless_disconnected(request, started)
     want_logprobs = gen.logprobs is not None
     if stream:
-        lines = _lines(run, shape, clock, want_logprobs)
+        lines = _lines(run, shape, want_logprobs)
         return EventStream(lines, media_type=NDJSON, on_close=run.aclose)
     try:
-        return await unless_disconnected(request, _whole(run, shape, clock, want_logprobs))
+        return await unless_disconnected(request, _whole(run, shape, want_logprobs))
     finally:
         await run.aclose()
 
 
-async def _lines(
-    run: Run, shape: Shape, clock: Clock, want_logprobs: bool
-) -> AsyncGenerator[bytes, None]:
+async def _lines(run: Run, shape: Shape, want_logprobs: bool) -> AsyncGenerator[bytes, None]:
     calls = ChoiceResult(index=0)
     async with aclosing(run.events()) as events:
         async for _, event in events:
             if isinstance(event, Finished):
-                clock.end = time.perf_counter_ns()
-                clock.first_token = run.first_output_ns
                 if event.reason == "error":
                     yield ndjson_line(ollama_error_body(engine_failure(event)))
                     return
                 if calls.tool_calls:  # Ollama sends whole calls, not pieces
                     yield ndjson_line(shape.piece("", tool_calls=calls.tool_calls))
                 yield ndjson_line(
-                    shape.final("", _reason(event.reason), **clock.metrics(event.usage))
+                    shape.final("", _reason(event.reason), **durations(run.clock, event.usage))
                 )
                 return
             if isinstance(event, ToolCallDelta):
@@ -182,13 +169,11 @@ async def _lines(
             yield ndjson_line(shape.piece(event.text, logprobs))
 
 
-async def _whole(run: Run, shape: Shape, clock: Clock, want_logprobs: bool) -> dict[str, Any]:
+async def _whole(run: Run, shape: Shape, want_logprobs: bool) -> dict[str, Any]:
     results = await run.collect()
-    clock.end = time.perf_counter_ns()
-    clock.first_token = run.first_output_ns
     result = results[0]
     assert result.usage is not None and result.finish_reason is not None
-    extra = clock.metrics(result.usage)
+    extra = durations(run.clock, result.usage)
     if want_logprobs:
         extra["logprobs"] = logprob_entries(result.logprobs)
     final = shape.final(result.text, _reason(result.finish_reason), **extra)

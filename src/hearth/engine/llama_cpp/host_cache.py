@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -34,11 +35,43 @@ def _ptr(buf: np.ndarray) -> object:
     return buf.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
 
 
+class SeqStates(Protocol):
+    """Copies of one sequence's cells out of the context and back (a protocol, so the
+    placement policy above it is tested without a model)."""
+
+    def save(self, seq_id: int, limit: int) -> np.ndarray | None:
+        """The sequence's serialised cells; None if there are none, they are larger than
+        `limit` bytes, or the copy failed."""
+
+    def restore(self, state: np.ndarray, seq_id: int) -> bool:
+        """Put them into the (empty) sequence; False, leaving it empty, if they do not fit."""
+
+
+class LlamaSeqStates:
+    def __init__(self, ctx: object) -> None:
+        self.ctx = ctx
+
+    def save(self, seq_id: int, limit: int) -> np.ndarray | None:
+        size = int(llama.llama_state_seq_get_size(self.ctx, seq_id))
+        if size == 0 or size > limit:
+            return None
+        state = np.empty(size, dtype=np.uint8)
+        if int(llama.llama_state_seq_get_data(self.ctx, _ptr(state), size, seq_id)) != size:
+            return None
+        return state
+
+    def restore(self, state: np.ndarray, seq_id: int) -> bool:
+        if int(llama.llama_state_seq_set_data(self.ctx, _ptr(state), state.size, seq_id)) == 0:
+            llama.llama_memory_seq_rm(llama.llama_get_memory(self.ctx), seq_id, -1, -1)
+            return False
+        return True
+
+
 class HostCache:
     """Parked sequences, least recently used first out, within a byte budget."""
 
-    def __init__(self, ctx: object, budget_bytes: int) -> None:
-        self.ctx = ctx
+    def __init__(self, states: SeqStates, budget_bytes: int) -> None:
+        self.states = states
         self.budget = budget_bytes
         self.used = 0
         self._entries: OrderedDict[int, Parked] = OrderedDict()
@@ -49,11 +82,10 @@ class HostCache:
 
     def park(self, seq_id: int, tokens: list[int]) -> bool:
         """Copy one sequence's cells here; False if they do not fit or the copy fails."""
-        size = int(llama.llama_state_seq_get_size(self.ctx, seq_id))
-        if not tokens or size == 0 or size > self.budget:
+        if not tokens or not self.budget:
             return False
-        state = np.empty(size, dtype=np.uint8)
-        if int(llama.llama_state_seq_get_data(self.ctx, _ptr(state), size, seq_id)) != size:
+        state = self.states.save(seq_id, self.budget)
+        if state is None:
             return False
         # An entry this one extends holds nothing this one does not.
         for key, entry in list(self._entries.items()):
@@ -89,11 +121,7 @@ class HostCache:
     def load(self, entry: Parked, seq_id: int) -> bool:
         """Copy an entry's cells into the (empty) sequence seq_id. False if llama.cpp
         could not place them; the sequence is left empty then."""
-        size = entry.state.size
-        if int(llama.llama_state_seq_set_data(self.ctx, _ptr(entry.state), size, seq_id)) == 0:
-            llama.llama_memory_seq_rm(llama.llama_get_memory(self.ctx), seq_id, -1, -1)
-            return False
-        return True
+        return self.states.restore(entry.state, seq_id)
 
     def _drop(self, key: int) -> Parked:
         entry = self._entries.pop(key)

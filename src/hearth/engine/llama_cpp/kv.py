@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -37,9 +37,31 @@ class Slot:
     seq: Sequence | None = None
 
 
-class KvCache:
-    def __init__(self, mem: object, n_cells: int, n_slots: int) -> None:
+class KvMemory(Protocol):
+    """What the bookkeeping asks of the context's memory (a protocol, so the placement
+    policy above it is tested without a model)."""
+
+    def remove(self, seq_id: int, start: int) -> None:
+        """Forget a sequence's positions from `start` on."""
+
+    def copy(self, src: int, dst: int, end: int) -> None:
+        """Make dst hold src's positions before `end`, sharing their cells."""
+
+
+class LlamaMemory:
+    def __init__(self, mem: object) -> None:
         self.mem = mem
+
+    def remove(self, seq_id: int, start: int) -> None:
+        llama.llama_memory_seq_rm(self.mem, seq_id, start, -1)
+
+    def copy(self, src: int, dst: int, end: int) -> None:
+        llama.llama_memory_seq_cp(self.mem, src, dst, 0, end)
+
+
+class KvCache:
+    def __init__(self, memory: KvMemory, n_cells: int, n_slots: int) -> None:
+        self.memory = memory
         self.n_cells = n_cells
         self.slots = [Slot(seq_id=i) for i in range(n_slots)]
         self._refs: dict[int, int] = {}
@@ -66,7 +88,7 @@ class KvCache:
         """Drop the slot's tokens from position `keep` on."""
         if keep >= len(slot.tokens):
             return
-        llama.llama_memory_seq_rm(self.mem, slot.seq_id, keep, -1)
+        self.memory.remove(slot.seq_id, keep)
         for cell in slot.cells[keep:]:
             left = self._refs[cell] - 1
             if left:
@@ -79,7 +101,7 @@ class KvCache:
     def share(self, src: Slot, dst: Slot, keep: int) -> None:
         """Make dst hold src's first `keep` tokens, sharing their cells (no copy of data)."""
         self.trim(dst, 0)
-        llama.llama_memory_seq_cp(self.mem, src.seq_id, dst.seq_id, 0, keep)
+        self.memory.copy(src.seq_id, dst.seq_id, keep)
         dst.tokens = src.tokens[:keep]
         dst.cells = src.cells[:keep]
         for cell in dst.cells:

@@ -11,7 +11,8 @@ neighbours, but this llama.cpp splits a batch over streams into equal-length uba
 consecutive sequence ids, turning a prefill chunk next to decoding sequences into one
 graph evaluation per token: far too slow for continuous batching.)
 
-Slots are llama.cpp sequence ids. A slot keeps the KV cells of what it last ran. A new
+Slots are llama.cpp sequence ids. Where cells live is placement.py's policy; in short: a
+slot keeps the KV cells of what it last ran. A new
 request starts from the longest prefix any slot holds (a conversation's next turn, a
 common system prompt, the prompt of the `n` choices of one request): that prefix's cells
 are shared with `llama_memory_seq_cp`, and only the rest is decoded. The `n` choices of
@@ -38,11 +39,12 @@ import numpy as np
 
 from hearth.core.errors import EngineError, InvalidRequest, Overloaded, QueueTimeout
 from hearth.engine.llama_cpp.batch import TokenBatch
-from hearth.engine.llama_cpp.host_cache import HostCache
-from hearth.engine.llama_cpp.kv import KvCache, Slot, common_prefix
+from hearth.engine.llama_cpp.host_cache import HostCache, LlamaSeqStates
+from hearth.engine.llama_cpp.kv import KvCache, LlamaMemory, Slot
 from hearth.engine.llama_cpp.lib import llama
 from hearth.engine.llama_cpp.logprobs import token_logprob
 from hearth.engine.llama_cpp.model import LlamaModel
+from hearth.engine.llama_cpp.placement import Placement
 from hearth.engine.llama_cpp.sampling import Bias, Sampler, TokenText, needs_sampler
 from hearth.engine.textstream import OutputText
 from hearth.engine.types import (
@@ -150,8 +152,10 @@ class Scheduler:
         self.n_ctx = int(llama.llama_n_ctx(self.ctx))
         # One request may use up to this many positions (prompt + completion).
         self.seq_limit = min(self.n_ctx, model.n_ctx_train or self.n_ctx)
-        self.kv = KvCache(llama.llama_get_memory(self.ctx), self.n_ctx, config.parallel)
-        self.host = HostCache(self.ctx, config.host_cache_bytes)
+        memory = LlamaMemory(llama.llama_get_memory(self.ctx))
+        self.kv = KvCache(memory, self.n_ctx, config.parallel)
+        self.host = HostCache(LlamaSeqStates(self.ctx), config.host_cache_bytes)
+        self.placement = Placement(self.kv, self.host)
         self._batch = TokenBatch(config.batch_size)
         self._token_text = TokenText(
             piece=lambda token: model.piece(token, special=True),
@@ -259,7 +263,8 @@ class Scheduler:
                 self._drop_cancelled()
                 self._expire_waiting()
                 self._admit()
-                self._park_idle()
+                if self._running:
+                    self.placement.park_idle()
                 if self._running:
                     self._step()
                 if not self._running:
@@ -328,9 +333,9 @@ class Scheduler:
                 seq = next((s for s in self._waiting if self._ready(s)), None)
             if seq is None:
                 return
-            slot, keep = self._place(seq, free)
+            slot, keep = self.placement.place(seq.pending, free)
             need = len(seq.pending) - keep + 1
-            if not self.kv.evict_idle(need, keep=slot, save=self._save) and self._running:
+            if not self.placement.room(need, keep=slot) and self._running:
                 return  # wait for running sequences to finish
             with self._cond:
                 self._waiting.remove(seq)
@@ -354,76 +359,10 @@ class Scheduler:
                 _call(seq.loop, _resolve, seq.admitted, keep)
             self._running.append(seq)
 
-    def _place(self, seq: Sequence, free: list[Slot]) -> tuple[Slot, int]:
-        """Pick a free slot and give it the longest cached prefix of seq's tokens: its
-        own, shared from whichever slot holds it, or copied back from host memory. The
-        last prompt token is always decoded again: its logits are what the first sampled
-        token comes from."""
-        tokens = seq.pending
-        own = max(free, key=lambda s: (common_prefix(s.tokens, tokens), -s.last_used))
-        own_len = common_prefix(own.tokens, tokens)
-        source, source_len = self.kv.best_source(tokens)
-        parked, parked_len = self.host.best(tokens)
-        if parked is not None and parked_len > max(own_len, source_len):
-            slot = min(free, key=lambda s: s.last_used)
-            # Taken before the slot is cleared: parking what the slot held may push the
-            # oldest entries out of a full host cache, this one among them.
-            entry = self.host.take(parked)
-            self._clear(slot)
-            if self.kv.evict_idle(len(entry.tokens), keep=slot, save=self._save) and (
-                self.host.load(entry, slot.seq_id)
-            ):
-                self.kv.append(slot, entry.tokens)
-                keep = min(parked_len, len(tokens) - 1)
-                self.kv.trim(slot, keep)
-                return slot, keep
-            # No room for it while others decode: it stays parked for the next try.
-            self.host.put(entry)
-            return slot, 0
-        if source is not None and source_len > own_len and source is not own:
-            slot = min(free, key=lambda s: s.last_used)
-            keep = min(source_len, len(tokens) - 1)
-            self._save(slot)
-            self.kv.share(source, slot, keep)
-            return slot, keep
-        keep = min(own_len, len(tokens) - 1)
-        if keep < len(own.tokens) - keep:
-            # What the slot holds past the shared prefix is most of it, worth keeping: the
-            # prefix is shared into an empty slot if there is one, else it is saved first.
-            # (A short tail, like the reply a client rewrote in a conversation's next
-            # turn, is not worth copying the whole sequence for.)
-            empty = next((s for s in free if not s.tokens), None)
-            if empty is not None:
-                if keep:
-                    self.kv.share(own, empty, keep)
-                return empty, keep
-            self._save(own)
-        self.kv.trim(own, keep)
-        return own, keep
-
-    def _save(self, slot: Slot) -> None:
-        """Copy an idle slot's cache to host memory before it leaves the context, unless
-        another slot holds all of it."""
-        if self.host.budget and slot.tokens and self.kv.exclusive(slot):
-            self.host.park(slot.seq_id, slot.tokens)
-
-    def _clear(self, slot: Slot) -> None:
-        self._save(slot)
-        self.kv.trim(slot, 0)
-
-    def _park_idle(self) -> None:
-        """While anything decodes, idle caches wait in host memory, not in the context,
-        where each of their cells would slow every decoding token (see host_cache)."""
-        if not self.host.budget or not self._running:
-            return
-        for slot in self.kv.slots:
-            if slot.seq is None and slot.tokens:
-                self._clear(slot)
-
     def _make_room(self) -> None:
         """Ensure every decoding sequence has a cell for its next token."""
         decoding = sum(1 for s in self._running if not s.pending)
-        if self.kv.evict_idle(decoding + 1, save=self._save):
+        if self.placement.room(decoding + 1):
             return
         while self._running and self.kv.free < decoding + 1:
             self._preempt(self._running[-1])  # the newest loses its place, not its progress
