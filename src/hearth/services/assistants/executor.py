@@ -334,12 +334,15 @@ class RunJob(Job[Event]):
         )
         try:
             await asyncio.shield(self._close_open(status))
-            await asyncio.shield(self.store.threads.runs.update(
+            if not await asyncio.shield(self.store.threads.runs.update(
                 self.run.id, only_if=EXECUTING, status=status, data=self.run.data
-            ))  # fmt: skip
+            )):  # fmt: skip
+                # Ended elsewhere meanwhile (failed by a sweep, its thread deleted): the
+                # store keeps that ending, and the stream's last event says so too.
+                self._adopt(await self.store.threads.runs.get(self.run.id))
         except Exception:
             log.exception("run %s: its ending could not be saved", self.run.id)
-        self._emit_run(status)
+        self._emit_run(self.run.status)
 
     async def _close_open(self, status: str) -> None:
         await self._close_message(status)

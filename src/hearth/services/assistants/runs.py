@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from hearth.core.errors import InvalidRequest
 from hearth.core.ids import new_id, unix_now
 from hearth.services.assistants import params
-from hearth.services.assistants.executor import STOPPED, Event, RunJob
+from hearth.services.assistants.executor import RUNNING, STOPPED, Event, RunJob
 from hearth.services.assistants.objects import TERMINAL, missing, render, set_fields
 from hearth.services.items import check_metadata
 from hearth.services.jobs import JobTable
@@ -201,19 +201,31 @@ class Runs:
     # ---- change -------------------------------------------------------------------------
 
     async def cancel(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        return await self._cancel(thread_id, run_id, again=True)
+
+    async def _cancel(self, thread_id: str, run_id: str, again: bool) -> dict[str, Any]:
         row = await self._run(thread_id, run_id)
+        job = self.jobs.get(run_id)
+        if job is not None and job.decided:
+            # This server's job is saving its ending (or its pause for tool outputs):
+            # the cancel applies to what it saves.
+            await job.done.wait()
+            row, job = await self._run(thread_id, run_id), None
         if row.status in (*TERMINAL, "cancelling"):
             raise InvalidRequest(f"Cannot cancel run with status '{row.status}'.", param="run_id")
         if row.status == "requires_action":
-            await self._end_paused(row, "cancelled")
-            return await self.get(thread_id, run_id)
-        await self.store.threads.runs.update(
-            run_id, only_if=("queued", "in_progress"), status="cancelling"
-        )
-        job = self.jobs.get(run_id)
-        if job is not None:
-            await self.jobs.stop(job)
-        # Run by another server: it sees `cancelling` at its next save and ends the run.
+            cancelled = await self._end_paused(row, "cancelled")
+        else:
+            # Run by another server, it sees `cancelling` at its next save and ends the run.
+            cancelled = await self.store.threads.runs.update(
+                run_id, only_if=RUNNING, status="cancelling"
+            )
+            if cancelled and job is not None:
+                await self.jobs.stop(job)
+        if not cancelled and again:
+            # It moved on between the read and the write (it ended, paused or resumed,
+            # through another server): cancel what it is now.
+            return await self._cancel(thread_id, run_id, again=False)
         return await self.get(thread_id, run_id)
 
     async def submit_tool_outputs(self, thread_id: str, run_id: str, outputs: Any) -> RunJob:
