@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 
-from hearth.services.responses.owners import STALE_AFTER, orphan_judge, this_process
+from hearth.services.jobs.owners import STALE_AFTER, orphan_judge, this_process
 
 
 def test_owner_ids_name_this_process_uniquely() -> None:

@@ -1,6 +1,6 @@
 """Work a server process runs on stored objects (background responses, assistant runs):
 its owner's heartbeat, and failing what dead owners left running. Every such table has
-`id`, `status`, `owner` and `heartbeat_at` columns (see services/responses/owners.py)."""
+`id`, `status`, `owner` and `heartbeat_at` columns (see services/jobs/owners.py)."""
 
 from __future__ import annotations
 

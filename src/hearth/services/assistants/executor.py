@@ -1,6 +1,6 @@
-"""One stretch of a run's execution, as a task that goes on without its client: from
-queued to requires_action or to its end. A run paused for tool outputs gets a new job
-when they are submitted.
+"""One stretch of a run's execution, as a job (services/jobs) that goes on without its
+client: from queued to requires_action or to its end. A run paused for tool outputs gets
+a new job when they are submitted.
 
 The job writes everything it produces to the store as it goes (the reply's text every
 `flush_interval` seconds), and emits the API's stream events, in order, to whoever
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from hearth.core.errors import ContextLengthExceeded, HearthError, InvalidRequest, Overloaded
@@ -24,7 +23,9 @@ from hearth.engine.types import Finished, ToolCallDelta
 from hearth.services.assistants import objects
 from hearth.services.assistants.context import PromptTooLong, admit, build_prompt
 from hearth.services.assistants.objects import render, set_fields
+from hearth.services.failures import engine_failure, openai_error_object
 from hearth.services.generation import Run as Generation
+from hearth.services.jobs import EndedElsewhere, Job
 from hearth.store import Store
 from hearth.store.assistants import EXECUTING
 from hearth.store.models import Run, RunStep, ThreadMessage
@@ -46,11 +47,11 @@ FINAL_EVENTS = {
 }
 
 
-class _EndedElsewhere(Exception):
-    pass
+class RunJob(Job[Event]):
+    kind = "run"
+    STOPPED = STOPPED
+    INTERNAL = INTERNAL
 
-
-class RunJob:
     def __init__(
         self,
         store: Store,
@@ -59,15 +60,12 @@ class RunJob:
         opening: list[Event],
         flush_interval: float,
     ) -> None:
+        super().__init__(run.id, opening)
         self.store = store
         self.registry = registry
         self.run = run
         self.flush_interval = flush_interval
-        self.events: list[Event] = list(opening)
-        self.done = asyncio.Event()
-        self.cancel_reason: str | None = None
-        self.task: asyncio.Task[None] | None = None
-        self._changed = asyncio.Event()
+        self._generation: Generation | None = None
         self._message: ThreadMessage | None = None  # the reply being written
         self._message_step: RunStep | None = None
         self._calls_step: RunStep | None = None
@@ -76,75 +74,51 @@ class RunJob:
         # reply of its own, and leads the reply if words follow.
         self._blank = ""
 
+    @property
+    def decided(self) -> bool:
+        return self.run.status not in RUNNING
+
     def snapshot(self) -> dict[str, Any]:
         return render(self.run)
 
     # ---- events -------------------------------------------------------------------------
 
     def _emit(self, name: str, data: dict[str, Any]) -> None:
-        self.events.append((name, data))
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        self.log.emit((name, data))
 
     def _emit_run(self, name: str) -> None:
         self._emit(f"thread.run.{name}", render(self.run))
 
-    async def subscribe(self) -> AsyncIterator[Event]:
-        """Every event of this job, from its first, to its end."""
-        index = 0
-        while True:
-            changed = self._changed
-            while index < len(self.events):
-                index += 1
-                yield self.events[index - 1]
-            if self.done.is_set():
-                return
-            await changed.wait()
-
     # ---- the run's lifecycle --------------------------------------------------------------
 
-    async def execute(self) -> None:
-        generation: Generation | None = None
+    async def work(self) -> None:
         try:
             self.run.status = "in_progress"
             if self.run.data["started_at"] is None:
                 set_fields(self.run, started_at=unix_now())
             await self._save_run(RUNNING)
             self._emit_run("in_progress")
-            generation = await self._admit()
-            if generation is not None:
-                await self._generate(generation)
-        except _EndedElsewhere:
-            await self._ended_elsewhere()
-        except asyncio.CancelledError:
-            if self.cancel_reason == "cancelled":
-                await self._end("cancelled")
-            else:
-                await self._end("failed", last_error=STOPPED)
+            self._generation = await self._admit()
+            if self._generation is not None:
+                await self._generate(self._generation)
         except (ContextLengthExceeded, InvalidRequest) as exc:
             await self._end("failed", last_error=objects.error("invalid_prompt", exc.message))
         except Overloaded as exc:  # no slot for it: the API's word is a rate limit
             await self._end("failed", last_error=objects.error("rate_limit_exceeded", exc.message))
         except HearthError as exc:
             await self._end("failed", last_error=objects.error("server_error", exc.message))
-        except Exception:  # a bug or a database fault: logged; the client sees no details
-            log.exception("run %s failed", self.run.id)
-            shown = {"message": INTERNAL["message"], "type": "server_error", "param": None}
-            self._emit("error", {**shown, "code": "server_error"})
-            await self._end("failed", last_error=INTERNAL)
-        finally:
-            if generation is not None:
-                await generation.aclose()
-            self.done.set()
-            self._changed.set()
 
-    async def end_unstarted(self, status: str) -> None:
-        """End a run whose job was stopped before it began."""
-        try:
-            await self._end(status, last_error=STOPPED if status == "failed" else None)
-        finally:
-            self.done.set()
-            self._changed.set()
+    async def end(self, status: str, error: dict[str, Any] | None = None) -> None:
+        await self._end(status, last_error=error)
+
+    async def crashed(self) -> None:
+        shown = HearthError(INTERNAL["message"], code="server_error")
+        self._emit("error", openai_error_object(shown))
+        await self._end("failed", last_error=INTERNAL)
+
+    async def release(self) -> None:
+        if self._generation is not None:
+            await self._generation.aclose()
 
     async def _admit(self) -> Generation | None:
         data = self.run.data
@@ -167,7 +141,7 @@ class RunJob:
         async for _, event in generation.events():
             if isinstance(event, Finished):
                 if event.reason == "error":
-                    message = event.error or "the engine failed"
+                    message = engine_failure(event).message
                     await self._end("failed", last_error=objects.error("server_error", message))
                     return
                 await self._finished(event, calls)
@@ -316,25 +290,29 @@ class RunJob:
         if not await self.store.threads.runs.update(
             self.run.id, only_if=("in_progress",), heartbeat_at=time.time()
         ):
-            raise _EndedElsewhere()
+            raise EndedElsewhere()
 
     async def _save_run(self, only_if: tuple[str, ...]) -> None:
         run = self.run
         if not await self.store.threads.runs.update(
             run.id, only_if=only_if, status=run.status, data=run.data
         ):
-            raise _EndedElsewhere()
+            raise EndedElsewhere()
 
-    async def _ended_elsewhere(self) -> None:
+    async def ended_elsewhere(self) -> None:
         stored = await self.store.threads.runs.get(self.run.id)
         if stored is not None and stored.status == "cancelling":
             await self._end("cancelled")
             return
+        self._adopt(stored)
+        self._emit_run(self.run.status)
+
+    def _adopt(self, stored: Run | None) -> None:
+        """Take the ending the store has for this run."""
         if stored is None:  # its thread was deleted through another server
             self.run.status = "cancelled"
         else:
             self.run = stored
-        self._emit_run(self.run.status)
 
     async def _end(
         self, status: str, *, last_error: dict[str, str] | None = None, reason: str | None = None
@@ -357,12 +335,15 @@ class RunJob:
         )
         try:
             await asyncio.shield(self._close_open(status))
-            await asyncio.shield(self.store.threads.runs.update(
+            if not await asyncio.shield(self.store.threads.runs.update(
                 self.run.id, only_if=EXECUTING, status=status, data=self.run.data
-            ))  # fmt: skip
+            )):  # fmt: skip
+                # Ended elsewhere meanwhile (failed by a sweep, its thread deleted): the
+                # store keeps that ending, and the stream's last event says so too.
+                self._adopt(await self.store.threads.runs.get(self.run.id))
         except Exception:
             log.exception("run %s: its ending could not be saved", self.run.id)
-        self._emit_run(status)
+        self._emit_run(self.run.status)
 
     async def _close_open(self, status: str) -> None:
         await self._close_message(status)

@@ -3,30 +3,27 @@ stretch of work a RunJob (executor.py) that goes on when its client leaves.
 
 At shutdown every job still running is stopped and saved as failed; on start, and at
 each heartbeat, runs that a server which is gone left queued or in progress are marked
-failed the same way (services/responses/owners.py decides who is gone)."""
+failed the same way (by the job table, services/jobs)."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from hearth.core.errors import InvalidRequest
 from hearth.core.ids import new_id, unix_now
 from hearth.services.assistants import params
-from hearth.services.assistants.executor import STOPPED, Event, RunJob
+from hearth.services.assistants.executor import RUNNING, STOPPED, Event, RunJob
 from hearth.services.assistants.objects import TERMINAL, missing, render, set_fields
 from hearth.services.assistants.params import ModifyParams, RunParams
 from hearth.services.items import check_metadata
-from hearth.services.responses.owners import keep_beating, orphan_judge, this_process
+from hearth.services.jobs import JobTable
 from hearth.store.models import Run, RunStep
 from hearth.store.pages import PageQuery
 
 if TYPE_CHECKING:
     from hearth.services.assistants.service import AssistantsService
-
-log = logging.getLogger(__name__)
 
 # A run paused for tool outputs expires when they have not come in this long.
 EXPIRES_AFTER = 600
@@ -41,34 +38,15 @@ class Runs:
         self.store = service.store
         self.registry = service.registry
         self.flush_interval = flush_interval
-        self.owner = owner or this_process()
-        self._jobs: dict[str, RunJob] = {}
-        self._heartbeat: asyncio.Task[None] | None = None
-
-    # ---- lifecycle ----------------------------------------------------------------------
-
-    async def start(self) -> None:
-        await self.recover()
-        self._heartbeat = asyncio.create_task(
-            keep_beating(self._beat, "assistants"), name="assistants heartbeat"
+        self.jobs: JobTable[RunJob] = JobTable(
+            "run",
+            self.store.threads.heartbeat,
+            lambda judge: self.store.threads.fail_orphans(judge, _fail_orphan),
+            owner,
+            self.expire_overdue,
         )
 
-    async def recover(self) -> list[str]:
-        now = time.time()
-
-        def fail(row: Run) -> None:
-            row.status = "failed"
-            set_fields(row, failed_at=int(now), last_error=STOPPED, required_action=None)
-
-        ids = await self.store.threads.fail_orphans(orphan_judge(now), fail)
-        if ids:
-            log.warning("marked %d unfinished run(s) failed: %s", len(ids), ", ".join(ids))
-        return ids
-
-    async def _beat(self) -> None:
-        await self.store.threads.heartbeat(self.owner, time.time(), list(self._jobs))
-        await self.recover()
-        await self.expire_overdue()
+    # ---- lifecycle ----------------------------------------------------------------------
 
     async def expire_overdue(self, thread_id: str | None = None) -> None:
         """Runs whose time for tool outputs is up become expired: swept at each
@@ -78,37 +56,13 @@ class Runs:
             if _overdue(row):
                 await self._expire(row)
 
-    async def close(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            await asyncio.gather(self._heartbeat, return_exceptions=True)
-        for job in list(self._jobs.values()):
-            await self._stop(job, "shutdown")
-
     def _spawn(self, run: Run, opening: list[Event]) -> RunJob:
-        job = RunJob(self.store, self.registry, run, opening, self.flush_interval)
-        job.task = asyncio.create_task(job.execute(), name=f"run {run.id}")
-        self._jobs[run.id] = job
-        job.task.add_done_callback(lambda _: self._forget(job))
-        return job
-
-    def _forget(self, job: RunJob) -> None:
-        # Only this job: the run may have its next job (tool outputs came in) by now.
-        if self._jobs.get(job.run.id) is job:
-            del self._jobs[job.run.id]
-
-    async def _stop(self, job: RunJob, reason: str) -> None:
-        """Stop a job at its engine's next step and wait until its ending is saved."""
-        job.cancel_reason = reason
-        assert job.task is not None
-        job.task.cancel()
-        await asyncio.gather(job.task, return_exceptions=True)
-        if not job.done.is_set():  # cancelled before it began: end it here
-            await job.end_unstarted("cancelled" if reason == "cancelled" else "failed")
+        return self.jobs.spawn(RunJob(self.store, self.registry, run, opening, self.flush_interval))
 
     async def stop_thread(self, thread_id: str) -> None:
-        for job in [j for j in self._jobs.values() if j.run.thread_id == thread_id]:
-            await self._stop(job, "cancelled")
+        await asyncio.gather(
+            *(self.jobs.stop(job) for job in self.jobs.jobs() if job.run.thread_id == thread_id)
+        )
 
     # ---- create -------------------------------------------------------------------------
 
@@ -163,7 +117,7 @@ class Runs:
             status="queued",
             meta=check_metadata(body.metadata),
             data=data,
-            owner=self.owner,
+            owner=self.jobs.owner,
             heartbeat_at=time.time(),
         )
         messages = [
@@ -192,14 +146,23 @@ class Runs:
         return row
 
     async def _expire(self, row: Run) -> None:
-        row.status = "expired"
+        await self._end_paused(row, "expired")
+
+    async def _end_paused(self, row: Run, status: str) -> bool:
+        """End a run paused for tool outputs, and its open steps, as expired or
+        cancelled; False when it was no longer paused."""
+        row.status = status
         set_fields(row, required_action=None)
-        if await self.store.threads.runs.update(
+        if status == "cancelled":
+            set_fields(row, cancelled_at=unix_now())
+        if not await self.store.threads.runs.update(
             row.id, only_if=("requires_action",), status=row.status, data=row.data
         ):
-            for step in await self._open_steps(row.id):
-                set_fields(step, status="expired", expired_at=unix_now())
-                await self.store.threads.steps.update(step.id, data=step.data)
+            return False
+        for step in await self._open_steps(row.id):
+            set_fields(step, status=status, **{f"{status}_at": unix_now()})
+            await self.store.threads.steps.update(step.id, data=step.data)
+        return True
 
     async def _open_steps(self, run_id: str) -> list[RunStep]:
         steps = await self.store.threads.steps.all(run_id=run_id)
@@ -234,26 +197,31 @@ class Runs:
     # ---- change -------------------------------------------------------------------------
 
     async def cancel(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        return await self._cancel(thread_id, run_id, again=True)
+
+    async def _cancel(self, thread_id: str, run_id: str, again: bool) -> dict[str, Any]:
         row = await self._run(thread_id, run_id)
+        job = self.jobs.get(run_id)
+        if job is not None and job.decided:
+            # This server's job is saving its ending (or its pause for tool outputs):
+            # the cancel applies to what it saves.
+            await job.done.wait()
+            row, job = await self._run(thread_id, run_id), None
         if row.status in (*TERMINAL, "cancelling"):
             raise InvalidRequest(f"Cannot cancel run with status '{row.status}'.", param="run_id")
         if row.status == "requires_action":
-            row.status = "cancelled"
-            set_fields(row, required_action=None, cancelled_at=unix_now())
-            if await self.store.threads.runs.update(
-                run_id, only_if=("requires_action",), status=row.status, data=row.data
-            ):
-                for step in await self._open_steps(run_id):
-                    set_fields(step, status="cancelled", cancelled_at=unix_now())
-                    await self.store.threads.steps.update(step.id, data=step.data)
-            return await self.get(thread_id, run_id)
-        await self.store.threads.runs.update(
-            run_id, only_if=("queued", "in_progress"), status="cancelling"
-        )
-        job = self._jobs.get(run_id)
-        if job is not None:
-            await self._stop(job, "cancelled")
-        # Run by another server: it sees `cancelling` at its next save and ends the run.
+            cancelled = await self._end_paused(row, "cancelled")
+        else:
+            # Run by another server, it sees `cancelling` at its next save and ends the run.
+            cancelled = await self.store.threads.runs.update(
+                run_id, only_if=RUNNING, status="cancelling"
+            )
+            if cancelled and job is not None:
+                await self.jobs.stop(job)
+        if not cancelled and again:
+            # It moved on between the read and the write (it ended, paused or resumed,
+            # through another server): cancel what it is now.
+            return await self._cancel(thread_id, run_id, again=False)
         return await self.get(thread_id, run_id)
 
     async def submit_tool_outputs(self, thread_id: str, run_id: str, outputs: Any) -> RunJob:
@@ -273,7 +241,7 @@ class Runs:
             only_if=("requires_action",),
             status=row.status,
             data=row.data,
-            owner=self.owner,
+            owner=self.jobs.owner,
             heartbeat_at=time.time(),
         ):
             raise InvalidRequest("The run no longer accepts tool outputs.", param="run_id")
@@ -326,6 +294,11 @@ def _outputs_by_call(outputs: Any, expected: list[str]) -> dict[str, str]:
             param="tool_outputs",
         )
     return given
+
+
+def _fail_orphan(row: Run) -> None:
+    row.status = "failed"
+    set_fields(row, failed_at=unix_now(), last_error=STOPPED, required_action=None)
 
 
 def _overdue(row: Run) -> bool:

@@ -40,10 +40,10 @@ class AssistantsService:
         self.runs = Runs(self, flush_interval, owner)
 
     async def start(self) -> None:
-        await self.runs.start()
+        await self.runs.jobs.start()
 
     async def close(self) -> None:
-        await self.runs.close()
+        await self.runs.jobs.close()
 
     # ---- assistants ---------------------------------------------------------------------
 

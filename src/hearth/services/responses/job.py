@@ -1,10 +1,10 @@
 """One response being generated: its events, its saved progress and its ending.
 
-Every response runs as a job, a task owned by the ResponsesService: a foreground request
-waits for it or streams its events, a background one leaves it running. The text so far
-is saved every `flush_interval` seconds (not every token), so a poller sees the reply
-grow and a crash loses at most that much. Cancelling the task stops generation at the
-engine's next step; the text so far is kept.
+Every response runs as a job (services/jobs) in the ResponsesService's table: a
+foreground request waits for it or streams its events, a background one leaves it
+running. The text so far is saved every `flush_interval` seconds (not every token), so a
+poller sees the reply grow and a crash loses at most that much. Cancelling the task stops
+generation at the engine's next step; the text so far is kept.
 """
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hearth.core.errors import HearthError, NotFound
 from hearth.core.ids import new_id
 from hearth.engine.types import Finished, ToolCallDelta
 from hearth.services.conversations import ConversationsService
+from hearth.services.failures import engine_failure
 from hearth.services.generation import Run
+from hearth.services.jobs import EndedElsewhere, Job
 from hearth.services.logprobs import logprob_entries
 from hearth.services.responses.events import OutputBuilder, Step
 from hearth.services.responses.objects import ACTIVE, error, render
@@ -40,11 +42,11 @@ _STATUS = {
 }
 
 
-class _EndedElsewhere(Exception):
-    pass
+class ResponseJob(Job[dict[str, Any]]):
+    kind = "response"
+    STOPPED = STOPPED
+    INTERNAL = INTERNAL
 
-
-class ResponseJob:
     def __init__(
         self,
         row: Response,
@@ -52,27 +54,33 @@ class ResponseJob:
         store: Store | None,
         conversations: ConversationsService,
         flush_interval: float,
+        admit: Callable[[], Awaitable[Run]] | None = None,
+        run: Run | None = None,
     ) -> None:
+        """Either `run`, a generation admitted already (a foreground response), or
+        `admit`, which admits one when the job begins (a background one)."""
+        super().__init__(row.id)
         self.row = row
         self.input_items = input_items
         self.store = store  # None: not stored (store=false)
         self.conversations = conversations
         self.flush_interval = flush_interval
         self.began = False
-        self.events: list[dict[str, Any]] = []
         self.output = OutputBuilder(row)
-        self.done = asyncio.Event()
-        self.cancel_reason: str | None = None
-        self.task: asyncio.Task[None] | None = None
-        self._changed = asyncio.Event()
+        self._admit = admit
+        self._run = run
         self._pending: list[Step] = []
         self._finished = False
         self._flushed_at = time.monotonic()
-        self._emit(self.output.opened())
+        self.log.emit(*self.output.opened())
 
     @property
     def id(self) -> str:
         return self.row.id
+
+    @property
+    def decided(self) -> bool:
+        return self.row.status not in ACTIVE
 
     def snapshot(self) -> dict[str, Any]:
         """The response as it stands: while it runs, with its output so far."""
@@ -80,61 +88,30 @@ class ResponseJob:
             return render(self.row, output=self.output.output())
         return render(self.row)
 
-    # ---- events -------------------------------------------------------------------------
-
-    def _emit(self, events: list[dict[str, Any]]) -> None:
-        self.events.extend(events)
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-
-    async def subscribe(self, after: int = -1) -> AsyncIterator[dict[str, Any]]:
-        """Events numbered above `after`: those so far, then each as it comes, to the end."""
-        index = 0
-        while True:
-            changed = self._changed
-            while index < len(self.events):
-                event = self.events[index]
-                index += 1
-                if event["sequence_number"] > after:
-                    yield event
-            if self.done.is_set():
-                return
-            await changed.wait()
-
     # ---- running ------------------------------------------------------------------------
 
-    async def run(self, admit: Callable[[], Awaitable[Run]] | None, run: Run | None) -> None:
-        try:
-            if run is None:
-                assert admit is not None
-                try:
-                    run = await admit()
-                except HearthError as exc:
-                    await self._finish("failed", err=error(exc.code or exc.type, exc.message))
-                    return
-                if self.store is not None and not await self.store.responses.update_active(
-                    self.id, status="in_progress"
-                ):
-                    await self._ended_elsewhere()
-                    return
-            await self._generate(run)
-        except _EndedElsewhere:
-            await self._ended_elsewhere()
-        except asyncio.CancelledError:
-            if self.cancel_reason == "cancelled":
-                await self._finish("cancelled")
-            else:
-                await self._finish("failed", err=STOPPED)
-        except Exception:  # a bug or a database fault: logged; the client sees no details
-            log.exception("response %s failed", self.id)
-            await self._finish("failed", err=INTERNAL)
-        finally:
-            if run is not None:
-                await run.aclose()
-            self.done.set()
-            self._emit([])
+    async def work(self) -> None:
+        if self._run is None:
+            assert self._admit is not None
+            try:
+                self._run = await self._admit()
+            except HearthError as exc:
+                await self._finish("failed", err=error(exc.code or exc.type, exc.message))
+                return
+            if self.store is not None and not await self.store.responses.update_active(
+                self.id, status="in_progress"
+            ):
+                raise EndedElsewhere()
+        await self._generate(self._run)
 
-    async def _ended_elsewhere(self) -> None:
+    async def end(self, status: str, error: dict[str, Any] | None = None) -> None:
+        await self._finish(status, err=error)
+
+    async def release(self) -> None:
+        if self._run is not None:
+            await self._run.aclose()
+
+    async def ended_elsewhere(self) -> None:
         """Cancelled (or deleted) through the store, by another server sharing the
         database: this job stops, and writes nothing more."""
         assert self.store is not None
@@ -142,16 +119,16 @@ class ResponseJob:
         self.row.status = stored.status if stored is not None else "cancelled"
         closing = self.output.close(self.row.status) if self.began else []
         self.row.output = self.output.output()
-        self._emit([*closing, self.output.terminal()])
+        self.log.emit(*closing, self.output.terminal())
 
     async def _generate(self, run: Run) -> None:
         self.row.status = "in_progress"
         self.began = True
-        self._emit(self.output.started())
+        self.log.emit(*self.output.started())
         async for _, event in run.events():
             if isinstance(event, Finished):
                 if event.reason == "error":
-                    message = event.error or "the engine failed"
+                    message = engine_failure(event).message
                     await self._finish("failed", err=error("server_error", message))
                     return
                 await self._finish(_STATUS.get(event.reason, "completed"), usage=event.usage)
@@ -159,7 +136,7 @@ class ResponseJob:
             step = _step(event)
             if step:
                 self._pending.append(step)
-                self._emit(self.output.step(step))
+                self.log.emit(*self.output.step(step))
                 if time.monotonic() - self._flushed_at >= self.flush_interval:
                     await self._flush()
 
@@ -172,7 +149,7 @@ class ResponseJob:
         # it (after its commit, even) must not make the ending save them a second time.
         del self._pending[: len(deltas)]
         if not await asyncio.shield(self.store.responses.add_deltas(self.id, deltas)):
-            raise _EndedElsewhere()
+            raise EndedElsewhere()
 
     async def _finish(self, status: str, usage: Any = None, err: Any = None) -> None:
         if self._finished:
@@ -194,13 +171,13 @@ class ResponseJob:
             log.exception("saving the end of response %s failed", self.id)
         finally:
             # Whatever the store did, the client hears how the response ended.
-            self._emit([*closing, self.output.terminal()])
+            self.log.emit(*closing, self.output.terminal())
 
     async def _save_ending(self, status: str) -> None:
         row = self.row
         try:
             saved = await self._save()
-        except _EndedElsewhere:
+        except EndedElsewhere:
             saved = False
         if not saved:
             # Ended elsewhere meanwhile (cancelled through another server): the store

@@ -4,13 +4,12 @@ The surfaces (HTTP now, the WebSocket later) call only this. A job outlives the 
 that started it when it runs in the background; at shutdown every job still running is
 stopped and saved as failed, and on start any response the store still shows queued or
 in progress by a server that is gone (it crashed) is marked failed the same way
-(see owners.py).
+(the job table, services/jobs).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,17 +20,15 @@ from hearth.engine.registry import ModelRegistry
 from hearth.services.conversations import ConversationsService
 from hearth.services.generation import Run
 from hearth.services.items import check_metadata, normalize_input, refuse_known_ids
+from hearth.services.jobs import JobTable
 from hearth.services.responses.context import Context, admit, chain_turns, conversation_turns
 from hearth.services.responses.events import rebuilt
 from hearth.services.responses.job import STOPPED, ResponseJob
 from hearth.services.responses.objects import ACTIVE, render
-from hearth.services.responses.owners import keep_beating, orphan_judge, this_process
 from hearth.services.responses.params import ResponseParams
 from hearth.store import Store
 from hearth.store.models import Response
 from hearth.store.pages import PageQuery
-
-log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.25
 
@@ -56,37 +53,18 @@ class ResponsesService:
         self.registry = registry
         self.conversations = conversations
         self.flush_interval = flush_interval
-        self._jobs: dict[str, ResponseJob] = {}
-        self.owner = this_process()
-        self._heartbeat: asyncio.Task[None] | None = None
+        self.jobs: JobTable[ResponseJob] = JobTable(
+            "response",
+            store.responses.heartbeat,
+            lambda judge: store.responses.fail_orphans(STOPPED, judge),
+        )
 
     async def start(self) -> None:
         """Fail what dead servers left running, then keep this one's heartbeat going."""
-        await self.recover()
-        self._heartbeat = asyncio.create_task(
-            keep_beating(self._beat, "responses"), name="responses heartbeat"
-        )
-
-    async def recover(self) -> list[str]:
-        ids = await self.store.responses.fail_orphans(STOPPED, orphan_judge(time.time()))
-        if ids:
-            log.warning("marked %d unfinished response(s) failed: %s", len(ids), ", ".join(ids))
-        return ids
-
-    async def _beat(self) -> None:
-        await self.store.responses.heartbeat(self.owner, time.time(), list(self._jobs))
-        await self.recover()
+        await self.jobs.start()
 
     async def close(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            await asyncio.gather(self._heartbeat, return_exceptions=True)
-        jobs = list(self._jobs.values())
-        for job in jobs:
-            job.cancel_reason = "shutdown"
-            if job.task is not None:
-                job.task.cancel()
-        await asyncio.gather(*(j.task for j in jobs if j.task), return_exceptions=True)
+        await self.jobs.close()
 
     # ---- create -------------------------------------------------------------------------
 
@@ -120,7 +98,7 @@ class ResponsesService:
             meta=metadata,
             request=params.echoed(),
             output=[],
-            owner=self.owner,
+            owner=self.jobs.owner,
             heartbeat_at=time.time(),
         )
 
@@ -143,11 +121,8 @@ class ResponsesService:
         self, row: Response, items: list[Any], stored: bool, start: Any, run: Run | None
     ) -> ResponseJob:
         store = self.store if stored else None
-        job = ResponseJob(row, items, store, self.conversations, self.flush_interval)
-        job.task = asyncio.create_task(job.run(start, run), name=f"response {row.id}")
-        self._jobs[row.id] = job
-        job.task.add_done_callback(lambda _: self._jobs.pop(row.id, None))
-        return job
+        job = ResponseJob(row, items, store, self.conversations, self.flush_interval, start, run)
+        return self.jobs.spawn(job)
 
     # ---- read ---------------------------------------------------------------------------
 
@@ -158,7 +133,7 @@ class ResponsesService:
         return row
 
     async def retrieve(self, response_id: str) -> dict[str, Any]:
-        job = self._jobs.get(response_id)
+        job = self.jobs.get(response_id)
         if job is not None and job.store is not None:
             return job.snapshot()
         row = await self._row(response_id)
@@ -177,7 +152,7 @@ class ResponsesService:
         return self._follow(response_id, starting_after)
 
     async def _follow(self, response_id: str, after: int) -> AsyncIterator[dict[str, Any]]:
-        job = self._jobs.get(response_id)
+        job = self.jobs.get(response_id)
         if job is not None:
             async for event in job.subscribe(after):
                 yield event
@@ -211,7 +186,7 @@ class ResponsesService:
                 "'background': true.",
                 param="response_id",
             )
-        job = self._jobs.get(response_id)
+        job = self.jobs.get(response_id)
         # A job of this server decides its ending before the store has it: one that is
         # saving "completed" must not be cancelled (its save would be cut short).
         status = job.row.status if job is not None else row.status
@@ -232,15 +207,10 @@ class ResponsesService:
 
     async def stop(self, job: ResponseJob) -> None:
         """Stop a job at its next step and wait until its ending is saved."""
-        # Once its ending is decided the job is saving it: let that finish.
-        if job.row.status in ACTIVE:
-            job.cancel_reason = "cancelled"
-            if job.task is not None and not job.task.done():
-                job.task.cancel()
-        await job.done.wait()
+        await self.jobs.stop(job)
 
     async def delete(self, response_id: str) -> dict[str, Any]:
-        job = self._jobs.get(response_id)
+        job = self.jobs.get(response_id)
         if job is not None and job.store is not None:
             await self.stop(job)
         if not await self.store.responses.delete(response_id):
