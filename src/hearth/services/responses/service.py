@@ -1,6 +1,6 @@
 """ResponsesService: create, retrieve, stream, cancel and delete responses; owns the jobs.
 
-The surfaces (HTTP now, the WebSocket later) call only this. A job outlives the request
+The HTTP routes call only this. A job outlives the request
 that started it when it runs in the background; at shutdown every job still running is
 stopped and saved as failed, and on start any response the store still shows queued or
 in progress by a server that is gone (it crashed) is marked failed the same way
