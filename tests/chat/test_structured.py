@@ -17,7 +17,12 @@ from fractions import Fraction
 import jsonschema
 import pytest
 
-from hearth.chat.structured import SchemaNotSupported, schema_grammar
+from hearth.chat.structured import (
+    GrammarBuilder,
+    SchemaNotSupported,
+    json_object_grammar,
+    schema_grammar,
+)
 from hearth.chat.tools import call_grammar
 from hearth.chat.types import Tool
 from hearth.core.config import bundled_model_path
@@ -145,6 +150,16 @@ def test_number_bounds_at_the_edges(llama_accepts: LlamaAcceptor) -> None:
         ({"type": "string", "format": ["date"]}, "format"),
         ({"type": ["integer", {}]}, "type"),
         ({"type": "integer", "exclusiveMinimum": True}, "exclusiveMinimum"),
+        ({"type": "number", "maximum": float("inf")}, "finite"),
+        ({"type": "string", "minLength": -1}, "minLength must be a non-negative integer"),
+        ({"type": "array", "maxItems": True}, "maxItems must be a non-negative integer"),
+        ({"type": "string", "format": "date", "minLength": 11}, "minLength"),
+        ({"type": "string", "format": "date", "pattern": "^2"}, "'format' and 'pattern'"),
+        ({"type": "string", "pattern": 5}, "pattern must be a string"),
+        ({"type": "float"}, "'float'"),
+        ({"type": "object", "properties": [1]}, "properties must be an object"),
+        ({"anyOf": {"type": "string"}}, "anyOf must be a list of schemas"),
+        (3, "must be a JSON schema object"),
     ],
 )
 def test_what_cannot_be_enforced_is_refused_by_name_and_place(schema: dict, needle: str) -> None:
@@ -239,9 +254,11 @@ def test_a_pattern_writes_only_what_json_allows_unescaped(llama_accepts: LlamaAc
             schema_grammar({"type": "string", "pattern": pattern})
 
 
-def test_array_item_counts(llama_accepts: LlamaAcceptor) -> None:
-    gbnf = schema_grammar({"type": "array", "minItems": 1, "maxItems": 2}).gbnf
+@pytest.mark.parametrize("items", [{}, {"items": {}}])
+def test_array_item_counts(items: dict, llama_accepts: LlamaAcceptor) -> None:
+    gbnf = schema_grammar({"type": "array", "minItems": 1, "maxItems": 2, **items}).gbnf
     assert llama_accepts.accepts(gbnf, '[1, "x"]')
+    assert llama_accepts.accepts(gbnf, '[{"a": [null]}]')
     assert not llama_accepts.accepts(gbnf, "[]")
     assert not llama_accepts.accepts(gbnf, "[1,2,3]")
 
@@ -293,3 +310,97 @@ def test_tool_parameters_are_held_to_their_keywords(llama_accepts: LlamaAcceptor
 
 def _object_of(**properties: dict) -> dict:
     return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+@pytest.mark.parametrize("pattern", ["^ab$", "ab", "^ab", "ab$", "^(ab)$"])
+def test_a_pattern_admits_whole_matches_anchored_or_not(pattern: str) -> None:
+    assert values({"type": "string", "pattern": pattern}) == ['"ab"']
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text"), [(r"^v\d\.\d$", "v1.2"), (r"^\$[0-9]$", "$5"), (r"^a\-b$", "a-b")]
+)
+def test_escaped_punctuation_in_a_pattern_stands_for_itself(
+    pattern: str, text: str, llama_accepts: LlamaAcceptor
+) -> None:
+    """None of these characters needs escaping in JSON."""
+    gbnf = schema_grammar({"type": "string", "pattern": pattern}).gbnf
+    assert llama_accepts.accepts(gbnf, json.dumps(text))
+
+
+@pytest.mark.parametrize("pattern", ["(unclosed", "a{2,1}", "\\"])
+def test_a_pattern_that_is_no_regular_expression_is_refused(pattern: str) -> None:
+    """Neither Python nor ECMA-262 compiles these; a grammar for them admits arbitrary text."""
+    with pytest.raises(SchemaNotSupported) as info:
+        schema_grammar(_object_of(a={"type": "string", "pattern": pattern}))
+    assert "pattern" in info.value.message and "schema.properties.a" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": ["string", "null"], "enum": ["a", None]},
+        {"type": ["integer", "string"], "enum": ["a", None]},
+        {"type": ["integer", "string"], "const": "a"},
+    ],
+)
+def test_values_beside_a_list_of_types_are_the_only_ones(
+    schema: dict, llama_accepts: LlamaAcceptor
+) -> None:
+    gbnf = schema_grammar(schema).gbnf
+    allowed = [json.dumps(v) for v in schema.get("enum", [schema.get("const")])]
+    for text in allowed:
+        assert llama_accepts.accepts(gbnf, text), text
+    for text in ['"b"', "3", "null", '"ab"']:
+        assert text in allowed or not llama_accepts.accepts(gbnf, text), text
+
+
+@pytest.mark.parametrize("schema", [{"type": "string"}, _object_of(s={"type": "string"})])
+def test_strings_hold_no_raw_control_characters(schema: dict, llama_accepts: LlamaAcceptor) -> None:
+    gbnf = schema_grammar(schema).gbnf
+    inside = (lambda s: s) if schema["type"] == "string" else (lambda s: f'{{"s": {s}}}')
+    assert llama_accepts.accepts(gbnf, inside(r'"a\tb\n\u0001"'))
+    for raw in ["\t", "\n", "\x01", "\x7f"]:
+        assert not llama_accepts.accepts(gbnf, inside(f'"a{raw}b"')), repr(raw)
+
+
+def test_schemas_in_one_grammar_keep_their_own_definitions() -> None:
+    """A forced tool call puts every tool's arguments schema in one grammar; two tools
+    may well name a definition alike ($defs written by pydantic, say)."""
+    builder = GrammarBuilder()
+
+    def by_ref(definition: dict) -> dict:
+        return {"$defs": {"V": definition}, "$ref": "#/$defs/V"}
+
+    first = builder.schema(by_ref({"enum": ["x", "y"]}), "args-0", "tools[0]")
+    second = builder.schema(by_ref({"enum": [1, 2]}), "args-1", "tools[1]")
+    grammar = GBNF(builder.gbnf())
+    assert {s.rstrip(" ") for s in grammar.strings(first)} == {'"x"', '"y"'}
+    assert {s.rstrip(" ") for s in grammar.strings(second)} == {"1", "2"}
+
+
+def test_the_json_object_grammar(llama_accepts: LlamaAcceptor) -> None:
+    gbnf = json_object_grammar().gbnf
+    for text in ["{}", '{"a": [1, -2.5e3, "x", null], "b": {"c": true}}', json.dumps({"s": "é\n"})]:
+        assert llama_accepts.accepts(gbnf, text), text
+    assert llama_accepts.accepts(gbnf, json.dumps({"s": "x" * 256}))
+    assert llama_accepts.accepts(gbnf, json.dumps({"a": 1}, indent=8))
+    # strings and whitespace are bounded: a sampled reply cannot wander off in one
+    too_long = [json.dumps({"s": "x" * 257}), '{  "a": 1}', json.dumps({"a": 1}, indent=9)]
+    for text in ["[1]", '"a"', "{", '{"a": 01}', '{"a": "x\ny"}', *too_long]:
+        assert not llama_accepts.accepts(gbnf, text), text
+
+
+@pytest.mark.parametrize(
+    ("schema", "text"),
+    [
+        (_object_of(a=True), '{"a": [1, {"b": null}]}'),
+        ({"type": "array", "items": True}, '[1, "x", {}]'),
+        ({"anyOf": [{"type": "integer"}, True]}, '"x"'),
+    ],
+)
+def test_a_true_subschema_admits_any_value(
+    schema: dict, text: str, llama_accepts: LlamaAcceptor
+) -> None:
+    """`true` is a JSON schema (any value), as `_check` lets through."""
+    assert llama_accepts.accepts(schema_grammar(schema).gbnf, text)
