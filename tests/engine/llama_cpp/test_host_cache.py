@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hearth.engine.llama_cpp.host_cache import HostCache
+from hearth.engine.llama_cpp.host_cache import HostCache, LlamaSeqStates
 from hearth.engine.llama_cpp.lib import llama
 from tests.engine.llama_cpp.conftest import N_CELLS, Context
 
@@ -23,7 +23,7 @@ def clear(ctx: Context, seq_id: int) -> None:
 def test_a_parked_sequence_comes_back_whole_in_another_sequence(ctx: Context) -> None:
     prompt = TOKENS[:30]
     ctx.decode(0, prompt, 0)
-    host = HostCache(ctx.ptr, 64 * MB)
+    host = HostCache(LlamaSeqStates(ctx.ptr), 64 * MB)
     assert host.park(0, prompt)
     assert len(host) == 1 and host.used == state_size(ctx, 0) > 0
     clear(ctx, 0)
@@ -41,7 +41,7 @@ def test_a_parked_sequence_comes_back_whole_in_another_sequence(ctx: Context) ->
 
 def test_an_entry_that_cannot_be_placed_leaves_the_sequence_empty(ctx: Context) -> None:
     ctx.decode(0, TOKENS[:40], 0)
-    host = HostCache(ctx.ptr, 64 * MB)
+    host = HostCache(LlamaSeqStates(ctx.ptr), 64 * MB)
     assert host.park(0, TOKENS[:40])
     entry = host.take(host.best(TOKENS)[0])  # type: ignore[arg-type]
     ctx.decode(1, list(range(1000, 1110)), 0)  # the context full but for a few cells
@@ -55,10 +55,11 @@ def test_an_entry_that_cannot_be_placed_leaves_the_sequence_empty(ctx: Context) 
 def test_nothing_is_parked_that_the_budget_cannot_hold(ctx: Context) -> None:
     ctx.decode(0, TOKENS[:20], 0)
     size = state_size(ctx, 0)
-    host = HostCache(ctx.ptr, size - 1)
+    host = HostCache(LlamaSeqStates(ctx.ptr), size - 1)
     assert not host.park(0, TOKENS[:20])
     assert len(host) == 0 and host.used == 0
-    assert not HostCache(ctx.ptr, 64 * MB).park(0, [])  # no tokens: nothing to come back to
+    # no tokens: nothing to come back to
+    assert not HostCache(LlamaSeqStates(ctx.ptr), 64 * MB).park(0, [])
 
 
 def test_the_least_recently_parked_go_first_to_stay_within_the_budget(ctx: Context) -> None:
@@ -67,7 +68,7 @@ def test_the_least_recently_parked_go_first_to_stay_within_the_budget(ctx: Conte
         ctx.decode(seq_id, prompt, 0)
     size = state_size(ctx, 0)
     assert state_size(ctx, 1) == state_size(ctx, 2) == size
-    host = HostCache(ctx.ptr, 2 * size)
+    host = HostCache(LlamaSeqStates(ctx.ptr), 2 * size)
     assert host.park(0, prompts[0]) and host.park(1, prompts[1])
     assert host.park(2, prompts[2])
     assert len(host) == 2 and host.used == 2 * size
@@ -81,7 +82,7 @@ def test_the_least_recently_parked_go_first_to_stay_within_the_budget(ctx: Conte
 
 
 def test_parking_a_longer_sequence_replaces_the_entries_it_extends(ctx: Context) -> None:
-    host = HostCache(ctx.ptr, 64 * MB)
+    host = HostCache(LlamaSeqStates(ctx.ptr), 64 * MB)
     ctx.decode(0, TOKENS[:10], 0)
     assert host.park(0, TOKENS[:10])
     ctx.decode(1, [*TOKENS[:5], 1, 2], 0)

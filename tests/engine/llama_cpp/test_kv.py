@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hearth.engine.llama_cpp.kv import KvCache, Slot, common_prefix
+from hearth.engine.llama_cpp.kv import KvCache, LlamaMemory, Slot, common_prefix
 from tests.engine.llama_cpp.conftest import N_CELLS, N_SEQ, Context
 
 TOKENS = list(range(400, 440))
@@ -13,7 +13,7 @@ TOKENS = list(range(400, 440))
 
 @pytest.fixture
 def kv(ctx: Context) -> KvCache:
-    return KvCache(ctx.mem, N_CELLS, N_SEQ)
+    return KvCache(LlamaMemory(ctx.mem), N_CELLS, N_SEQ)
 
 
 def fill(ctx: Context, kv: KvCache, slot: Slot, tokens: list[int]) -> None:
