@@ -131,6 +131,25 @@ def test_ollama_token_counters_rise_by_the_counts_clients_got(server: LiveServer
     assert http(before, after, "POST", "/api/generate", 200) == 1
 
 
+def test_embeddings_are_counted_on_both_surfaces(server: LiveServer, client: openai.OpenAI) -> None:
+    before = scrape(server)
+    vectors = client.embeddings.create(model=MODEL, input=["a cat", "a dog"])
+    with ollama.Client(host=server.url, headers=AUTH) as o:
+        pooled = o.embed(model=MODEL, input="a bird")
+    after = scrape(server)
+
+    tokens = vectors.usage.prompt_tokens + (pooled.prompt_eval_count or 0)
+    assert vectors.usage.prompt_tokens > 0 and pooled.prompt_eval_count
+    assert rose(before, after, "hearth_embedding_requests_total", outcome="done") == 2
+    assert rose(before, after, "hearth_embedding_tokens_total") == tokens
+    assert rose(before, after, "hearth_embedding_latency_seconds_count") == 2
+    assert http(before, after, "POST", "/v1/embeddings", 200) == 1
+    assert http(before, after, "POST", "/api/embed", 200) == 1
+    # Embeddings are not generations: those counters stay where they were.
+    assert finished(before, after) == 0
+    assert rose(before, after, "hearth_prompt_tokens_total") == 0
+
+
 def test_websocket_turns_and_connections_are_counted(server: LiveServer) -> None:
     before = scrape(server)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -198,6 +199,36 @@ async def test_empty_messages_render_and_embed_checks(backend: LlamaCppBackend) 
     result = await backend.embed(["hello", "hello there"])
     assert len(result.vectors) == 2 and len(result.vectors[0]) == 576
     assert result.prompt_tokens >= 3
+
+
+async def test_a_cancelled_embedding_stops_after_the_input_it_is_on(
+    backend: LlamaCppBackend,
+) -> None:
+    await backend.embed(["warm up"])  # creates the embedding context
+    embedder = backend._embedder
+    assert embedder is not None
+    decode = embedder._batch.decode
+    decoded = threading.Event()
+    calls = 0
+
+    def counted(ctx: object) -> int:
+        nonlocal calls
+        calls += 1
+        decoded.set()
+        return decode(ctx)
+
+    embedder._batch.decode = counted  # type: ignore[method-assign]
+    inputs = ["the quick brown fox jumps over the lazy dog " * 20] * 200
+    task = asyncio.create_task(backend.embed(inputs))
+    assert await asyncio.to_thread(decoded.wait, 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The worker thread gives the context back after its current input, not 200 of them.
+    assert await asyncio.to_thread(embedder._lock.acquire, True, 30)
+    embedder._lock.release()
+    assert calls < 20
+    assert len((await backend.embed(["hello"])).vectors) == 1
 
 
 async def test_a_sequence_that_runs_out_of_cells_is_preempted_and_resumes(

@@ -1,15 +1,17 @@
-"""What the registry carries for whoever records how generations went (Prometheus, in
-services/metrics.py). Every generation acquires its model from the registry, so the code
-that runs one finds the meter there without each surface handing it along."""
+"""What the registry carries for whoever records how generations and embeddings went
+(Prometheus, in services/metrics.py). Every request acquires its model from the registry,
+so the code that runs one finds the meter there without each surface handing it along."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from hearth.core.errors import Overloaded
 from hearth.engine.types import FinishReason, Usage
+
+EmbedOutcome = Literal["done", "cancelled", "error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +32,21 @@ class RunReport:
     token_gaps: Sequence[float] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class EmbedReport:
+    """One request's embeddings. `seconds` runs from asking for the model to the vectors
+    (or to the end of the attempt); `tokens` is 0 unless it is "done"."""
+
+    tokens: int
+    outcome: EmbedOutcome
+    seconds: float
+
+
 class RunMeter(Protocol):
     def refused(self, model: str, error: Overloaded) -> None:
         """No slot for a request: the queue was full (429) or it waited too long (503)."""
         ...
 
     def finished(self, model: str, report: RunReport) -> None: ...
+
+    def embedded(self, model: str, report: EmbedReport) -> None: ...

@@ -2,9 +2,10 @@
 
 One `Metrics` per app, with its own CollectorRegistry (never prometheus_client's global
 one: a process may run several apps). Request metrics are pushed as requests end (by
-services/generation.py through the model registry's meter, and by the HTTP middleware);
-engine numbers (slots, queue, KV cache) are read from the model registry at scrape time.
-Names follow vLLM's `vllm:*` and llama-server's `llamacpp:*` with the prefix `hearth_`.
+services/generation.py and services/embeddings.py through the model registry's meter, and
+by the HTTP middleware); engine numbers (slots, queue, KV cache) are read from the model
+registry at scrape time. Names follow vLLM's `vllm:*` and llama-server's `llamacpp:*` with
+the prefix `hearth_`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from hearth import __version__
 from hearth.core.errors import Overloaded, QueueTimeout
-from hearth.engine.meter import RunReport
+from hearth.engine.meter import EmbedReport, RunReport
 from hearth.engine.registry import ModelRegistry
 
 # The classic text format, which generate_latest writes and every Prometheus reads.
@@ -153,6 +154,23 @@ class Metrics:
             buckets=N_BUCKETS,
             registry=reg,
         )
+        self.embeddings = Counter(
+            "hearth_embedding_requests",
+            "Embedding requests by outcome: 'done', 'cancelled' (the client left first) or "
+            "'error' (the engine failed).",
+            ["model", "outcome"],
+            registry=reg,
+        )
+        self.embedding_tokens = Counter(
+            "hearth_embedding_tokens", "Input tokens embedded.", model, registry=reg
+        )
+        self.embedding_latency = Histogram(
+            "hearth_embedding_latency_seconds",
+            "From asking for the model (a load included) to the vectors.",
+            model,
+            buckets=REQUEST_BUCKETS,
+            registry=reg,
+        )
         self.http_requests = Counter(
             "hearth_http_requests",
             "HTTP requests by method, route template and status code.",
@@ -200,6 +218,11 @@ class Metrics:
         self.request_prompt_tokens.labels(model).observe(usage.prompt_tokens)
         self.request_generation_tokens.labels(model).observe(usage.completion_tokens)
         self.request_n.labels(model).observe(report.n)
+
+    def embedded(self, model: str, report: EmbedReport) -> None:
+        self.embeddings.labels(model, report.outcome).inc()
+        self.embedding_tokens.labels(model).inc(report.tokens)
+        self.embedding_latency.labels(model).observe(report.seconds)
 
     # ---- HTTP (api/metrics.py's middleware) -------------------------------------------
 

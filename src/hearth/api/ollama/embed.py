@@ -13,6 +13,8 @@ from hearth.api.ollama.schemas import EmbeddingsRequest, EmbedRequest
 from hearth.api.state import State
 from hearth.api.streaming import unless_disconnected
 from hearth.core.errors import InvalidRequest
+from hearth.engine.types import ModelInfo
+from hearth.services.embeddings import embed as embed_inputs
 
 router = APIRouter()
 
@@ -34,37 +36,42 @@ async def embed(body: EmbedRequest, state: State, request: Request) -> dict[str,
     # Ollama: an empty string is no input (the call just loads the model).
     texts = [body.input] if isinstance(body.input, str) else list(body.input or [])
     texts = [] if texts == [""] else texts
-    async with state.registry.lease(name, body.keep_alive_for) as backend:
-        loaded = time.perf_counter_ns()
-        width = backend.info.embedding_length
-        if body.dimensions is not None and body.dimensions > width:
+
+    def check(info: ModelInfo) -> None:
+        if body.dimensions is not None and body.dimensions > info.embedding_length:
             raise InvalidRequest(
-                f"dimensions must be at most {width}, the width of this model's embeddings",
+                f"dimensions must be at most {info.embedding_length}, the width of this "
+                "model's embeddings",
                 param="dimensions",
             )
-        vectors: list[list[float]] = []
-        tokens = 0
-        if texts:
-            # truncate defaults to true: cut long inputs to the model's limit, not fail.
-            work = backend.embed(texts, truncate=body.truncate is not False)
-            result = await unless_disconnected(request, work)
-            vectors, tokens = result.vectors, result.prompt_tokens
-    if body.dimensions is not None and body.dimensions < width:
+
+    # truncate defaults to true: cut long inputs to the model's limit, not fail.
+    work = embed_inputs(
+        state.registry,
+        name,
+        texts,
+        truncate=body.truncate is not False,
+        keep_alive=body.keep_alive_for,
+        check=check,
+    )
+    result = await unless_disconnected(request, work)
+    vectors = result.vectors
+    if body.dimensions is not None and body.dimensions < result.width:
         vectors = _shorten(vectors, body.dimensions)
     return {
         "model": body.model,
         "embeddings": vectors,
         "total_duration": time.perf_counter_ns() - start,
-        "load_duration": loaded - start,
-        "prompt_eval_count": tokens,
+        "load_duration": result.load_ns,
+        "prompt_eval_count": result.prompt_tokens,
     }
 
 
 @router.post("/embeddings")
 async def embeddings(body: EmbeddingsRequest, state: State, request: Request) -> dict[str, Any]:
     name = resolve_model(state, body.model)
-    async with state.registry.lease(name, body.keep_alive_for) as backend:
-        if not body.prompt:  # loads the model, as in Ollama
-            return {"embedding": []}
-        result = await unless_disconnected(request, backend.embed([body.prompt], truncate=True))
-    return {"embedding": result.vectors[0]}
+    # No prompt loads the model, as in Ollama.
+    texts = [body.prompt] if body.prompt else []
+    work = embed_inputs(state.registry, name, texts, truncate=True, keep_alive=body.keep_alive_for)
+    result = await unless_disconnected(request, work)
+    return {"embedding": result.vectors[0] if result.vectors else []}

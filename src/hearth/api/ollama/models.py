@@ -24,7 +24,10 @@ def _info(state: AppState, name: str) -> ModelInfo | None:
     return backend.info if backend is not None else None
 
 
-@router.api_route("/tags", methods=["GET", "HEAD"])
+# HEAD apart and out of the schema: one route with both methods gives /openapi.json two
+# operations with one id.
+@router.get("/tags")
+@router.head("/tags", include_in_schema=False)
 async def tags(state: State) -> dict[str, Any]:
     models = []
     for name in state.registry.names():

@@ -27,6 +27,7 @@ async def root(request: Request) -> Response:
     return PlainTextResponse(RUNNING, headers={"Vary": "Accept"})
 
 
-@api_router.api_route("/version", methods=["GET", "HEAD"])
+@api_router.get("/version")
+@api_router.head("/version", include_in_schema=False)  # apart: see /api/tags
 async def version() -> dict[str, str]:
     return {"version": __version__}

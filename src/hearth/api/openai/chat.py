@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from hearth.api.errors import openai_error_body
 from hearth.api.openai.convert import (
@@ -18,11 +18,12 @@ from hearth.api.openai.convert import (
     tool_calls,
     usage,
 )
+from hearth.api.openai.replies import ChatCompletion, json_reply
 from hearth.api.openai.schemas import ChatCompletionRequest
 from hearth.api.state import State
 from hearth.api.streaming import EventStream, sse_data, unless_disconnected
 from hearth.core.ids import new_id, unix_now
-from hearth.engine.types import Finished, ToolCallDelta
+from hearth.engine.types import Finished, ToolCallDelta, Usage
 from hearth.services.failures import engine_failure
 from hearth.services.generation import ChoiceResult, Run, start_run
 from hearth.services.profiles import with_profile
@@ -30,10 +31,10 @@ from hearth.services.profiles import with_profile
 router = APIRouter()
 
 
-@router.post("/chat/completions", response_model=None)
+@router.post("/chat/completions", response_model=ChatCompletion)
 async def create_chat_completion(
     body: ChatCompletionRequest, state: State, request: Request
-) -> dict[str, Any] | EventStream:
+) -> Response:
     profile = state.registry.profile(body.model)
     completion_id = new_id("chatcmpl-")
     gen_request = replace(
@@ -50,25 +51,33 @@ async def create_chat_completion(
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return EventStream(_stream(run, meta, n, include_usage), on_close=run.aclose)
-    wants_logprobs = gen_request.logprobs is not None
     try:
         results = await unless_disconnected(request, run.collect())
     finally:
         await run.aclose()
-    return {
-        **meta,
-        "object": "chat.completion",
-        "choices": [
-            {
-                "index": r.index,
-                "message": _message(r),
-                "logprobs": chat_logprobs(r.logprobs) if wants_logprobs else None,
-                "finish_reason": r.finish_reason,
-            }
-            for r in results
-        ],
-        "usage": usage(run.usage),
-    }
+    return json_reply(chat_completion(meta, results, run.usage, gen_request.logprobs is not None))
+
+
+def chat_completion(
+    meta: dict[str, Any], results: list[ChoiceResult], total: Usage, wants_logprobs: bool
+) -> ChatCompletion:
+    """A whole chat completion, from its choices run to the end."""
+    return ChatCompletion.model_validate(
+        {
+            **meta,
+            "object": "chat.completion",
+            "choices": [
+                {
+                    "index": r.index,
+                    "message": _message(r),
+                    "logprobs": chat_logprobs(r.logprobs) if wants_logprobs else None,
+                    "finish_reason": r.finish_reason,
+                }
+                for r in results
+            ],
+            "usage": usage(total),
+        }
+    )
 
 
 def _message(result: ChoiceResult) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from hearth.api.errors import openai_error_body
 from hearth.api.openai.convert import (
@@ -17,14 +17,15 @@ from hearth.api.openai.convert import (
     usage,
 )
 from hearth.api.openai.prompts import Prompt, check_vocabulary, parse_prompts
+from hearth.api.openai.replies import Completion, json_reply
 from hearth.api.openai.schemas import CompletionRequest
 from hearth.api.state import AppState, State
 from hearth.api.streaming import EventStream, sse_data, unless_disconnected
 from hearth.core.errors import InvalidRequest
 from hearth.core.ids import new_id, unix_now
-from hearth.engine.types import Finished, GenerationRequest
+from hearth.engine.types import Finished, GenerationRequest, Usage
 from hearth.services.failures import engine_failure
-from hearth.services.generation import Run, start_run
+from hearth.services.generation import ChoiceResult, Run, start_run
 from hearth.services.profiles import with_profile
 
 router = APIRouter()
@@ -45,10 +46,8 @@ async def _echoes(state: AppState, body: CompletionRequest, prompts: list[Prompt
         ]
 
 
-@router.post("/completions", response_model=None)
-async def create_completion(
-    body: CompletionRequest, state: State, request: Request
-) -> dict[str, Any] | EventStream:
+@router.post("/completions", response_model=Completion)
+async def create_completion(body: CompletionRequest, state: State, request: Request) -> Response:
     if body.suffix:
         raise InvalidRequest("'suffix' (fill-in-the-middle) is not supported.", param="suffix")
     if body.logprobs is not None and body.echo:
@@ -92,21 +91,32 @@ async def create_completion(
         results = await unless_disconnected(request, run.collect())
     finally:
         await run.aclose()
-    return {
-        **meta,
-        "choices": [
-            {
-                "index": r.index,
-                "text": echoes[r.index] + r.text,
-                "logprobs": completion_logprobs(r.logprobs, 0)
-                if body.logprobs is not None
-                else None,
-                "finish_reason": r.finish_reason,
-            }
-            for r in results
-        ],
-        "usage": usage(run.usage),
-    }
+    return json_reply(text_completion(meta, results, run.usage, echoes, body.logprobs is not None))
+
+
+def text_completion(
+    meta: dict[str, Any],
+    results: list[ChoiceResult],
+    total: Usage,
+    echoes: list[str],
+    wants_logprobs: bool,
+) -> Completion:
+    """A whole text completion; each choice's text after its prompt's echo."""
+    return Completion.model_validate(
+        {
+            **meta,
+            "choices": [
+                {
+                    "index": r.index,
+                    "text": echoes[r.index] + r.text,
+                    "logprobs": completion_logprobs(r.logprobs, 0) if wants_logprobs else None,
+                    "finish_reason": r.finish_reason,
+                }
+                for r in results
+            ],
+            "usage": usage(total),
+        }
+    )
 
 
 async def _stream(

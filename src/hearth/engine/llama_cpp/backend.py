@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence as Seq
 from pathlib import Path
 
@@ -233,7 +234,12 @@ class LlamaCppBackend:
             if not tokens:
                 raise InvalidRequest(f"input {i} is empty", param="input")
             embedder.check(tokens, i)
-        vectors = await asyncio.to_thread(embedder.embed, token_lists)
+        stop = threading.Event()
+        try:
+            vectors = await asyncio.to_thread(embedder.embed, token_lists, stop)
+        except asyncio.CancelledError:
+            stop.set()  # the thread stops after its current input instead of doing them all
+            raise
         return EmbeddingResult(vectors=vectors, prompt_tokens=sum(map(len, token_lists)))
 
     def stats(self) -> dict[str, int]:

@@ -43,11 +43,16 @@ class Embedder:
                 param="input",
             )
 
-    def embed(self, token_lists: list[list[int]]) -> list[list[float]]:
-        """Blocking; call from a worker thread."""
+    def embed(
+        self, token_lists: list[list[int]], stop: threading.Event | None = None
+    ) -> list[list[float]]:
+        """Blocking; call from a worker thread. Once `stop` is set (the caller was
+        cancelled) it returns at the next input, with the vectors so far."""
         out: list[list[float]] = []
         with self._lock:
             for tokens in token_lists:
+                if stop is not None and stop.is_set():
+                    break
                 llama.llama_memory_clear(self.mem, True)
                 self._batch.clear()
                 self._batch.add(tokens, 0, 0, True)
@@ -63,6 +68,7 @@ class Embedder:
         return out
 
     def close(self) -> None:
-        if self.ctx:
-            llama.llama_free(self.ctx)
-            self.ctx = None
+        with self._lock:  # a cancelled caller's thread may still be on its last input
+            if self.ctx:
+                llama.llama_free(self.ctx)
+                self.ctx = None
