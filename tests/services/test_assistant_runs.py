@@ -16,6 +16,7 @@ from hearth.core.errors import InvalidRequest
 from hearth.engine.fake import FakeBackend
 from hearth.services.assistants import AssistantsService, RunJob
 from hearth.services.assistants import runs as runs_module
+from hearth.services.assistants.params import AssistantParams, RunParams, ThreadParams
 from hearth.store import Store
 from tests.conftest import registry_of
 
@@ -33,9 +34,10 @@ async def service(tmp_path: Path) -> AsyncIterator[AssistantsService]:
 
 
 async def _run(service: AssistantsService) -> RunJob:
-    assistant = await service.create_assistant({"model": "slow"})
-    thread = await service.create_thread({"messages": [{"role": "user", "content": "hi"}]})
-    return await service.runs.create(thread["id"], {"assistant_id": assistant["id"]})
+    assistant = await service.create_assistant(AssistantParams(model="slow"))
+    hi = ThreadParams.model_validate({"messages": [{"role": "user", "content": "hi"}]})
+    thread = await service.create_thread(hi)
+    return await service.runs.create(thread["id"], RunParams(assistant_id=assistant["id"]))
 
 
 async def _names(job: RunJob, seen: list[str]) -> None:

@@ -12,7 +12,7 @@ from hearth.engine.fake import FakeBackend
 from hearth.engine.meter import RunReport
 from hearth.engine.registry import ModelRegistry
 from hearth.engine.types import GenerationRequest
-from hearth.services.generation import start_run
+from hearth.services.generation import start_reply
 from hearth.services.metrics import Metrics
 from tests.conftest import registry_of
 from tests.prometheus import value
@@ -30,7 +30,7 @@ async def test_a_run_reports_its_usage_reasons_and_times() -> None:
     registry, metrics = metered(FakeBackend("fake", "one two three four"))
     registry.alias("nick", "fake")
     request = GenerationRequest(model="nick", prompt="a b c", n=2, max_tokens=3)
-    run = await start_run(registry, [request])
+    run = await start_reply(registry, [request])
     results = await run.collect()
     await run.aclose()
     await run.aclose()  # closing twice reports once
@@ -52,7 +52,7 @@ async def test_a_run_reports_its_usage_reasons_and_times() -> None:
 
 async def test_a_run_the_client_left_counts_as_cancelled() -> None:
     registry, metrics = metered(FakeBackend("fake", "one two three four"))
-    run = await start_run(registry, [GenerationRequest(model="fake", prompt="hi")])
+    run = await start_reply(registry, [GenerationRequest(model="fake", prompt="hi")])
     async for _ in run.events():
         break
     await run.aclose()
@@ -70,7 +70,7 @@ class Busy(FakeBackend):
 async def test_a_refused_request_is_counted_and_raised() -> None:
     registry, metrics = metered(Busy("busy"))
     with pytest.raises(Overloaded):
-        await start_run(registry, [GenerationRequest(model="busy", prompt="hi")])
+        await start_reply(registry, [GenerationRequest(model="busy", prompt="hi")])
     s = scrape(metrics)
     assert value(s, "hearth_requests_rejected_total", model="busy", reason="queue_full") == 1
     assert value(s, "hearth_e2e_request_latency_seconds_count", model="busy") is None
@@ -88,7 +88,7 @@ class Faulty:
 async def test_a_failing_meter_never_fails_the_request(caplog: pytest.LogCaptureFixture) -> None:
     registry = registry_of(FakeBackend("fake", "one two"))
     registry.meter = Faulty()
-    run = await start_run(registry, [GenerationRequest(model="fake", prompt="hi")])
+    run = await start_reply(registry, [GenerationRequest(model="fake", prompt="hi")])
     results = await run.collect()
     with caplog.at_level(logging.ERROR):
         await run.aclose()
@@ -99,7 +99,7 @@ async def test_a_failing_meter_never_fails_the_request(caplog: pytest.LogCapture
 
 async def test_without_a_meter_the_run_is_timed_but_reported_nowhere() -> None:
     registry = registry_of(FakeBackend("fake", "one two"))
-    run = await start_run(registry, [GenerationRequest(model="fake", prompt="hi")])
+    run = await start_reply(registry, [GenerationRequest(model="fake", prompt="hi")])
     await run.collect()
     assert run.metered is None
     clock = run.clock
@@ -127,7 +127,7 @@ async def test_a_request_given_up_while_queued_counts_as_cancelled() -> None:
     backend = Queued("queued")
     registry, metrics = metered(backend)
     waiting = asyncio.create_task(
-        start_run(registry, [GenerationRequest(model="queued", prompt="hi", n=2)])
+        start_reply(registry, [GenerationRequest(model="queued", prompt="hi", n=2)])
     )
     await backend.waiting.wait()
     waiting.cancel()

@@ -2,7 +2,7 @@
 client's own ids. Transport-free: the WebSocket surface feeds it requests and turns what
 it reports to its `Listener` into frames.
 
-Each request runs as one task through `start_run`, the same path as every surface, so
+Each request runs as one task through `start_reply`, the same path as every surface, so
 sampling, stopping, usage and slot handling come from the engine. Cancelling a request
 (or closing the session) cancels its task, which closes the run and frees the slot.
 """
@@ -20,7 +20,7 @@ from hearth.core.errors import Conflict, HearthError, NotFound
 from hearth.engine.registry import ModelRegistry
 from hearth.engine.types import Finished, FinishReason, GenerationRequest, TokenEvent, Usage
 from hearth.services.failures import engine_failure
-from hearth.services.generation import start_run
+from hearth.services.generation import start_reply
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class ChatSession:
         # (the connection is gone) propagate to _run.
         began = time.perf_counter_ns()
         try:
-            run = await start_run(self._registry, [request])
+            run = await start_reply(self._registry, [request])
         except HearthError as err:
             await self._fail(rid, err)
             return

@@ -82,9 +82,10 @@ class _Metered:
 
 
 @dataclass
-class Run:
-    """The admitted generations of one API request: one per prompt, each with `n`
-    choices. Choice j of prompt i is overall choice i * n + j."""
+class ModelReply:
+    """The model's reply to one API request: its admitted engine generations, one per
+    prompt, each with `n` choices (choice j of prompt i is overall choice i * n + j).
+    Not an Assistants run (store.models.Run), which holds one of these while it runs."""
 
     generations: list[Generation]
     n: int = 1
@@ -250,12 +251,12 @@ def _piece(piece: str | ToolCallDelta, index: int) -> GenerationEvent:
     return replace(piece, index=index)
 
 
-async def start_run(
+async def start_reply(
     registry: ModelRegistry,
     requests: list[GenerationRequest],
     keep_alive: KeepAlive = DEFAULT,
     clock: Clock | None = None,
-) -> Run:
+) -> ModelReply:
     """Admit one generation per request (all for the same model, with the same n), or
     none: if one fails, or the caller is cancelled while waiting, the admitted ones are
     closed. The run holds a lease on the model until it is closed. With a meter on the
@@ -300,7 +301,9 @@ def _not_admitted(
         meter.finished(model, report)
 
 
-async def _admit_all(backend: Backend, requests: list[GenerationRequest], release: Release) -> Run:
+async def _admit_all(
+    backend: Backend, requests: list[GenerationRequest], release: Release
+) -> ModelReply:
     tasks = [asyncio.ensure_future(backend.start(r)) for r in requests]
     admitted = False
     try:
@@ -312,7 +315,7 @@ async def _admit_all(backend: Backend, requests: list[GenerationRequest], releas
                 raise task.exception()  # type: ignore[misc]
         admitted = True
         first = requests[0]
-        return Run(
+        return ModelReply(
             generations=[t.result() for t in tasks],
             n=first.n,
             release=release,

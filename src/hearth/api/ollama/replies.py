@@ -32,7 +32,7 @@ from hearth.engine.types import (
     Usage,
 )
 from hearth.services.failures import engine_failure
-from hearth.services.generation import ChoiceResult, Clock, Run, start_run
+from hearth.services.generation import ChoiceResult, Clock, ModelReply, start_reply
 from hearth.services.logprobs import logprob_entries
 from hearth.services.profiles import with_profile
 
@@ -136,7 +136,7 @@ async def respond(
     clock: Clock,
     keep_alive: KeepAlive = DEFAULT,
 ) -> dict[str, Any] | EventStream:
-    started = start_run(state.registry, [gen], keep_alive, clock)
+    started = start_reply(state.registry, [gen], keep_alive, clock)
     run = await unless_disconnected(request, started)
     want_logprobs = gen.logprobs is not None
     if stream:
@@ -148,7 +148,7 @@ async def respond(
         await run.aclose()
 
 
-async def _lines(run: Run, shape: Shape, want_logprobs: bool) -> AsyncGenerator[bytes, None]:
+async def _lines(run: ModelReply, shape: Shape, want_logprobs: bool) -> AsyncGenerator[bytes, None]:
     calls = ChoiceResult(index=0)
     async with aclosing(run.events()) as events:
         async for _, event in events:
@@ -169,7 +169,7 @@ async def _lines(run: Run, shape: Shape, want_logprobs: bool) -> AsyncGenerator[
             yield ndjson_line(shape.piece(event.text, logprobs))
 
 
-async def _whole(run: Run, shape: Shape, want_logprobs: bool) -> dict[str, Any]:
+async def _whole(run: ModelReply, shape: Shape, want_logprobs: bool) -> dict[str, Any]:
     results = await run.collect()
     result = results[0]
     assert result.usage is not None and result.finish_reason is not None

@@ -25,7 +25,7 @@ from hearth.api.streaming import EventStream, sse_data, unless_disconnected
 from hearth.core.ids import new_id, unix_now
 from hearth.engine.types import Finished, ToolCallDelta, Usage
 from hearth.services.failures import engine_failure
-from hearth.services.generation import ChoiceResult, Run, start_run
+from hearth.services.generation import ChoiceResult, ModelReply, start_reply
 from hearth.services.profiles import with_profile
 
 router = APIRouter()
@@ -41,7 +41,7 @@ async def create_chat_completion(
         with_profile(chat_request(body), profile, explicit(body)), request_id=completion_id
     )
     n = gen_request.n
-    run = await unless_disconnected(request, start_run(state.registry, [gen_request]))
+    run = await unless_disconnected(request, start_reply(state.registry, [gen_request]))
     meta = {
         "id": completion_id,
         "created": unix_now(),
@@ -95,7 +95,7 @@ def _message(result: ChoiceResult) -> dict[str, Any]:
 
 
 async def _stream(
-    run: Run, meta: dict[str, Any], n: int, include_usage: bool
+    run: ModelReply, meta: dict[str, Any], n: int, include_usage: bool
 ) -> AsyncIterator[bytes]:
     base = {**meta, "object": "chat.completion.chunk"}
     if include_usage:

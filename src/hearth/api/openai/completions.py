@@ -25,7 +25,7 @@ from hearth.core.errors import InvalidRequest
 from hearth.core.ids import new_id, unix_now
 from hearth.engine.types import Finished, GenerationRequest, Usage
 from hearth.services.failures import engine_failure
-from hearth.services.generation import ChoiceResult, Run, start_run
+from hearth.services.generation import ChoiceResult, ModelReply, start_reply
 from hearth.services.profiles import with_profile
 
 router = APIRouter()
@@ -75,7 +75,7 @@ async def create_completion(body: CompletionRequest, state: State, request: Requ
         one = with_profile(one, profile, explicit(body))
         # The legacy API's default length, unless the client or a profile chose one.
         requests.append(one if one.max_tokens is not None else replace(one, max_tokens=16))
-    run = await unless_disconnected(request, start_run(state.registry, requests))
+    run = await unless_disconnected(request, start_reply(state.registry, requests))
     echoes = [echoed[i // n] for i in range(len(prompts) * n)]
     meta = {
         "id": new_id("cmpl-"),
@@ -120,7 +120,7 @@ def text_completion(
 
 
 async def _stream(
-    run: Run, meta: dict[str, Any], echoes: list[str], include_usage: bool
+    run: ModelReply, meta: dict[str, Any], echoes: list[str], include_usage: bool
 ) -> AsyncIterator[bytes]:
     base = dict(meta)
     if include_usage:

@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
@@ -86,7 +86,8 @@ class Connection:
             except (WebSocketDisconnect, WebSocketDisconnected, OSError):
                 raise _Closed() from None
 
-    async def close(self, code: int, reason: str) -> None:
+    async def close(self, code: int, reason: str) -> NoReturn:
+        """Close the socket and end the connection's handler (by raising _Closed)."""
         with contextlib.suppress(Exception):  # the client may be gone already
             await self.ws.close(code, reason)
         raise _Closed()

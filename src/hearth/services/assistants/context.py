@@ -14,8 +14,7 @@ from hearth.engine.registry import ModelRegistry
 from hearth.engine.types import ChatMessage, GenerationRequest, SamplingParams, ToolCall
 from hearth.services.assistants.objects import message_text
 from hearth.services.assistants.params import check_tool_choice, engine_tools, response_grammar
-from hearth.services.generation import Run as Generation
-from hearth.services.generation import start_run
+from hearth.services.generation import ModelReply, start_reply
 from hearth.services.profiles import with_profile
 from hearth.store import Store
 from hearth.store.models import Run
@@ -113,7 +112,7 @@ class PromptTooLong(Exception):
 
 async def admit(
     registry: ModelRegistry, run: Run, prompt: Prompt, max_tokens: int | None
-) -> Generation:
+) -> ModelReply:
     """Start the generation. With truncation `auto`, the oldest messages are dropped (the
     newest is always kept) while the prompt is over the context or `max_prompt_tokens`."""
     auto = run.data["truncation_strategy"]["type"] == "auto"
@@ -121,15 +120,15 @@ async def admit(
     while True:
         request = generation_request(registry, run, prompt, max_tokens)
         try:
-            generation = await start_run(registry, [request])
+            reply = await start_reply(registry, [request])
         except ContextLengthExceeded:
             if auto and len(prompt.history) > 1:
                 prompt.history.pop(0)
                 continue
             raise
-        if limit is None or generation.generations[0].prompt_tokens <= limit:
-            return generation
-        await generation.aclose()
+        if limit is None or reply.generations[0].prompt_tokens <= limit:
+            return reply
+        await reply.aclose()
         if auto and len(prompt.history) > 1:
             prompt.history.pop(0)
             continue

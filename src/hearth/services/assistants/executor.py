@@ -24,7 +24,7 @@ from hearth.services.assistants import objects
 from hearth.services.assistants.context import PromptTooLong, admit, build_prompt
 from hearth.services.assistants.objects import render, set_fields
 from hearth.services.failures import engine_failure, openai_error_object
-from hearth.services.generation import Run as Generation
+from hearth.services.generation import ModelReply
 from hearth.services.jobs import EndedElsewhere, Job
 from hearth.store import Store
 from hearth.store.assistants import EXECUTING
@@ -65,7 +65,7 @@ class RunJob(Job[Event]):
         self.registry = registry
         self.run = run
         self.flush_interval = flush_interval
-        self._generation: Generation | None = None
+        self._reply: ModelReply | None = None
         self._message: ThreadMessage | None = None  # the reply being written
         self._message_step: RunStep | None = None
         self._calls_step: RunStep | None = None
@@ -98,9 +98,9 @@ class RunJob(Job[Event]):
                 set_fields(self.run, started_at=unix_now())
             await self._save_run(RUNNING)
             self._emit_run("in_progress")
-            self._generation = await self._admit()
-            if self._generation is not None:
-                await self._generate(self._generation)
+            self._reply = await self._admit()
+            if self._reply is not None:
+                await self._generate(self._reply)
         except (ContextLengthExceeded, InvalidRequest) as exc:
             await self._end("failed", last_error=objects.error("invalid_prompt", exc.message))
         except Overloaded as exc:  # no slot for it: the API's word is a rate limit
@@ -117,10 +117,10 @@ class RunJob(Job[Event]):
         await self._end("failed", last_error=INTERNAL)
 
     async def release(self) -> None:
-        if self._generation is not None:
-            await self._generation.aclose()
+        if self._reply is not None:
+            await self._reply.aclose()
 
-    async def _admit(self) -> Generation | None:
+    async def _admit(self) -> ModelReply | None:
         data = self.run.data
         max_tokens = None
         if data["max_completion_tokens"] is not None:
@@ -136,9 +136,9 @@ class RunJob(Job[Event]):
             await self._end("incomplete", reason="max_prompt_tokens")
             return None
 
-    async def _generate(self, generation: Generation) -> None:
+    async def _generate(self, reply: ModelReply) -> None:
         calls: list[dict[str, Any]] = []
-        async for _, event in generation.events():
+        async for _, event in reply.events():
             if isinstance(event, Finished):
                 if event.reason == "error":
                     message = engine_failure(event).message

@@ -12,7 +12,7 @@ from typing import Any
 from hearth.core.errors import ContextLengthExceeded, InvalidRequest, NotFound
 from hearth.engine.registry import ModelRegistry
 from hearth.engine.types import ChatMessage, GenerationRequest, SamplingParams
-from hearth.services.generation import Run, start_run
+from hearth.services.generation import ModelReply, start_reply
 from hearth.services.items import to_messages
 from hearth.services.profiles import with_profile
 from hearth.services.responses.events import rebuilt
@@ -101,14 +101,14 @@ async def admit(
     params: ResponseParams,
     context: Context,
     new_items: list[dict[str, Any]],
-) -> Run:
+) -> ModelReply:
     """Start the generation, dropping the oldest turns while it does not fit (auto)."""
     system = [ChatMessage(role="system", content=params.instructions)] * bool(params.instructions)
     while True:
         history = [item for turn in context.turns for item in turn]
         messages = [*system, *to_messages([*history, *new_items])]
         try:
-            return await start_run(registry, [generation_request(registry, params, messages)])
+            return await start_reply(registry, [generation_request(registry, params, messages)])
         except ContextLengthExceeded as exc:
             if params.truncation != "auto" or not context.turns:
                 raise ContextLengthExceeded(exc.message, param="input") from None

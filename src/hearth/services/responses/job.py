@@ -21,7 +21,7 @@ from hearth.core.ids import new_id
 from hearth.engine.types import Finished, ToolCallDelta
 from hearth.services.conversations import ConversationsService
 from hearth.services.failures import engine_failure
-from hearth.services.generation import Run
+from hearth.services.generation import ModelReply
 from hearth.services.jobs import EndedElsewhere, Job
 from hearth.services.logprobs import logprob_entries
 from hearth.services.responses.events import OutputBuilder, Step
@@ -54,8 +54,8 @@ class ResponseJob(Job[dict[str, Any]]):
         store: Store | None,
         conversations: ConversationsService,
         flush_interval: float,
-        admit: Callable[[], Awaitable[Run]] | None = None,
-        run: Run | None = None,
+        admit: Callable[[], Awaitable[ModelReply]] | None = None,
+        run: ModelReply | None = None,
     ) -> None:
         """Either `run`, a generation admitted already (a foreground response), or
         `admit`, which admits one when the job begins (a background one)."""
@@ -121,7 +121,7 @@ class ResponseJob(Job[dict[str, Any]]):
         self.row.output = self.output.output()
         self.log.emit(*closing, self.output.terminal())
 
-    async def _generate(self, run: Run) -> None:
+    async def _generate(self, run: ModelReply) -> None:
         self.row.status = "in_progress"
         self.began = True
         self.log.emit(*self.output.started())

@@ -18,7 +18,7 @@ from hearth.core.errors import InvalidRequest, NotFound
 from hearth.core.ids import new_id, unix_now
 from hearth.engine.registry import ModelRegistry
 from hearth.services.conversations import ConversationsService
-from hearth.services.generation import Run
+from hearth.services.generation import ModelReply
 from hearth.services.items import check_metadata, normalize_input, refuse_known_ids
 from hearth.services.jobs import JobTable
 from hearth.services.responses.context import Context, admit, chain_turns, conversation_turns
@@ -118,7 +118,7 @@ class ResponsesService:
         return self._spawn(row, new_items, params.store, None, run)
 
     def _spawn(
-        self, row: Response, items: list[Any], stored: bool, start: Any, run: Run | None
+        self, row: Response, items: list[Any], stored: bool, start: Any, run: ModelReply | None
     ) -> ResponseJob:
         store = self.store if stored else None
         job = ResponseJob(row, items, store, self.conversations, self.flush_interval, start, run)
