@@ -40,6 +40,7 @@ def test_a_negated_class_also_refuses_what_json_escapes() -> None:
         ("[a-]", {"a", "-"}),  # a dash at the end is itself
         ("[a\\n\\t\\r]", {"a"}),  # the control characters go
         ("[a-c\\\\]", {"a", "b", "c"}),  # and the backslash
+        ("[\\.\\$\\/]", {".", "$", "/"}),  # escaped punctuation is itself
     ],
 )
 def test_class_escapes(body: str, chars: set[str]) -> None:

@@ -159,6 +159,16 @@ def test_number_bounds_at_the_edges(llama_accepts: LlamaAcceptor) -> None:
         ({"type": "float"}, "'float'"),
         ({"type": "object", "properties": [1]}, "properties must be an object"),
         ({"anyOf": {"type": "string"}}, "anyOf must be a list of schemas"),
+        ({"type": "string", "pattern": "a^b"}, "anchor ^"),
+        ({"type": "string", "pattern": "^(a$)"}, "anchor $"),
+        ({"type": "string", "pattern": "\\bx"}, "\\b cannot be enforced"),
+        ({"type": "string", "pattern": "(a)\\1"}, "\\1 cannot be enforced"),
+        ({"type": "string", "pattern": "a\tb"}, "JSON would escape"),
+        ({"type": "string", "pattern": "^\\x01$"}, "JSON would escape"),
+        ({"type": "object", "properties": {"a": False}, "required": ["a"]}, "false yet required"),
+        ({"anyOf": [False, False]}, "every alternative is false"),
+        ({"type": "array", "prefixItems": [{}, False]}, "false schema"),
+        ({"type": "array", "items": False, "minItems": 1}, "minItems"),
         (3, "must be a JSON schema object"),
     ],
 )
@@ -328,6 +338,20 @@ def test_escaped_punctuation_in_a_pattern_stands_for_itself(
     assert llama_accepts.accepts(gbnf, json.dumps(text))
 
 
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        (r"^a\.{1,2}$", ['"a."', '"a.."']),  # the quantifier is the escape's alone
+        (r"^[\.\-]$", ['"-"', '"."']),
+        (r"^\x41\u00e9$", ['"Aé"']),
+        ("^a$|^b$", ['"a"', '"b"']),  # anchors at the ends of the alternatives of the whole
+        ("x|^y", ['"x"', '"y"']),
+    ],
+)
+def test_escapes_and_anchors_in_a_pattern(pattern: str, expected: list[str]) -> None:
+    assert sorted(values({"type": "string", "pattern": pattern})) == expected
+
+
 @pytest.mark.parametrize("pattern", ["(unclosed", "a{2,1}", "\\"])
 def test_a_pattern_that_is_no_regular_expression_is_refused(pattern: str) -> None:
     """Neither Python nor ECMA-262 compiles these; a grammar for them admits arbitrary text."""
@@ -379,6 +403,21 @@ def test_schemas_in_one_grammar_keep_their_own_definitions() -> None:
     assert {s.rstrip(" ") for s in grammar.strings(second)} == {"1", "2"}
 
 
+def test_a_definition_is_not_a_property_of_its_name(llama_accepts: LlamaAcceptor) -> None:
+    schema = _object_of(V={"type": "string", "maxLength": 3}, w={"$ref": "#/$defs/V"})
+    gbnf = schema_grammar({**schema, "$defs": {"V": {"type": "integer"}}}).gbnf
+    assert llama_accepts.accepts(gbnf, '{"V": "ab", "w": 3}')
+    assert not llama_accepts.accepts(gbnf, '{"V": "ab", "w": "ab"}')
+
+
+def test_a_schema_serves_again_unchanged() -> None:
+    """Tools of a stored assistant come back on every run; the converter rewrites refs in place."""
+    tool = Tool("f", "", {**_object_of(a={"$ref": "#/$defs/V"}), "$defs": {"V": {"const": 1}}})
+    before = json.dumps(tool.parameters)
+    assert call_grammar([tool], [tool], 1, "tools") == call_grammar([tool], [tool], 1, "tools")
+    assert json.dumps(tool.parameters) == before
+
+
 def test_the_json_object_grammar(llama_accepts: LlamaAcceptor) -> None:
     gbnf = json_object_grammar().gbnf
     for text in ["{}", '{"a": [1, -2.5e3, "x", null], "b": {"c": true}}', json.dumps({"s": "é\n"})]:
@@ -404,3 +443,22 @@ def test_a_true_subschema_admits_any_value(
 ) -> None:
     """`true` is a JSON schema (any value), as `_check` lets through."""
     assert llama_accepts.accepts(schema_grammar(schema).gbnf, text)
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        ({"type": "object", "properties": {"a": False, "b": {"const": 1}}}, ['{"b": 1}', "{}"]),
+        ({"anyOf": [False, {"const": 1}]}, ["1"]),
+        ({"type": "array", "items": False}, ["[]"]),
+        ({"type": "array", "prefixItems": [{"const": 1}], "items": False}, ["[1]"]),
+    ],
+)
+def test_a_false_subschema_admits_nothing(schema: dict, expected: list[str]) -> None:
+    written = {json.dumps(json.loads(text)) for text in values(schema)}
+    assert sorted(written) == expected
+
+
+def test_a_reference_to_false_is_refused() -> None:
+    with pytest.raises(SchemaNotSupported, match="false"):
+        schema_grammar({"$defs": {"V": False}, **_object_of(a={"$ref": "#/$defs/V"})})

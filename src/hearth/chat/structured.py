@@ -3,18 +3,21 @@
 The schema converter is llama.cpp's own (shipped in llama-cpp-python), which covers most of
 JSON Schema but quietly ignores what it cannot express. Every keyword is checked here
 first, so a schema the grammar would not enforce is refused by name instead of being
-half-honoured. What the converter lacks (numeric bounds, multipleOf, most string formats)
-or gets wrong (impossible dates, control characters and quotes out of a pattern) is
-written here, in `_Converter` (rules from numeric.py, formats.py and patterns.py).
+half-honoured. What the converter lacks (numeric bounds, multipleOf, most string formats,
+`true` and `false` schemas) or gets wrong (impossible dates; a pattern's escapes, control
+characters and quotes; definitions of one name in two schemas) is written here, in
+`_Converter` (rules from numeric.py, formats.py and patterns.py).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
 
 from llama_cpp.llama_grammar import (
+    INVALID_RULE_CHARS_RE,
     PRIMITIVE_RULES,
     RESERVED_NAMES,
     SchemaConverter,
@@ -23,7 +26,7 @@ from llama_cpp.llama_grammar import (
 
 from hearth.chat.formats import FORMATS
 from hearth.chat.numeric import NumericError, numeric_rule
-from hearth.chat.patterns import CLOSE, OPEN, json_safe
+from hearth.chat.patterns import CLOSE, OPEN, grammar_regex, json_safe
 from hearth.chat.types import Grammar
 from hearth.core.errors import InvalidRequest
 
@@ -133,8 +136,8 @@ def _check_values(schema: dict[str, Any], where: str, param: str) -> None:
             "put the length in the pattern",
             param,
         )
-    if "pattern" in schema and not isinstance(schema["pattern"], str):
-        raise _refuse(f"{where}.pattern must be a string", param)
+    if "pattern" in schema:
+        _check_pattern(schema["pattern"], where, param)
     low, high = (_count(schema, k, where, param) for k in ("minItems", "maxItems"))
     if "maxItems" in schema and low > high:
         raise _refuse(f"minItems {low} is above maxItems {high} at {where}", param)
@@ -143,6 +146,42 @@ def _check_values(schema: dict[str, Any], where: str, param: str) -> None:
         n = len(tuple_items)  # the converter writes exactly the listed items
         if low > n or ("maxItems" in schema and high < n):
             raise _refuse(f"minItems/maxItems (at {where}) contradict the {n} listed items", param)
+
+
+def _check_pattern(pattern: Any, where: str, param: str) -> None:
+    if not isinstance(pattern, str):
+        raise _refuse(f"{where}.pattern must be a string", param)
+    try:
+        re.compile(pattern)
+    except re.error as exc:  # the converter would write a grammar for it all the same
+        raise _refuse(
+            f"{where}.pattern {pattern!r} is not a regular expression: {exc}", param
+        ) from None
+    try:
+        grammar_regex(pattern)
+    except ValueError as exc:
+        raise _refuse(f"{where}.pattern {pattern!r} cannot be enforced: {exc}", param) from None
+
+
+def _check_satisfiable(schema: dict[str, Any], where: str, param: str) -> None:
+    """A `false` schema admits nothing; refused where the value it holds must be there."""
+    properties, required = schema.get("properties"), schema.get("required")
+    if isinstance(properties, dict) and isinstance(required, list):
+        for name in required:
+            if properties.get(name) is False:
+                raise _refuse(f"{where}.properties.{name} is false yet required", param)
+    for key in ("anyOf", "oneOf"):
+        if schema.get(key) and all(sub is False for sub in schema[key]):
+            raise _refuse(f"{where}.{key} admits no value: every alternative is false", param)
+    for key in ("allOf", "prefixItems", "items"):
+        if isinstance(schema.get(key), list) and any(sub is False for sub in schema[key]):
+            raise _refuse(f"{where}.{key} holds a false schema, which admits no value", param)
+    if (
+        schema.get("items") is False
+        and "prefixItems" not in schema
+        and _count(schema, "minItems", where, param)
+    ):
+        raise _refuse(f"{where}.items is false, which leaves minItems unreachable", param)
 
 
 def _check(schema: Any, where: str, param: str) -> None:
@@ -177,6 +216,7 @@ def _check(schema: Any, where: str, param: str) -> None:
                 raise _refuse(f"{at} must be a list of schemas", param)
             for i, sub in enumerate(value):
                 _check(sub, f"{at}[{i}]", param)
+    _check_satisfiable(schema, where, param)
     _check_values(schema, where, param)
 
 
@@ -184,17 +224,47 @@ def _format_name(fmt: str) -> str:
     return "uuid" if re.fullmatch(r"uuid[1-5]", fmt) else fmt
 
 
+def _without_booleans(schema: dict[str, Any]) -> dict[str, Any]:
+    """Leaves out the `false` alternatives and optional properties (they admit nothing;
+    `_check` refused them where they must be there) and the `true` parts of an allOf."""
+    schema = dict(schema)
+    for key in ("anyOf", "oneOf"):
+        if isinstance(schema.get(key), list):
+            schema[key] = [sub for sub in schema[key] if sub is not False]
+    if isinstance(schema.get("properties"), dict):
+        schema["properties"] = {k: v for k, v in schema["properties"].items() if v is not False}
+    if isinstance(schema.get("allOf"), list):
+        schema["allOf"] = [sub for sub in schema["allOf"] if sub is not True]
+        if not schema["allOf"]:
+            del schema["allOf"]
+    return schema
+
+
 class _Converter(SchemaConverter):  # type: ignore[misc]
     """llama.cpp's converter, with the keywords it lacks (schemas already `_check`ed)."""
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._ref_rules: dict[str, str] = {}
+
     def visit(self, schema: Any, name: str) -> str:
-        if isinstance(schema, dict) and ("enum" in schema or "const" in schema):
+        if schema is True:  # any value
+            value = str(self._add_primitive("value", PRIMITIVE_RULES["value"]))
+            return value if name else str(self._add_rule("root", value))
+        if schema is False:  # where `_check` lets it be: reached by a $ref, or the whole
+            raise ValueError("a schema `false` admits no value")
+        schema = _without_booleans(schema)
+        if "enum" in schema or "const" in schema:
             # the values themselves; the converter would follow a list of types instead
             schema = {k: v for k, v in schema.items() if k != "type"}
-        if not isinstance(schema, dict) or any(k in schema for k in _EXCLUSIVE):
+        if any(k in schema for k in _EXCLUSIVE):
             return str(super().visit(schema, name))
         rule_name = name + "-" if name in RESERVED_NAMES else name or "root"
         kind = schema.get("type")
+        if kind in ("array", None) and schema.get("items") is False:
+            if "prefixItems" not in schema:  # no items at all (`_check`ed against minItems)
+                return self._add_rule(rule_name, '"[" space "]" space')
+            schema = {k: v for k, v in schema.items() if k != "items"}  # none past the listed
         if isinstance(kind, list):
             # The converter keeps only the types of a list; each keeps its own keywords.
             shared = {k: v for k, v in schema.items() if k != "type" and k not in _TYPED}
@@ -235,13 +305,28 @@ class _Converter(SchemaConverter):  # type: ignore[misc]
             return self._add_rule(rule_name, f'"[" space {body} "]" space')
         return str(super().visit(schema, name))
 
+    def _resolve_ref(self, ref: str) -> str:
+        # One rule per ref. The converter names it by the ref's last segment alone and
+        # reuses any rule of that name: another schema's definition of the same name (a
+        # forced tool call holds every tool's arguments), or a property's.
+        rule = self._ref_rules.get(ref)
+        if rule is None:
+            url, _, path = ref.partition("#")
+            base = "-".join(filter(None, [url, path.split("/")[-1]]))
+            base = INVALID_RULE_CHARS_RE.sub("-", base)
+            rule, i = base or "ref", 0
+            taken = self._rules.keys() | RESERVED_NAMES | set(self._ref_rules.values())
+            while rule in taken:
+                rule, i = f"{base}{i}", i + 1
+            self._ref_rules[ref] = rule  # before visiting it: it may refer to itself
+            top = str(self.visit(self._refs[ref], rule))
+            if top != rule:  # a primitive's name; the name given out must stand for it
+                self._rules[rule] = top
+        return rule
+
     def _pattern(self, pattern: str, rule_name: str) -> str:
-        # JSON Schema patterns search; a string that matches the whole of it matches too.
-        core = pattern[1:] if pattern.startswith("^") else pattern
-        if core.endswith("$") and not core.endswith("\\$"):
-            core = core[:-1]
         before = set(self._rules)
-        rule = str(self._visit_pattern(f"^({core})$", rule_name))
+        rule = str(self._visit_pattern(f"^({grammar_regex(pattern)})$", rule_name))
         for name in set(self._rules) - before | {rule}:
             body = self._rules[name]
             if name == rule:  # the JSON quotes around the string are the converter's own
@@ -266,6 +351,7 @@ class GrammarBuilder:
         """Adds the rules for `schema` and returns the name of its top rule ("root" for
         the name "")."""
         _check(schema, "schema", param)
+        schema = copy.deepcopy(schema)  # resolve_refs rewrites the refs in place
         try:
             # refs resolve against this schema alone, whatever it is embedded in
             resolved = self._converter.resolve_refs(schema, name)
