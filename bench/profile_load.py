@@ -43,7 +43,7 @@ PARTS: list[tuple[str, re.Pattern[str]]] = [
         ("admission", r"_admit|Sampler\.__init__|_expire_waiting|_drop_cancelled"),
         ("text and stop strings", r"OutputText|_on_token|_emit_text|piece"),
         ("hand-off to the event loop", r"_flush|call_soon_threadsafe|_deliver|put_nowait"),
-        ("idle: waiting for work", r"Condition\.wait|pthread_cond"),
+        ("idle: waiting for work", r"Condition\.wait|pthread_cond|SimpleQueue_get"),
         ("idle: event loop polling", r"epoll_wait|epoll_pwait|uv__io_poll"),
         ("JSON", r"orjson|json|dumps|model_dump|serialize"),
         ("HTTP and ASGI", r"uvicorn|starlette|httptools|h11|fastapi|UVStream"),
