@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from hearth.services.generation import ChoiceResult, ModelReply
+
 T = TypeVar("T")
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -120,3 +122,12 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
     if work_task.cancelled():
         raise ClientGone()
     return work_task.result()
+
+
+async def whole_reply(request: Request, reply: ModelReply) -> list[ChoiceResult]:
+    """Every choice of a reply that is not streamed, to its end; the reply is closed
+    however that ends (the client leaving cancels it)."""
+    try:
+        return await unless_disconnected(request, reply.collect())
+    finally:
+        await reply.aclose()

@@ -10,19 +10,20 @@ from fastapi import APIRouter, Request, Response
 
 from hearth.api.errors import openai_error_body
 from hearth.api.openai.convert import (
-    SYSTEM_FINGERPRINT,
     chat_logprobs,
     chat_request,
     explicit,
+    reply_meta,
     tool_call_delta,
     tool_calls,
     usage,
+    wants_usage,
 )
 from hearth.api.openai.replies import ChatCompletion, json_reply
 from hearth.api.openai.schemas import ChatCompletionRequest
 from hearth.api.state import State
-from hearth.api.streaming import EventStream, sse_data, unless_disconnected
-from hearth.core.ids import new_id, unix_now
+from hearth.api.streaming import EventStream, sse_data, unless_disconnected, whole_reply
+from hearth.core.ids import new_id
 from hearth.engine.types import Finished, ToolCallDelta, Usage
 from hearth.services.failures import engine_failure
 from hearth.services.generation import ChoiceResult, ModelReply, start_reply
@@ -42,19 +43,10 @@ async def create_chat_completion(
     )
     n = gen_request.n
     run = await unless_disconnected(request, start_reply(state.registry, [gen_request]))
-    meta = {
-        "id": completion_id,
-        "created": unix_now(),
-        "model": body.model,
-        "system_fingerprint": SYSTEM_FINGERPRINT,
-    }
+    meta = reply_meta(completion_id, body.model)
     if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return EventStream(_stream(run, meta, n, include_usage), on_close=run.aclose)
-    try:
-        results = await unless_disconnected(request, run.collect())
-    finally:
-        await run.aclose()
+        return EventStream(_stream(run, meta, n, wants_usage(body)), on_close=run.aclose)
+    results = await whole_reply(request, run)
     return json_reply(chat_completion(meta, results, run.usage, gen_request.logprobs is not None))
 
 

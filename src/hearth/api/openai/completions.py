@@ -10,19 +10,20 @@ from fastapi import APIRouter, Request, Response
 
 from hearth.api.errors import openai_error_body
 from hearth.api.openai.convert import (
-    SYSTEM_FINGERPRINT,
     completion_logprobs,
     explicit,
+    reply_meta,
     sampling,
     usage,
+    wants_usage,
 )
 from hearth.api.openai.prompts import Prompt, check_vocabulary, parse_prompts
 from hearth.api.openai.replies import Completion, json_reply
 from hearth.api.openai.schemas import CompletionRequest
 from hearth.api.state import AppState, State
-from hearth.api.streaming import EventStream, sse_data, unless_disconnected
+from hearth.api.streaming import EventStream, sse_data, unless_disconnected, whole_reply
 from hearth.core.errors import InvalidRequest
-from hearth.core.ids import new_id, unix_now
+from hearth.core.ids import new_id
 from hearth.engine.types import Finished, GenerationRequest, Usage
 from hearth.services.failures import engine_failure
 from hearth.services.generation import ChoiceResult, ModelReply, start_reply
@@ -77,20 +78,10 @@ async def create_completion(body: CompletionRequest, state: State, request: Requ
         requests.append(one if one.max_tokens is not None else replace(one, max_tokens=16))
     run = await unless_disconnected(request, start_reply(state.registry, requests))
     echoes = [echoed[i // n] for i in range(len(prompts) * n)]
-    meta = {
-        "id": new_id("cmpl-"),
-        "object": "text_completion",
-        "created": unix_now(),
-        "model": body.model,
-        "system_fingerprint": SYSTEM_FINGERPRINT,
-    }
+    meta = reply_meta(new_id("cmpl-"), body.model, object="text_completion")
     if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return EventStream(_stream(run, meta, echoes, include_usage), on_close=run.aclose)
-    try:
-        results = await unless_disconnected(request, run.collect())
-    finally:
-        await run.aclose()
+        return EventStream(_stream(run, meta, echoes, wants_usage(body)), on_close=run.aclose)
+    results = await whole_reply(request, run)
     return json_reply(text_completion(meta, results, run.usage, echoes, body.logprobs is not None))
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from hearth.api.openai.schemas import (
     ChatCompletionRequest,
+    CompletionRequest,
     Message,
     NamedToolChoice,
     SamplingFields,
@@ -13,6 +14,7 @@ from hearth.api.openai.schemas import (
 from hearth.chat.output_format import format_grammar
 from hearth.chat.tools import ToolMode, check_tool_turns, resolve_tool_choice
 from hearth.core.errors import InvalidRequest
+from hearth.core.ids import unix_now
 from hearth.engine.types import (
     ChatMessage,
     GenerationRequest,
@@ -37,6 +39,17 @@ _ENGINE_NAMES = {
     "max_tokens": "max_tokens",
     "max_completion_tokens": "max_tokens",
 }
+
+
+def reply_meta(reply_id: str, model: str, **extra: str) -> dict[str, Any]:
+    """The fields every chat or text completion body and chunk carries."""
+    meta: dict[str, Any] = {"id": reply_id, **extra, "created": unix_now(), "model": model}
+    return {**meta, "system_fingerprint": SYSTEM_FINGERPRINT}
+
+
+def wants_usage(body: ChatCompletionRequest | CompletionRequest) -> bool:
+    """A stream's last chunk carries the usage only when stream_options asks for it."""
+    return bool(body.stream_options and body.stream_options.include_usage)
 
 
 def explicit(body: SamplingFields) -> set[str]:
