@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 
 from hearth import __version__
-from hearth.api import health, ui, ws
+from hearth.api import auth, health, ui, ws
 from hearth.api.assistants import assistants_router
 from hearth.api.errors import install_error_handlers
 from hearth.api.limits import BodyLimit
@@ -79,7 +79,8 @@ def create_app(
         title="Hearth",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=auth.DOCS_URL,
+        openapi_url=auth.OPENAPI_URL,
         redoc_url=None,
     )
     app.state.hearth = state
@@ -97,6 +98,8 @@ def create_app(
     app.include_router(ws.router)
     app.mount(ui.UI_PREFIX, ui.assets(), name="ui")
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    # Outside the body limit: a request without a key is refused before its body is read.
+    app.add_middleware(auth.AuthGate, keyring=state.keyring, settings=settings)
     if state.metrics is not None:
         app.include_router(metrics_router)
         app.add_middleware(HttpMetrics, metrics=state.metrics)  # outermost: added last

@@ -29,9 +29,12 @@ GREEDY = {"temperature": 0, "max_tokens": 8}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """With an API key: /metrics must stay open, like /health."""
+    """With an API key, and /metrics opened to Prometheus (--open-metrics)."""
     settings = make_settings(
-        tmp_path_factory.mktemp("metrics"), api_keys=[KEY], max_request_bytes=64 * 1024
+        tmp_path_factory.mktemp("metrics"),
+        api_keys=[KEY],
+        open_metrics=True,
+        max_request_bytes=64 * 1024,
     )
     live = LiveServer(settings).start()
     yield live
@@ -177,7 +180,7 @@ def test_routes_are_labelled_by_template_and_refusals_before_routing_counted(
     before = scrape(server)
     missing = httpx.get(f"{server.url}/v1/responses/resp_nosuch123", headers=AUTH)
     assert missing.status_code == 404
-    assert httpx.get(f"{server.url}/no/such/path/xyz987").status_code == 404
+    assert httpx.get(f"{server.url}/no/such/path/xyz987", headers=AUTH).status_code == 404
     assert httpx.get(f"{server.url}/v1/models").status_code == 401  # no key
     too_big = httpx.post(
         f"{server.url}/v1/chat/completions", headers=AUTH, content=b"x" * (65 * 1024)
@@ -188,8 +191,8 @@ def test_routes_are_labelled_by_template_and_refusals_before_routing_counted(
 
     assert http(before, after, "GET", "/v1/responses/{response_id}", 404) == 1
     assert http(before, after, "GET", "unmatched", 404) == 1
-    assert http(before, after, "GET", "/v1/models", 401) == 1
-    # Refused by the body limit before any route was chosen.
+    # Refused by the auth gate and the body limit before any route was chosen.
+    assert http(before, after, "GET", "unmatched", 401) == 1
     assert http(before, after, "POST", "unmatched", 413) == 1
     assert "resp_nosuch123" not in text and "xyz987" not in text
     assert value(after, "hearth_model_state", model=MODEL, state="loaded") == 1

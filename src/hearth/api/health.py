@@ -1,4 +1,4 @@
-"""GET /health: for load balancers and operators. Open even when API keys are set."""
+"""GET /health: for load balancers and operators. Open even when API keys are set (api/auth.py)."""
 
 from __future__ import annotations
 

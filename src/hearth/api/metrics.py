@@ -1,5 +1,6 @@
-"""GET /metrics (Prometheus text, open like /health) and the middleware that counts HTTP
-requests and WebSocket connections. Both exist only with `--metrics` (the default)."""
+"""GET /metrics (Prometheus text; with keys, open only with --open-metrics) and the
+middleware that counts HTTP requests and WebSocket connections. Both exist only with
+`--metrics` (the default)."""
 
 from __future__ import annotations
 

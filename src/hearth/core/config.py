@@ -92,8 +92,8 @@ class Settings(BaseSettings):
     )
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="API keys clients must send as 'Authorization: Bearer KEY'; repeatable. "
-        "None: no auth.",
+        description="API keys clients must send as 'Authorization: Bearer KEY' (or "
+        "'x-api-key: KEY'); repeatable. None: no auth.",
         json_schema_extra={"flag": "--api-key", "metavar": "KEY"},
     )
     data_dir: Path = Field(
@@ -153,8 +153,16 @@ class Settings(BaseSettings):
     )
     metrics: bool = Field(
         True,
-        description="Serve Prometheus metrics at GET /metrics, open like /health "
+        description="Serve Prometheus metrics at GET /metrics "
         "(--no-metrics: no endpoint and nothing recorded).",
+    )
+    open_metrics: bool = Field(
+        False, description="With API keys set, serve GET /metrics without a key too."
+    )
+    open_docs: bool = Field(
+        False,
+        description="With API keys set, serve the API docs (/docs, /openapi.json) without "
+        "a key too.",
     )
 
     @field_validator("models", mode="before")

@@ -1,13 +1,12 @@
 """The Ollama API surface under /api, and its liveness line at /."""
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from hearth.api.auth import require_key
 from hearth.api.ollama import chat, embed, generate, manage, models, root
 
 
 def ollama_router() -> APIRouter:
-    api = APIRouter(prefix="/api", dependencies=[Depends(require_key)])
+    api = APIRouter(prefix="/api")
     subs = (chat.router, generate.router, embed.router, models.router, manage.router)
     for sub in (*subs, root.api_router):
         api.include_router(sub)

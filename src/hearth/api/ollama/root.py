@@ -8,7 +8,7 @@ from fastapi.responses import PlainTextResponse, Response
 from hearth import __version__
 from hearth.api import ui
 
-router = APIRouter()  # open: clients probe / before they send any key
+router = APIRouter()  # open (api/auth.py): clients probe / before they send any key
 api_router = APIRouter()  # behind the API key, with the rest of /api
 
 RUNNING = "Ollama is running"

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
 
-from hearth.api.auth import bearer_token
+from hearth.api import auth
 from hearth.api.errors import ws_error_frame
 from hearth.api.state import AppState, State
 from hearth.api.ws import frames
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 AUTH_WINDOW_S = 10.0  # how long an auth frame may take to come, when one is needed
-BEARER_PROTOCOL = "bearer."
 
 # Close codes (RFC 6455 §7.4.1).
 GOING_AWAY = 1001
@@ -44,12 +43,12 @@ class _Closed(Exception):
 
 
 class Connection:
-    def __init__(self, websocket: WebSocket, state: AppState, presented: str | None) -> None:
+    def __init__(self, websocket: WebSocket, state: AppState, verdict: auth.Verdict) -> None:
         self.ws = websocket
         self.state = state
         self.session = ChatSession(state.registry, self)
-        self.presented = presented
-        self.authed = not state.keyring.enabled
+        self.verdict = verdict  # the gate's, on the handshake's header or subprotocol
+        self.authed = verdict.allowed
         self.last_activity = time.monotonic()
         self.pinged = False  # a ping was sent for the current silence
         self.auth_deadline = self.last_activity + min(AUTH_WINDOW_S, state.settings.ws_idle_timeout)
@@ -94,8 +93,8 @@ class Connection:
 
     async def serve(self) -> None:
         try:
-            if self.presented is not None:
-                await self._authenticate(self.presented)
+            if self.verdict is auth.Verdict.WRONG:
+                await self.close(POLICY_VIOLATION, "invalid API key")
             while True:
                 message = await self._receive()
                 self.last_activity = time.monotonic()
@@ -114,8 +113,7 @@ class Connection:
                     await chat_history.record(self.state.conversations, turn, reply)
 
     async def _authenticate(self, key: object) -> None:
-        keyring = self.state.keyring
-        if keyring.enabled and not (isinstance(key, str) and keyring.verify(key)):
+        if not auth.check_key(self.state.keyring, key).allowed:
             await self.close(POLICY_VIOLATION, "invalid API key")
         self.authed = True
 
@@ -195,11 +193,6 @@ class Connection:
             raise frames.unknown_type(kind)
 
 
-def _bearer_protocol(websocket: WebSocket) -> str | None:
-    offered: list[str] = websocket.scope.get("subprotocols") or []
-    return next((p for p in offered if p.startswith(BEARER_PROTOCOL)), None)
-
-
 def _cross_site(websocket: WebSocket) -> bool:
     """A browser page from another site. Browsers send Origin on every WebSocket and,
     unlike fetch, apply no same-origin rule to what the page then reads."""
@@ -216,13 +209,7 @@ async def chat_socket(websocket: WebSocket, state: State) -> None:
         # the user's browser. With keys, a page from elsewhere must present one.
         await websocket.close(POLICY_VIOLATION)  # before accept: a 403 to the handshake
         return
-    protocol = _bearer_protocol(websocket)
     # Browsers cannot set headers, so they offer the key as a subprotocol; the handshake
     # only succeeds if the server echoes the entry it chose.
-    await websocket.accept(subprotocol=protocol)
-    presented = bearer_token(websocket.headers.get("authorization"))
-    if presented is None and protocol is not None:
-        presented = protocol.removeprefix(BEARER_PROTOCOL)
-    if not state.keyring.enabled:
-        presented = None
-    await Connection(websocket, state, presented).serve()
+    await websocket.accept(subprotocol=auth.bearer_subprotocol(websocket.scope))
+    await Connection(websocket, state, auth.socket_verdict(websocket.scope)).serve()

@@ -1,0 +1,74 @@
+"""The gate's decision, without a server: normal form, open paths, where keys come from."""
+
+from __future__ import annotations
+
+import pytest
+
+from hearth.api import auth
+from hearth.api.auth import Verdict
+from hearth.core.config import Settings
+from hearth.services.keys import Keyring
+
+KEY = "sk-unit-test-key"
+KEYS = Keyring([KEY])
+OPENED = auth.open_paths(Settings(api_keys=[KEY]))
+
+
+def scope(path: str, kind: str = "http", *, protocols: tuple[str, ...] = (), **headers: str):  # type: ignore[no-untyped-def]
+    raw = [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
+    return {"type": kind, "path": path, "headers": raw, "subprotocols": list(protocols)}
+
+
+@pytest.mark.parametrize(
+    ("path", "normal"),
+    [
+        ("/v1/models", "/v1/models"),
+        ("//v1/models", "/v1/models"),
+        ("/v1//models/", "/v1/models"),
+        ("/./v1/./models", "/v1/models"),
+        ("/health/../v1/models", "/v1/models"),
+        ("/../../v1/models", "/v1/models"),
+        ("", "/"),
+        ("//", "/"),
+    ],
+)
+def test_normalise(path: str, normal: str) -> None:
+    assert auth.normalise(path) == normal
+
+
+def test_only_paths_in_normal_form_are_open() -> None:
+    for path in ("/", "/health", "/ui/app.js", "/ui/deep/file.css"):
+        assert auth.is_open(path, OPENED), path
+    closed = ["//health", "/health/", "/HEALTH", "/ui/../v1/models", "/ui", "/ui/"]
+    closed += ["/v1/models/../../health", "/metrics", "/docs", "/openapi.json", "/v1/ws"]
+    for path in closed:
+        assert not auth.is_open(path, OPENED), path
+
+
+def test_operator_opens_metrics_and_docs() -> None:
+    assert auth.open_paths(Settings(open_metrics=True)) == auth.ALWAYS_OPEN | {"/metrics"}
+    assert auth.open_paths(Settings(open_docs=True)) == auth.ALWAYS_OPEN | auth.DOCS_PATHS
+
+
+def test_where_the_key_comes_from() -> None:
+    assert auth.presented_key(scope("/", authorization=f"Bearer {KEY}")) == KEY
+    assert auth.presented_key(scope("/", x_api_key=KEY)) == KEY
+    # Bearer first; a scheme other than Bearer is no key.
+    both = scope("/", authorization="Bearer first-key", x_api_key="second-key")
+    assert auth.presented_key(both) == "first-key"
+    assert auth.presented_key(scope("/", authorization=f"Basic {KEY}")) is None
+    # The subprotocol counts only for a WebSocket.
+    assert auth.presented_key(scope("/", protocols=(f"bearer.{KEY}",))) is None
+    offered = scope("/v1/ws", "websocket", protocols=("chat", f"bearer.{KEY}"))
+    assert auth.presented_key(offered) == KEY
+    assert auth.presented_key(scope("/v1/ws", "websocket", protocols=("bearer.",))) is None
+
+
+def test_decide() -> None:
+    assert auth.decide(scope("/v1/models"), KEYS, OPENED) is Verdict.MISSING
+    assert auth.decide(scope("/v1/models", x_api_key="wrong-key"), KEYS, OPENED) is Verdict.WRONG
+    assert auth.decide(scope("/v1/models", x_api_key=KEY), KEYS, OPENED) is Verdict.GRANTED
+    assert auth.decide(scope("/health"), KEYS, OPENED) is Verdict.OPEN
+    assert auth.decide(scope("/v1/models"), Keyring(), OPENED) is Verdict.OPEN
+    assert auth.check_key(KEYS, 12345678) is Verdict.WRONG  # an auth frame's non-string key
+    assert not Verdict.MISSING.allowed and not Verdict.WRONG.allowed
