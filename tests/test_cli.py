@@ -13,6 +13,8 @@ import httpx
 import pytest
 from alembic.script import ScriptDirectory
 
+from hearth.cli import _bind
+from hearth.core.config import Settings
 from hearth.store.migrate import alembic_config
 from tests.conftest import MODEL
 from tests.postgres import PostgresServer
@@ -159,6 +161,15 @@ def test_every_bool_option_has_a_no_flag(tmp_path: Path) -> None:
     result = hearth("serve", "--help", tmp_path=tmp_path)
     assert result.returncode == 0
     assert "--metrics, --no-metrics" in result.stdout
+
+
+def test_the_default_bind_is_loopback_only() -> None:
+    # The socket `serve` listens on, for the default host: no other interface reaches it.
+    sock = _bind(Settings.model_fields["host"].default, 0)
+    try:
+        assert sock.getsockname()[0] == "127.0.0.1"
+    finally:
+        sock.close()
 
 
 def test_warns_without_key_on_a_public_host(tmp_path: Path) -> None:
