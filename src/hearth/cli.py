@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from hearth import __version__
 from hearth.core.config import ConfigError, Settings, load_settings
+from hearth.core.logtext import quote_prompts
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -117,6 +118,7 @@ def serve(settings: Settings) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    quote_prompts(settings.log_prompts)
     if not settings.is_loopback and not settings.api_keys:
         print(
             f"hearth: warning: listening on {settings.host} with no API key: anyone who can "
