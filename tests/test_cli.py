@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -13,6 +14,9 @@ import httpx
 import pytest
 from alembic.script import ScriptDirectory
 
+from hearth.cli import _bind, configure_logging
+from hearth.core.config import Settings
+from hearth.core.logtext import Content, quote_prompts
 from hearth.store.migrate import alembic_config
 from tests.conftest import MODEL
 from tests.postgres import PostgresServer
@@ -159,6 +163,28 @@ def test_every_bool_option_has_a_no_flag(tmp_path: Path) -> None:
     result = hearth("serve", "--help", tmp_path=tmp_path)
     assert result.returncode == 0
     assert "--metrics, --no-metrics" in result.stdout
+
+
+def test_prompt_text_reaches_log_lines_only_with_log_prompts() -> None:
+    def logged() -> str:
+        return logging.LogRecord("t", 30, "", 0, "%s", (Content("hi there"),), None).getMessage()
+
+    try:
+        configure_logging(Settings(log_prompts=True))
+        assert logged() == "'hi there'"
+        configure_logging(Settings())
+        assert "hi there" not in logged()
+    finally:
+        quote_prompts(False)
+
+
+def test_the_default_bind_is_loopback_only() -> None:
+    # The socket `serve` listens on, for the default host: no other interface reaches it.
+    sock = _bind(Settings.model_fields["host"].default, 0)
+    try:
+        assert sock.getsockname()[0] == "127.0.0.1"
+    finally:
+        sock.close()
 
 
 def test_warns_without_key_on_a_public_host(tmp_path: Path) -> None:

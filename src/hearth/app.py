@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 
 from hearth import __version__
@@ -100,6 +101,16 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     # Outside the body limit: a request without a key is refused before its body is read.
     app.add_middleware(auth.AuthGate, keyring=state.keyring, settings=settings)
+    if settings.cors_origins:
+        # Outside the gate: a browser's preflight carries no key, and a refusal (401, 413)
+        # must reach the page with these headers to be readable there.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],  # the SDKs send their own (x-stainless-*, anthropic-*)
+            expose_headers=["Retry-After"],
+        )
     if state.metrics is not None:
         app.include_router(metrics_router)
         app.add_middleware(HttpMetrics, metrics=state.metrics)  # outermost: added last

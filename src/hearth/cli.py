@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from hearth import __version__
 from hearth.core.config import ConfigError, Settings, load_settings
+from hearth.core.logtext import quote_prompts
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +100,13 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    quote_prompts(settings.log_prompts)
+
+
 def _url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}"
@@ -114,9 +122,7 @@ def serve(settings: Settings) -> int:
     _migrate(settings)  # a database that cannot be reached stops Hearth before it loads
     sock = _bind(settings.host, settings.port)
     port = sock.getsockname()[1]
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     if not settings.is_loopback and not settings.api_keys:
         print(
             f"hearth: warning: listening on {settings.host} with no API key: anyone who can "

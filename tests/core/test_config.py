@@ -11,14 +11,6 @@ from hearth.core.config import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(__import__("os").environ):
-        if key.startswith("HEARTH_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-
-
 def test_defaults_work_on_a_laptop() -> None:
     s = load_settings()
     assert s.host == "127.0.0.1"

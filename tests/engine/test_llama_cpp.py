@@ -421,7 +421,30 @@ async def test_a_slow_sampling_step_is_logged_with_the_request_id(
         await run(backend, slow)
         await run(backend, replace(chat("Hello", 8), request_id="req_greedy"))
     warned = [r.getMessage() for r in caplog.records if "took" in r.getMessage()]
-    assert warned and all("req_slowone" in m for m in warned)
+    assert warned and all("req_slowone" in m and "Hello" not in m for m in warned)
+
+
+# The thread re-raises after failing its requests, as a crash should.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+async def test_a_crashed_scheduler_ends_its_requests_without_the_exceptions_words(
+    model_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in the scheduler thread fails every request with an error a client may see:
+    the exception's type, not its message (which may name files); the log has it all."""
+    b = LlamaCppBackend("m", model_path, config())
+
+    def crash(self: scheduler.Scheduler) -> None:
+        raise RuntimeError(f"cannot map {model_path}")
+
+    monkeypatch.setattr(scheduler.Scheduler, "_step", crash)
+    try:
+        with caplog.at_level(logging.ERROR, logger=scheduler.__name__):
+            _, finished = await run(b, chat("Hi", 4))
+        assert finished.reason == "error" and finished.error is not None
+        assert "RuntimeError" in finished.error and str(model_path) not in finished.error
+        assert str(model_path) in caplog.text
+    finally:
+        await b.close()
 
 
 async def test_a_greedy_logit_bias_steers_the_batch_argmax(backend: LlamaCppBackend) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ import pytest
 
 from hearth.chat.tools import CALL_OPEN
 from hearth.core.config import bundled_model_path
+from hearth.core.logtext import quote_prompts
+from hearth.engine.llama_cpp import sampling
 from hearth.engine.llama_cpp.model import LlamaModel
 from hearth.engine.llama_cpp.sampling import (
     Bias,
@@ -179,3 +182,29 @@ def test_a_token_past_the_trigger_that_the_grammar_cannot_take_is_never_given_to
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("ok")
+
+
+def test_the_text_a_lazy_grammar_could_not_start_from_is_logged_only_when_asked(
+    model: LlamaModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The trigger "Onc" is completed by the token "Once", whose text the grammar (which
+    wants "Oncx") cannot take: the grammar stays off, with a warning that quotes the
+    reply's text only under --log-prompts."""
+    tokens = model.tokenize("Once", **PLAIN)
+    assert len(tokens) == 1
+
+    def warning() -> str:
+        caplog.clear()
+        trigger = _Trigger("Onc", text_of(model), model.vocab, 'root ::= "Oncx"')
+        with caplog.at_level(logging.WARNING, logger=sampling.__name__):
+            assert trigger.push(tokens[0]) is None
+        return caplog.records[-1].getMessage()
+
+    try:
+        hidden = warning()
+        assert "could not start" in hidden and "Once" not in hidden
+        assert "<4 bytes of text; --log-prompts shows it>" in hidden
+        quote_prompts(True)
+        assert "b'Once'" in warning()
+    finally:
+        quote_prompts(False)

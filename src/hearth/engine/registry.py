@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from hearth.core.errors import Conflict, HearthError, ModelNotFound
+from hearth.core.errors import Conflict, EngineError, HearthError, ModelNotFound
 from hearth.engine.base import Backend
 from hearth.engine.catalog import Catalog, CatalogEntry, Profile
 from hearth.engine.meter import RunMeter
@@ -26,6 +26,7 @@ from hearth.engine.meter import RunMeter
 log = logging.getLogger(__name__)
 
 BackendFactory = Callable[[], Awaitable[Backend]]
+LOAD_FAILED = "the model could not be loaded; the server log says why"
 
 
 class _Default:
@@ -207,9 +208,11 @@ class ModelRegistry:
             raise
         except Exception as exc:
             entry.loading = None
-            entry.error = str(exc)
+            # The cause names files of this machine (the GGUF's path, llama.cpp's words):
+            # the log has it; clients and the open /health get this line.
+            entry.error = LOAD_FAILED
             log.exception("loading model %s failed", entry.name)
-            raise
+            raise EngineError(f"The model '{entry.name}' could not be loaded.") from exc
         entry.backend = backend
         entry.loaded_at = time.time()
         entry.error = None

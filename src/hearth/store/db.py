@@ -34,6 +34,9 @@ BUSY_TIMEOUT_MS = 10_000
 
 
 class Database:
+    """hide_parameters: a statement's values are stored prompts and replies; an error's
+    message (logged, with its traceback) names the SQL but never quotes them."""
+
     def __init__(self, url: str) -> None:
         self.url = url
         parsed = make_url(url)
@@ -41,10 +44,12 @@ class Database:
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+            self.engine = create_async_engine(
+                url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, hide_parameters=True
+            )
             _sqlite_pragmas(self.engine)
         else:
-            self.engine = create_async_engine(url, pool_pre_ping=True)
+            self.engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
 

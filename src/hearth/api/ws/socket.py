@@ -193,18 +193,21 @@ class Connection:
             raise frames.unknown_type(kind)
 
 
-def _cross_site(websocket: WebSocket) -> bool:
-    """A browser page from another site. Browsers send Origin on every WebSocket and,
-    unlike fetch, apply no same-origin rule to what the page then reads."""
+def _cross_site(websocket: WebSocket, allowed: list[str]) -> bool:
+    """A browser page from another site, not one of the --cors-origin ones. Browsers send
+    Origin on every WebSocket and, unlike fetch, apply no same-origin rule to what the
+    page then reads."""
     origin = websocket.headers.get("origin")
     if origin is None:
         return False  # not a browser
+    if origin in allowed or "*" in allowed:
+        return False
     return urlsplit(origin).netloc.lower() != websocket.headers.get("host", "").lower()
 
 
 @router.websocket("/v1/ws")
 async def chat_socket(websocket: WebSocket, state: State) -> None:
-    if not state.keyring.enabled and _cross_site(websocket):
+    if not state.keyring.enabled and _cross_site(websocket, state.settings.cors_origins):
         # Without keys, any site the user visits could otherwise use the models through
         # the user's browser. With keys, a page from elsewhere must present one.
         await websocket.close(POLICY_VIOLATION)  # before accept: a 403 to the handshake

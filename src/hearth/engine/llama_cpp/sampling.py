@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hearth.core.logtext import Content
 from hearth.engine.llama_cpp.lib import llama
 from hearth.engine.types import Grammar, SamplingParams
 
@@ -182,7 +183,7 @@ class _Trigger:
         if not self._fits(tail[at:]):
             # Only a token holding the whole trigger and more gets here (`safe` sees to
             # the rest): the reply goes on unconstrained rather than abort the process.
-            log.warning("a lazy grammar could not start from %r; it stays off", tail[at:])
+            log.warning("a lazy grammar could not start from %s; it stays off", Content(tail[at:]))
             return None
         return held
 

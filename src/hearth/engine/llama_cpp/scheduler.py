@@ -271,7 +271,8 @@ class Scheduler:
                     self._flush()
         except BaseException as exc:  # a bug here must not leave clients hanging
             log.exception("scheduler thread crashed")
-            self._fail_all(f"engine failure: {exc}")
+            # The exception's words stay in the log: they may name files or the prompt.
+            self._fail_all(f"engine failure ({type(exc).__name__}); the server log says why")
             self._flush()
             raise
         finally:
