@@ -9,7 +9,7 @@ import errno
 import logging
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, get_args, get_origin
 
 from hearth import __version__
@@ -108,6 +108,7 @@ def serve(settings: Settings) -> int:
     import uvicorn
     import uvloop
 
+    from hearth.api.drain import AFTER_GRACE
     from hearth.app import create_app
 
     models = _checked_models(settings)
@@ -141,8 +142,12 @@ def serve(settings: Settings) -> int:
         # A /v1/ws frame over the request limit closes with 1009 (the app checks it too,
         # for servers started without this; uvicorn's own default is 16 MiB).
         ws_max_size=settings.max_request_bytes,
+        # What may still run after the drain (or after a second signal, which skips it).
+        timeout_graceful_shutdown=AFTER_GRACE,
     )
-    server = uvicorn.Server(config)
+    server = _draining_server(uvicorn.Server)(config)
+    server.drain = app.state.hearth.drain.run
+    server.grace = settings.shutdown_grace
 
     async def run() -> None:
         async def announce() -> None:
@@ -165,6 +170,42 @@ def serve(settings: Settings) -> int:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(run())
     return 0 if server.started else 1
+
+
+def _draining_server(base: type[Any]) -> type[Any]:
+    """uvicorn's Server with Hearth's drain (api/drain.py) between the first stop signal
+    and uvicorn's own shutdown; a second signal, or one before the server is up, stops
+    the way uvicorn does. (A factory: uvicorn is imported only to serve.)"""
+
+    class DrainingServer(base):  # type: ignore[misc, valid-type]
+        drain: Callable[[float], Awaitable[None]]
+        grace: float
+        _loop: asyncio.AbstractEventLoop | None = None
+        _draining = False
+        _drain_task: asyncio.Task[None] | None = None  # held: the loop keeps weak refs
+
+        async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+            self._loop = asyncio.get_running_loop()
+            await super().serve(sockets=sockets)
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if self._loop is None or not self.started or self._draining:
+                super().handle_exit(sig, frame)
+                return
+            self._draining = True
+            # A signal handler runs between any two bytecodes: the loop starts the drain.
+            self._loop.call_soon_threadsafe(self._begin_drain)
+
+        def _begin_drain(self) -> None:
+            self._drain_task = asyncio.create_task(self._drain_then_exit())
+
+        async def _drain_then_exit(self) -> None:
+            try:
+                await self.drain(self.grace)
+            finally:
+                self.should_exit = True
+
+    return DrainingServer
 
 
 def list_models(settings: Settings) -> int:
