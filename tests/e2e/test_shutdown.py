@@ -67,13 +67,17 @@ def _sse_payloads(lines: list[str]) -> list[Any]:
     return [json.loads(item) for item in data[:-1]]
 
 
+def _sse_events(lines: list[str]) -> list[Any]:
+    return [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
+
+
 def _refused(reply: httpx.Response) -> None:
     assert reply.status_code == 503, reply.text
     assert int(reply.headers["retry-after"]) >= 1
 
 
 def test_sigterm_drains_then_ends_streams(tmp_path: Path) -> None:
-    served = Served(tmp_path, None, "--parallel", "4", "--shutdown-grace", str(GRACE))
+    served = Served(tmp_path, None, "--parallel", "5", "--shutdown-grace", str(GRACE))
     base = f"http://127.0.0.1:{served.port}"
     try:
         chat = f"{base}/v1/chat/completions"
@@ -84,7 +88,11 @@ def test_sigterm_drains_then_ends_streams(tmp_path: Path) -> None:
             f"{base}/api/chat",
             {"model": MODEL, "messages": PROMPT, "options": {"num_predict": LONG}},
         )
-        for call in (long_sse, long_ndjson):
+        long_response = Call(
+            f"{base}/v1/responses",
+            {"model": MODEL, "input": PROMPT, "max_output_tokens": LONG, "stream": True},
+        )
+        for call in (long_sse, long_ndjson, long_response):
             assert call.first.wait(60) and call.error is None, call.error
         whole = Call(chat, {"model": MODEL, "messages": PROMPT, "max_tokens": LONG})
         time.sleep(0.5)  # the non-streamed one is running too
@@ -117,6 +125,10 @@ def test_sigterm_drains_then_ends_streams(tmp_path: Path) -> None:
         lines = [json.loads(line) for line in long_ndjson.finish()]
         assert len(lines) > 2 and all("error" not in line for line in lines[:-1])
         assert isinstance(lines[-1]["error"], str) and "shut down" in lines[-1]["error"]
+        # A streamed response ends as its job does: failed, saved so.
+        events = _sse_events(long_response.finish())
+        assert events[-1]["type"] == "response.failed"
+        assert "stopped" in events[-1]["response"]["error"]["message"]
         assert whole.finish() and whole.status == 503
         assert json.loads("".join(whole.lines))["error"]["code"] == "server_shutting_down"
 
