@@ -10,10 +10,14 @@ import logging
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal, get_args, get_origin
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from hearth import __version__
 from hearth.core.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -145,9 +149,7 @@ def serve(settings: Settings) -> int:
         # What may still run after the drain (or after a second signal, which skips it).
         timeout_graceful_shutdown=AFTER_GRACE,
     )
-    server = _draining_server(uvicorn.Server)(config)
-    server.drain = app.state.hearth.drain.run
-    server.grace = settings.shutdown_grace
+    server = _draining_server(config, app.state.hearth.drain.run, settings.shutdown_grace)
 
     async def run() -> None:
         async def announce() -> None:
@@ -172,14 +174,15 @@ def serve(settings: Settings) -> int:
     return 0 if server.started else 1
 
 
-def _draining_server(base: type[Any]) -> type[Any]:
-    """uvicorn's Server with Hearth's drain (api/drain.py) between the first stop signal
-    and uvicorn's own shutdown; a second signal, or one before the server is up, stops
-    the way uvicorn does. (A factory: uvicorn is imported only to serve.)"""
+def _draining_server(
+    config: uvicorn.Config, drain: Callable[[float], Awaitable[None]], grace: float
+) -> uvicorn.Server:
+    """uvicorn's Server with Hearth's drain (api/drain.py, given `grace`) between the
+    first stop signal and uvicorn's own shutdown; a second signal, or one before the
+    server is up, stops the way uvicorn does."""
+    import uvicorn
 
-    class DrainingServer(base):  # type: ignore[misc, valid-type]
-        drain: Callable[[float], Awaitable[None]]
-        grace: float
+    class DrainingServer(uvicorn.Server):
         _loop: asyncio.AbstractEventLoop | None = None
         _draining = False
         _drain_task: asyncio.Task[None] | None = None  # held: the loop keeps weak refs
@@ -188,7 +191,7 @@ def _draining_server(base: type[Any]) -> type[Any]:
             self._loop = asyncio.get_running_loop()
             await super().serve(sockets=sockets)
 
-        def handle_exit(self, sig: int, frame: Any) -> None:
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             if self._loop is None or not self.started or self._draining:
                 super().handle_exit(sig, frame)
                 return
@@ -201,11 +204,11 @@ def _draining_server(base: type[Any]) -> type[Any]:
 
         async def _drain_then_exit(self) -> None:
             try:
-                await self.drain(self.grace)
+                await drain(grace)
             finally:
                 self.should_exit = True
 
-    return DrainingServer
+    return DrainingServer(config)
 
 
 def list_models(settings: Settings) -> int:
