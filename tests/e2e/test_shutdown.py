@@ -21,7 +21,7 @@ from tests.e2e.test_responses_restart import Served
 
 pytestmark = pytest.mark.timeout(300)
 
-GRACE = 8.0
+GRACE = 10.0
 LONG = 4000  # tokens: far more than the bundled model writes in the grace
 PROMPT = [{"role": "user", "content": "Write a very long story about a lighthouse keeper."}]
 
@@ -77,7 +77,7 @@ def _refused(reply: httpx.Response) -> None:
 
 
 def test_sigterm_drains_then_ends_streams(tmp_path: Path) -> None:
-    served = Served(tmp_path, None, "--parallel", "5", "--shutdown-grace", str(GRACE))
+    served = Served(tmp_path, None, "--parallel", "6", "--shutdown-grace", str(GRACE))
     base = f"http://127.0.0.1:{served.port}"
     try:
         chat = f"{base}/v1/chat/completions"
@@ -92,7 +92,17 @@ def test_sigterm_drains_then_ends_streams(tmp_path: Path) -> None:
             f"{base}/v1/responses",
             {"model": MODEL, "input": PROMPT, "max_output_tokens": LONG, "stream": True},
         )
-        for call in (long_sse, long_ndjson, long_response):
+        assistant = httpx.post(f"{base}/v1/assistants", json={"model": MODEL}).json()
+        long_run = Call(
+            f"{base}/v1/threads/runs",
+            {
+                "assistant_id": assistant["id"],
+                "thread": {"messages": PROMPT},
+                "max_completion_tokens": LONG,
+                "stream": True,
+            },
+        )
+        for call in (long_sse, long_ndjson, long_response, long_run):
             assert call.first.wait(60) and call.error is None, call.error
         whole = Call(chat, {"model": MODEL, "messages": PROMPT, "max_tokens": LONG})
         time.sleep(0.5)  # the non-streamed one is running too
@@ -129,6 +139,12 @@ def test_sigterm_drains_then_ends_streams(tmp_path: Path) -> None:
         events = _sse_events(long_response.finish())
         assert events[-1]["type"] == "response.failed"
         assert "stopped" in events[-1]["response"]["error"]["message"]
+        # So does a streamed assistant run: failed, then the stream's `done`.
+        lines = long_run.finish()
+        assert lines[-2:] == ["event: done", "data: [DONE]"]
+        run = _sse_events(lines[:-1])[-1]
+        assert run["object"] == "thread.run" and run["status"] == "failed"
+        assert "stopped" in run["last_error"]["message"]
         assert whole.finish() and whole.status == 503
         assert json.loads("".join(whole.lines))["error"]["code"] == "server_shutting_down"
 
