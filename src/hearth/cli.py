@@ -9,7 +9,7 @@ import errno
 import logging
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
@@ -18,6 +18,8 @@ from hearth.core.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
     import uvicorn
+
+    from hearth.api.drain import Drain
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -146,10 +148,10 @@ def serve(settings: Settings) -> int:
         # A /v1/ws frame over the request limit closes with 1009 (the app checks it too,
         # for servers started without this; uvicorn's own default is 16 MiB).
         ws_max_size=settings.max_request_bytes,
-        # What may still run after the drain (or after a second signal, which skips it).
+        # What may still run after the drain (or after a third signal, which skips it).
         timeout_graceful_shutdown=AFTER_GRACE,
     )
-    server = _draining_server(config, app.state.hearth.drain.run, settings.shutdown_grace)
+    server = _draining_server(config, app.state.hearth.drain, settings.shutdown_grace)
 
     async def run() -> None:
         async def announce() -> None:
@@ -174,17 +176,16 @@ def serve(settings: Settings) -> int:
     return 0 if server.started else 1
 
 
-def _draining_server(
-    config: uvicorn.Config, drain: Callable[[float], Awaitable[None]], grace: float
-) -> uvicorn.Server:
+def _draining_server(config: uvicorn.Config, drain: Drain, grace: float) -> uvicorn.Server:
     """uvicorn's Server with Hearth's drain (api/drain.py, given `grace`) between the
-    first stop signal and uvicorn's own shutdown; a second signal, or one before the
-    server is up, stops the way uvicorn does."""
+    first stop signal and uvicorn's own shutdown; a second signal cuts the grace short,
+    and a third, or one before the server is up, stops the way uvicorn does."""
     import uvicorn
 
     class DrainingServer(uvicorn.Server):
         _loop: asyncio.AbstractEventLoop | None = None
         _draining = False
+        _cut_short = False
         _drain_task: asyncio.Task[None] | None = None  # held: the loop keeps weak refs
 
         async def serve(self, sockets: list[socket.socket] | None = None) -> None:
@@ -192,19 +193,22 @@ def _draining_server(
             await super().serve(sockets=sockets)
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            if self._loop is None or not self.started or self._draining:
+            if self._loop is None or not self.started or self._cut_short:
                 super().handle_exit(sig, frame)
-                return
-            self._draining = True
-            # A signal handler runs between any two bytecodes: the loop starts the drain.
-            self._loop.call_soon_threadsafe(self._begin_drain)
+            # A signal handler runs between any two bytecodes: the loop does the work.
+            elif self._draining:
+                self._cut_short = True
+                self._loop.call_soon_threadsafe(drain.cut_short)
+            else:
+                self._draining = True
+                self._loop.call_soon_threadsafe(self._begin_drain)
 
         def _begin_drain(self) -> None:
             self._drain_task = asyncio.create_task(self._drain_then_exit())
 
         async def _drain_then_exit(self) -> None:
             try:
-                await drain(grace)
+                await drain.run(grace)
             finally:
                 self.should_exit = True
 

@@ -122,3 +122,18 @@ async def test_reply_not_begun_past_the_grace_gets_503() -> None:
     assert client.status == 503
     assert client.json()["error"]["code"] == "server_shutting_down"
     assert "shut down before this reply" in client.json()["error"]["message"]
+
+
+async def test_cut_short_ends_the_grace_at_once() -> None:
+    chunks = [sse_data({"n": i}) for i in range(1000)]
+    drain, gate = _gate(_streaming(chunks, 0.05, openai_sse_ending))
+    client = Client(body(b"{}"))
+    request = asyncio.create_task(gate(http_scope(), client.receive, client.send))
+    await asyncio.sleep(0.05)
+    draining = asyncio.create_task(drain.run(grace=60))
+    await asyncio.sleep(0.2)
+    assert not draining.done()  # the grace holds until cut short
+    drain.cut_short()
+    await asyncio.wait_for(asyncio.gather(draining, request), 5)
+    assert client.body.endswith(b'"}}\n\ndata: [DONE]\n\n')
+    assert b"server_shutting_down" in client.body.split(b"\n\n")[-3]

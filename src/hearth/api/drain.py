@@ -85,6 +85,10 @@ class Drain:
             if not self._flights:
                 self._idle.set()
 
+    def cut_short(self) -> None:
+        """End the grace now (a second stop signal): what still runs is ended at once."""
+        self._idle.set()  # wakes the wait; `run` sees requests still running
+
     async def _settled(self, within: float) -> bool:
         with anyio.move_on_after(within):
             await self._idle.wait()
@@ -104,6 +108,8 @@ class Drain:
         )
         for flight in list(self._flights):
             flight.end(err)
+        if self._flights:
+            self._idle.clear()  # set by a cut_short, not by the last one ending
         await self._stop_jobs()
         if not await self._settled(AFTER_GRACE):
             log.warning("shutting down: %d request(s) did not end", self.running)
