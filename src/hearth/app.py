@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from hearth import __version__
 from hearth.api import auth, health, ui, ws
 from hearth.api.assistants import assistants_router
+from hearth.api.drain import Drain, DrainGate
 from hearth.api.errors import install_error_handlers
 from hearth.api.limits import BodyLimit
 from hearth.api.metrics import HttpMetrics
@@ -45,14 +46,22 @@ def create_app(
     registry = registry if registry is not None else build_registry(settings)
     store = Store(settings.store_url)
     conversations = ConversationsService(store)
+    responses = ResponsesService(store, registry, conversations)
+    assistants = AssistantsService(store, registry)
+
+    async def stop_jobs() -> None:
+        await responses.close()
+        await assistants.close()
+
     state = AppState(
         settings=settings,
         registry=registry,
         keyring=Keyring(settings.api_keys),
         store=store,
         conversations=conversations,
-        responses=ResponsesService(store, registry, conversations),
-        assistants=AssistantsService(store, registry),
+        responses=responses,
+        assistants=assistants,
+        drain=Drain(stop_jobs),
     )
     if settings.metrics:
         state.metrics = Metrics(registry, max_tokens=settings.ctx_size)
@@ -71,8 +80,7 @@ def create_app(
         try:
             yield
         finally:
-            await state.responses.close()
-            await state.assistants.close()
+            await stop_jobs()
             await state.registry.close()
             await state.store.close()
 
@@ -101,9 +109,11 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     # Outside the body limit: a request without a key is refused before its body is read.
     app.add_middleware(auth.AuthGate, keyring=state.keyring, settings=settings)
+    # Outside the auth gate: during a shutdown every newcomer gets the same 503.
+    app.add_middleware(DrainGate, drain=state.drain)
     if settings.cors_origins:
-        # Outside the gate: a browser's preflight carries no key, and a refusal (401, 413)
-        # must reach the page with these headers to be readable there.
+        # Outside the gates: a browser's preflight carries no key, and a refusal (401, 413,
+        # a draining 503) must reach the page with these headers to be readable there.
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,

@@ -10,11 +10,17 @@ import logging
 import socket
 import sys
 from collections.abc import Sequence
-from typing import Any, Literal, get_args, get_origin
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from hearth import __version__
 from hearth.core.config import ConfigError, Settings, load_settings
 from hearth.core.logtext import quote_prompts
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from hearth.api.drain import Drain
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -116,6 +122,7 @@ def serve(settings: Settings) -> int:
     import uvicorn
     import uvloop
 
+    from hearth.api.drain import AFTER_GRACE
     from hearth.app import create_app
 
     models = _checked_models(settings)
@@ -147,8 +154,10 @@ def serve(settings: Settings) -> int:
         # A /v1/ws frame over the request limit closes with 1009 (the app checks it too,
         # for servers started without this; uvicorn's own default is 16 MiB).
         ws_max_size=settings.max_request_bytes,
+        # What may still run after the drain (or after a third signal, which skips it).
+        timeout_graceful_shutdown=AFTER_GRACE,
     )
-    server = uvicorn.Server(config)
+    server = _draining_server(config, app.state.hearth.drain, settings.shutdown_grace)
 
     async def run() -> None:
         async def announce() -> None:
@@ -171,6 +180,45 @@ def serve(settings: Settings) -> int:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(run())
     return 0 if server.started else 1
+
+
+def _draining_server(config: uvicorn.Config, drain: Drain, grace: float) -> uvicorn.Server:
+    """uvicorn's Server with Hearth's drain (api/drain.py, given `grace`) between the
+    first stop signal and uvicorn's own shutdown; a second signal cuts the grace short,
+    and a third, or one before the server is up, stops the way uvicorn does."""
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        _loop: asyncio.AbstractEventLoop | None = None
+        _draining = False
+        _cut_short = False
+        _drain_task: asyncio.Task[None] | None = None  # held: the loop keeps weak refs
+
+        async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+            self._loop = asyncio.get_running_loop()
+            await super().serve(sockets=sockets)
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self._loop is None or not self.started or self._cut_short:
+                super().handle_exit(sig, frame)
+            # A signal handler runs between any two bytecodes: the loop does the work.
+            elif self._draining:
+                self._cut_short = True
+                self._loop.call_soon_threadsafe(drain.cut_short)
+            else:
+                self._draining = True
+                self._loop.call_soon_threadsafe(self._begin_drain)
+
+        def _begin_drain(self) -> None:
+            self._drain_task = asyncio.create_task(self._drain_then_exit())
+
+        async def _drain_then_exit(self) -> None:
+            try:
+                await drain.run(grace)
+            finally:
+                self.should_exit = True
+
+    return DrainingServer(config)
 
 
 def list_models(settings: Settings) -> int:

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.timeout(400)
 class Served:
     """`hearth serve` in a subprocess, on a free port, with its own data dir."""
 
-    def __init__(self, data_dir: Path, database_url: str | None) -> None:
+    def __init__(self, data_dir: Path, database_url: str | None, *flags: str) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
@@ -34,7 +34,7 @@ class Served:
         env["HEARTH_DATA_DIR"] = str(data_dir)
         if database_url:
             env["HEARTH_DATABASE_URL"] = database_url
-        args = ["--port", str(self.port), "--ctx-size", "4096", "--parallel", "2"]
+        args = ["--port", str(self.port), "--ctx-size", "4096", "--parallel", "2", *flags]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hearth", "serve", *args],
             env=env,

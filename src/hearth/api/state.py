@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
+from hearth.api.drain import Drain
 from hearth.core.config import Settings
 from hearth.engine.registry import ModelRegistry
 from hearth.services.assistants import AssistantsService
@@ -28,6 +29,7 @@ class AppState:
     conversations: ConversationsService
     responses: ResponsesService
     assistants: AssistantsService
+    drain: Drain
     started_at: float = field(default_factory=time.time)
     metrics: Metrics | None = None  # None with --no-metrics
 

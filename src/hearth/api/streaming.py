@@ -19,9 +19,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from hearth.api.errors import ollama_error_body, openai_error_body
+from hearth.core.errors import HearthError
 from hearth.services.generation import ChoiceResult, ModelReply
 
 T = TypeVar("T")
+# A stream's last bytes when it ends in error: the surface's error event.
+Ending = Callable[[HearthError], bytes]
+# Where an EventStream leaves itself in its request's scope, for the drain (api/drain.py).
+STREAM_KEY = "hearth.stream"
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -46,11 +52,22 @@ def ndjson_line(payload: dict[str, Any]) -> bytes:
     return _json(payload) + b"\n"
 
 
+def openai_sse_ending(err: HearthError) -> bytes:
+    """The OpenAI chat and text completion streams' error event, then their end."""
+    return sse_data(openai_error_body(err)) + sse_data("[DONE]")
+
+
+def ollama_ndjson_ending(err: HearthError) -> bytes:
+    return ndjson_line(ollama_error_body(err))
+
+
 class EventStream(Response):
     """A streamed body from an async iterator of bytes, cancelled on disconnect.
 
     `on_close` runs however the response ends, also when the client left before the
-    first chunk (an async generator that never started never runs its own cleanup)."""
+    first chunk (an async generator that never started never runs its own cleanup).
+    `ending`, when given, lets `stop` end the stream early with that error event (at
+    shutdown); a stream without one ends with the work it follows."""
 
     def __init__(
         self,
@@ -58,19 +75,40 @@ class EventStream(Response):
         media_type: str = "text/event-stream",
         headers: dict[str, str] | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
+        ending: Ending | None = None,
     ) -> None:
         self.chunks = chunks
         self.on_close = on_close
+        self.ending = ending
+        self._feed = anyio.CancelScope()
+        self._stopped_by: HearthError | None = None
         self.status_code = 200
         self.media_type = media_type
         self.background = None
         self.init_headers({**SSE_HEADERS, **(headers or {})})
 
+    def stop(self, err: HearthError) -> bool:
+        """End the stream after the chunk being sent, with its error event; False (and
+        nothing done) for a stream without one."""
+        if self.ending is None:
+            return False
+        self._stopped_by = err
+        self._feed.cancel()
+        return True
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[STREAM_KEY] = self
+
         async def stream() -> None:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            async for chunk in self.chunks:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            with self._feed:
+                async for chunk in self.chunks:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            # Only a stop that cut the feed short adds the ending: a feed that ended by
+            # itself is already whole.
+            if self._feed.cancelled_caught and self.ending and self._stopped_by is not None:
+                body = self.ending(self._stopped_by)
+                await send({"type": "http.response.body", "body": body, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
         try:

@@ -149,6 +149,13 @@ class Settings(BaseSettings):
         "-1: for good). Ollama clients may set it per request.",
         json_schema_extra={"metavar": "DURATION"},
     )
+    shutdown_grace: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="Seconds running requests and streams may take to finish after SIGTERM "
+        "(new requests get a 503 meanwhile); then streams end with an error event.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Server log level."
     )

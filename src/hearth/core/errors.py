@@ -94,3 +94,13 @@ class StoreUnavailable(HearthError):
     status = 503
     type = "server_error"
     code = "database_unavailable"
+
+
+class ShuttingDown(HearthError):
+    """The server is stopping: a request that came during the drain, or one still running
+    when the drain's grace ran out. 503 with Retry-After: another replica, or this one
+    restarted, will take it."""
+
+    status = 503
+    type = "server_error"
+    code = "server_shutting_down"

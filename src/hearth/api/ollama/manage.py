@@ -18,7 +18,7 @@ from hearth.api.ollama.convert import profile_options, resolve_model
 from hearth.api.ollama.replies import NDJSON
 from hearth.api.ollama.schemas import CopyRequest, CreateRequest, DeleteRequest, PullRequest
 from hearth.api.state import State
-from hearth.api.streaming import EventStream, ndjson_line
+from hearth.api.streaming import EventStream, ndjson_line, ollama_ndjson_ending
 from hearth.chat.templates import ChatTemplate
 from hearth.core.config import valid_model_name
 from hearth.core.errors import InvalidRequest, ModelNotFound
@@ -43,7 +43,7 @@ def _statuses(lines: list[str], stream: bool | None) -> Response:
         for status in [*lines, "success"]:
             yield ndjson_line({"status": status})
 
-    return EventStream(chunks(), media_type=NDJSON)
+    return EventStream(chunks(), media_type=NDJSON, ending=ollama_ndjson_ending)
 
 
 @router.post("/copy")

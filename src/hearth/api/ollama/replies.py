@@ -16,12 +16,16 @@ from typing import Any
 
 from fastapi import Request
 
-from hearth.api.errors import ollama_error_body
 from hearth.api.ollama import convert
 from hearth.api.ollama.convert import now_iso
 from hearth.api.ollama.schemas import ChatRequest, GenerateRequest
 from hearth.api.state import AppState
-from hearth.api.streaming import EventStream, ndjson_line, unless_disconnected
+from hearth.api.streaming import (
+    EventStream,
+    ndjson_line,
+    ollama_ndjson_ending,
+    unless_disconnected,
+)
 from hearth.engine.registry import DEFAULT, KeepAlive
 from hearth.engine.types import (
     ChatMessage,
@@ -141,7 +145,9 @@ async def respond(
     want_logprobs = gen.logprobs is not None
     if stream:
         lines = _lines(run, shape, want_logprobs)
-        return EventStream(lines, media_type=NDJSON, on_close=run.aclose)
+        return EventStream(
+            lines, media_type=NDJSON, on_close=run.aclose, ending=ollama_ndjson_ending
+        )
     try:
         return await unless_disconnected(request, _whole(run, shape, want_logprobs))
     finally:
@@ -154,7 +160,7 @@ async def _lines(run: ModelReply, shape: Shape, want_logprobs: bool) -> AsyncGen
         async for _, event in events:
             if isinstance(event, Finished):
                 if event.reason == "error":
-                    yield ndjson_line(ollama_error_body(engine_failure(event)))
+                    yield ollama_ndjson_ending(engine_failure(event))
                     return
                 if calls.tool_calls:  # Ollama sends whole calls, not pieces
                     yield ndjson_line(shape.piece("", tool_calls=calls.tool_calls))

@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from hearth.api.errors import openai_error_body
 from hearth.api.openai.convert import (
     chat_logprobs,
     chat_request,
@@ -22,7 +21,13 @@ from hearth.api.openai.convert import (
 from hearth.api.openai.replies import ChatCompletion, json_reply
 from hearth.api.openai.schemas import ChatCompletionRequest
 from hearth.api.state import State
-from hearth.api.streaming import EventStream, sse_data, unless_disconnected, whole_reply
+from hearth.api.streaming import (
+    EventStream,
+    openai_sse_ending,
+    sse_data,
+    unless_disconnected,
+    whole_reply,
+)
 from hearth.core.ids import new_id
 from hearth.engine.types import Finished, ToolCallDelta, Usage
 from hearth.services.failures import engine_failure
@@ -45,7 +50,9 @@ async def create_chat_completion(
     run = await unless_disconnected(request, start_reply(state.registry, [gen_request]))
     meta = reply_meta(completion_id, body.model)
     if body.stream:
-        return EventStream(_stream(run, meta, n, wants_usage(body)), on_close=run.aclose)
+        return EventStream(
+            _stream(run, meta, n, wants_usage(body)), on_close=run.aclose, ending=openai_sse_ending
+        )
     results = await whole_reply(request, run)
     return json_reply(chat_completion(meta, results, run.usage, gen_request.logprobs is not None))
 
@@ -104,8 +111,7 @@ async def _stream(
     async for index, event in run.events():
         if isinstance(event, Finished):
             if event.reason == "error":
-                yield sse_data(openai_error_body(engine_failure(event)))
-                yield sse_data("[DONE]")
+                yield openai_sse_ending(engine_failure(event))
                 return
             yield chunk(index, {}, event.reason)
         elif isinstance(event, ToolCallDelta):

@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from hearth.api.errors import openai_error_body
 from hearth.api.openai.convert import (
     completion_logprobs,
     explicit,
@@ -21,7 +20,13 @@ from hearth.api.openai.prompts import Prompt, check_vocabulary, parse_prompts
 from hearth.api.openai.replies import Completion, json_reply
 from hearth.api.openai.schemas import CompletionRequest
 from hearth.api.state import AppState, State
-from hearth.api.streaming import EventStream, sse_data, unless_disconnected, whole_reply
+from hearth.api.streaming import (
+    EventStream,
+    openai_sse_ending,
+    sse_data,
+    unless_disconnected,
+    whole_reply,
+)
 from hearth.core.errors import InvalidRequest
 from hearth.core.ids import new_id
 from hearth.engine.types import Finished, GenerationRequest, Usage
@@ -80,7 +85,11 @@ async def create_completion(body: CompletionRequest, state: State, request: Requ
     echoes = [echoed[i // n] for i in range(len(prompts) * n)]
     meta = reply_meta(new_id("cmpl-"), body.model, object="text_completion")
     if body.stream:
-        return EventStream(_stream(run, meta, echoes, wants_usage(body)), on_close=run.aclose)
+        return EventStream(
+            _stream(run, meta, echoes, wants_usage(body)),
+            on_close=run.aclose,
+            ending=openai_sse_ending,
+        )
     results = await whole_reply(request, run)
     return json_reply(text_completion(meta, results, run.usage, echoes, body.logprobs is not None))
 
@@ -129,8 +138,7 @@ async def _stream(
     async for index, event in run.events():
         if isinstance(event, Finished):
             if event.reason == "error":
-                yield sse_data(openai_error_body(engine_failure(event)))
-                yield sse_data("[DONE]")
+                yield openai_sse_ending(engine_failure(event))
                 return
             yield chunk(index, "", event.reason)
         elif event.logprobs:
