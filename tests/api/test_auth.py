@@ -64,11 +64,12 @@ def test_where_the_key_comes_from() -> None:
     assert auth.presented_key(scope("/v1/ws", "websocket", protocols=("bearer.",))) is None
 
 
-def test_decide() -> None:
-    assert auth.decide(scope("/v1/models"), KEYS, OPENED) is Verdict.MISSING
-    assert auth.decide(scope("/v1/models", x_api_key="wrong-key"), KEYS, OPENED) is Verdict.WRONG
-    assert auth.decide(scope("/v1/models", x_api_key=KEY), KEYS, OPENED) is Verdict.GRANTED
-    assert auth.decide(scope("/health"), KEYS, OPENED) is Verdict.OPEN
-    assert auth.decide(scope("/v1/models"), Keyring(), OPENED) is Verdict.OPEN
-    assert auth.check_key(KEYS, 12345678) is Verdict.WRONG  # an auth frame's non-string key
+async def test_decide() -> None:
+    assert await auth.decide(scope("/v1/models"), KEYS, OPENED) is Verdict.MISSING
+    wrong = scope("/v1/models", x_api_key="wrong-key")
+    assert await auth.decide(wrong, KEYS, OPENED) is Verdict.WRONG
+    assert await auth.decide(scope("/v1/models", x_api_key=KEY), KEYS, OPENED) is Verdict.GRANTED
+    assert await auth.decide(scope("/health"), KEYS, OPENED) is Verdict.OPEN
+    assert await auth.decide(scope("/v1/models"), Keyring(), OPENED) is Verdict.OPEN
+    assert await auth.check_key(KEYS, 12345678) is Verdict.WRONG  # an auth frame's non-string key
     assert not Verdict.MISSING.allowed and not Verdict.WRONG.allowed

@@ -11,22 +11,22 @@ from hearth.services import keys
 from hearth.services.keys import Keyring, digest
 
 
-def test_without_keys_authentication_is_off() -> None:
+async def test_without_keys_authentication_is_off() -> None:
     ring = Keyring()
-    assert not ring.enabled
-    assert ring.verify(None) and ring.verify("") and ring.verify("anything")
+    assert not await ring.enabled()
+    assert await ring.verify(None) and await ring.verify("") and await ring.verify("anything")
 
 
 @pytest.mark.parametrize("presented", ["sk-one", "sk-two", "sk-ünï"])
-def test_each_configured_key_is_let_in(presented: str) -> None:
+async def test_each_configured_key_is_let_in(presented: str) -> None:
     ring = Keyring(["sk-one", "sk-two", "sk-ünï"])
-    assert ring.enabled
-    assert ring.verify(presented)
+    assert await ring.enabled()
+    assert await ring.verify(presented)
 
 
 @pytest.mark.parametrize("presented", [None, "", "sk-on", "sk-one ", "SK-ONE", "sk-onesk-two"])
-def test_anything_else_is_refused(presented: str | None) -> None:
-    assert not Keyring(("sk-one", "sk-two")).verify(presented)
+async def test_anything_else_is_refused(presented: str | None) -> None:
+    assert not await Keyring(("sk-one", "sk-two")).verify(presented)
 
 
 def test_keys_are_held_as_sha256_digests_only() -> None:
@@ -35,7 +35,7 @@ def test_keys_are_held_as_sha256_digests_only() -> None:
     assert "sk-secret" not in repr(vars(ring))
 
 
-def test_every_key_is_compared_whichever_matches(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_every_key_is_compared_whichever_matches(monkeypatch: pytest.MonkeyPatch) -> None:
     """No early exit: how long a check takes does not tell which key matched."""
     compared: list[bytes] = []
     real = hmac.compare_digest
@@ -46,5 +46,5 @@ def test_every_key_is_compared_whichever_matches(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(keys.hmac, "compare_digest", compare)
     ring = Keyring(["a", "b", "c"])
-    assert ring.verify("a")
+    assert await ring.verify("a")
     assert compared == [digest("a"), digest("b"), digest("c")]
