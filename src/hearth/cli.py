@@ -8,7 +8,6 @@ import argparse
 import asyncio
 import errno
 import logging
-import secrets
 import socket
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args, get_origin
 from hearth import __version__
 from hearth.core.config import ConfigError, Settings, load_settings
 from hearth.core.errors import HearthError
+from hearth.core.ids import new_id, unix_now
 from hearth.core.logtext import quote_prompts
 
 if TYPE_CHECKING:
@@ -335,8 +335,8 @@ def keys_create(settings: Settings, args: argparse.Namespace) -> int:
     models = [m.strip() for m in (args.key_models or "").split(",") if m.strip()] or None
     key, prefix, hex_digest = new_key()
     row = ApiKey(
-        id=f"key_{secrets.token_hex(12)}",
-        created_at=int(time.time()),
+        id=new_id("key_"),
+        created_at=unix_now(),
         name=args.name,
         prefix=prefix,
         digest=hex_digest,
@@ -393,7 +393,7 @@ def keys_list(settings: Settings) -> int:
 
 
 def keys_revoke(settings: Settings, name_or_prefix: str) -> int:
-    now = int(time.time())
+    now = unix_now()
     key = _on_store(settings, lambda store: store.api_keys.revoke(name_or_prefix, now))
     if key is None:
         raise UsageError(f"no key is named or prefixed {name_or_prefix!r}")
