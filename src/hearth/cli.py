@@ -394,10 +394,11 @@ def keys_list(settings: Settings) -> int:
 
 def keys_revoke(settings: Settings, name_or_prefix: str) -> int:
     now = unix_now()
-    key = _on_store(settings, lambda store: store.api_keys.revoke(name_or_prefix, now))
-    if key is None:
+    found = _on_store(settings, lambda store: store.api_keys.revoke(name_or_prefix, now))
+    if found is None:
         raise UsageError(f"no key is named or prefixed {name_or_prefix!r}")
-    if key.revoked_at != now:
+    key, revoked_now = found
+    if not revoked_now:
         print(f"key {key.name!r} ({key.prefix}…) was already revoked at {_when(key.revoked_at)}")
     else:
         print(f"revoked key {key.name!r} ({key.prefix}…)")

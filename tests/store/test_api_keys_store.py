@@ -61,11 +61,12 @@ async def test_revoke_by_name_or_prefix(store: Store) -> None:
     await store.api_keys.add(a)
     await store.api_keys.add(b)
     revoked = await store.api_keys.revoke("a", 1000)
-    assert revoked is not None and revoked.name == "a" and revoked.revoked_at == 1000
+    assert revoked is not None and revoked[1]
+    assert revoked[0].name == "a" and revoked[0].revoked_at == 1000
     again = await store.api_keys.revoke("a", 2000)  # keeps the first time
-    assert again is not None and again.revoked_at == 1000
+    assert again is not None and not again[1] and again[0].revoked_at == 1000
     by_prefix = await store.api_keys.revoke(b.prefix, 3000)
-    assert by_prefix is not None and by_prefix.name == "b"
+    assert by_prefix is not None and by_prefix[0].name == "b"
     assert await store.api_keys.revoke("nobody", 4000) is None
     listed = [(k.name, k.revoked_at) for k in await store.api_keys.all()]
     assert listed == [("a", 1000), ("b", 3000)]
@@ -77,7 +78,7 @@ async def test_a_name_wins_over_another_keys_prefix(store: Store) -> None:
     _, named = _key(a.prefix)  # a key whose name is the other one's prefix
     await store.api_keys.add(named)
     revoked = await store.api_keys.revoke(a.prefix, 1000)
-    assert revoked is not None and revoked.id == named.id
+    assert revoked is not None and revoked[0].id == named.id
     assert (await store.api_keys.by_digest(a.digest)).revoked_at is None  # type: ignore[union-attr]
 
 

@@ -35,9 +35,10 @@ class ApiKeys:
         async with self.db.read() as session:
             return bool(await session.scalar(select(exists().select_from(ApiKey))))
 
-    async def revoke(self, name_or_prefix: str, now: int) -> ApiKey | None:
-        """Revoke the key of that name, else of that prefix; the key (revoked earlier, it
-        keeps its first `revoked_at`), or None when no key matches."""
+    async def revoke(self, name_or_prefix: str, now: int) -> tuple[ApiKey, bool] | None:
+        """Revoke the key of that name, else of that prefix: the key and whether this
+        revoked it (revoked earlier, it keeps its first `revoked_at`); None when no key
+        matches."""
         async with self.db.write() as session:
             matches = await session.scalars(
                 select(ApiKey).where(
@@ -48,9 +49,10 @@ class ApiKeys:
             if not found:
                 return None
             key = found[0]
-            if key.revoked_at is None:
-                key.revoked_at = now
-            return key
+            if key.revoked_at is not None:
+                return key, False
+            key.revoked_at = now
+            return key, True
 
     async def touch(self, key_id: str, now: int) -> None:
         """Record a use (callers do so about once a minute, not per request)."""
