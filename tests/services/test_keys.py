@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from hearth.core.ids import new_id, unix_now
+from hearth.core.ids import unix_now
 from hearth.services import keys
 from hearth.services.keys import Keyring, digest, new_key
 from hearth.store import Store
 from hearth.store.models import ApiKey
+from tests.stored_keys import stored_key
 
 
 async def test_without_keys_authentication_is_off() -> None:
@@ -76,11 +77,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 async def _add(store: Store, name: str, **columns: object) -> str:
-    key, prefix, hex_digest = new_key()
-    row = ApiKey(
-        id=new_id("key_"), created_at=unix_now(), name=name, prefix=prefix, digest=hex_digest,
-        **columns,
-    )  # fmt: skip
+    key, row = stored_key(name, **columns)
     await store.api_keys.add(row)
     return key
 

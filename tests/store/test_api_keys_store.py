@@ -6,24 +6,15 @@ from __future__ import annotations
 import pytest
 
 from hearth.core.errors import Conflict
-from hearth.core.ids import new_id, unix_now
-from hearth.services.keys import new_key
+from hearth.core.ids import unix_now
 from hearth.store import Store
 from hearth.store.models import ApiKey
-
-
-def _key(name: str, **limits: object) -> tuple[str, ApiKey]:
-    key, prefix, hex_digest = new_key()
-    row = ApiKey(
-        id=new_id("key_"), created_at=unix_now(), name=name, prefix=prefix, digest=hex_digest,
-        **limits,
-    )  # fmt: skip
-    return key, row
+from tests.stored_keys import stored_key
 
 
 async def test_a_key_round_trips_with_its_limits(store: Store) -> None:
     assert not await store.api_keys.any()
-    _, row = _key(
+    _, row = stored_key(
         "alice", admin=True, rpm=60, tpm=10_000, max_concurrent=2, budget_tokens=10**10,
         budget_period="month", models=["qwen", "llama"], expires_at=unix_now() + 3600,
     )  # fmt: skip
@@ -41,7 +32,7 @@ async def test_a_key_round_trips_with_its_limits(store: Store) -> None:
 
 
 async def test_only_the_digest_is_stored(store: Store) -> None:
-    key, row = _key("bob")
+    key, row = stored_key("bob")
     await store.api_keys.add(row)
     [stored] = await store.api_keys.all()
     assert key not in repr([getattr(stored, c.key) for c in ApiKey.__table__.columns])
@@ -49,15 +40,15 @@ async def test_only_the_digest_is_stored(store: Store) -> None:
 
 
 async def test_names_are_unique(store: Store) -> None:
-    await store.api_keys.add(_key("carol")[1])
+    await store.api_keys.add(stored_key("carol")[1])
     with pytest.raises(Conflict, match="carol"):
-        await store.api_keys.add(_key("carol")[1])
+        await store.api_keys.add(stored_key("carol")[1])
     assert [k.name for k in await store.api_keys.all()] == ["carol"]
 
 
 async def test_revoke_by_name_or_prefix(store: Store) -> None:
-    _, a = _key("a")
-    _, b = _key("b")
+    _, a = stored_key("a")
+    _, b = stored_key("b")
     await store.api_keys.add(a)
     await store.api_keys.add(b)
     revoked = await store.api_keys.revoke("a", 1000)
@@ -73,9 +64,9 @@ async def test_revoke_by_name_or_prefix(store: Store) -> None:
 
 
 async def test_a_name_wins_over_another_keys_prefix(store: Store) -> None:
-    _, a = _key("a")
+    _, a = stored_key("a")
     await store.api_keys.add(a)
-    _, named = _key(a.prefix)  # a key whose name is the other one's prefix
+    _, named = stored_key(a.prefix)  # a key whose name is the other one's prefix
     await store.api_keys.add(named)
     revoked = await store.api_keys.revoke(a.prefix, 1000)
     assert revoked is not None and revoked[0].id == named.id
@@ -83,7 +74,7 @@ async def test_a_name_wins_over_another_keys_prefix(store: Store) -> None:
 
 
 async def test_touch_records_the_last_use(store: Store) -> None:
-    _, row = _key("d")
+    _, row = stored_key("d")
     await store.api_keys.add(row)
     await store.api_keys.touch(row.id, 1234)
     found = await store.api_keys.by_digest(row.digest)
