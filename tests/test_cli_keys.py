@@ -11,6 +11,7 @@ import pytest
 from hearth.cli import main
 from hearth.services.keys import digest
 from hearth.store import Store
+from tests.test_cli import _popen
 
 Run = tuple[int, str, str]
 
@@ -112,3 +113,21 @@ def test_limits_must_be_positive(hearth) -> None:  # type: ignore[no-untyped-def
     with pytest.raises(SystemExit) as exited:
         hearth("keys", "create", "--name", "x", "--rpm", "0")
     assert exited.value.code == 2
+
+
+def test_serve_requires_a_key_once_the_database_has_one(hearth, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """No "no API key" warning on a public host, and the banner says a key is required."""
+    hearth("keys", "create", "--name", "only")
+    with _popen(["--host", "0.0.0.0", "--port", "0"], tmp_path) as proc:
+        try:
+            assert proc.stdout is not None
+            seen = []
+            while not seen or not seen[-1].lstrip().startswith("auth"):
+                line = proc.stdout.readline()
+                assert line, "".join(seen)
+                seen.append(line)
+            assert seen[-1].split() == ["auth", "API", "key", "required"]
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+    assert "warning" not in err
