@@ -56,7 +56,7 @@ def create_app(
     state = AppState(
         settings=settings,
         registry=registry,
-        keyring=Keyring(settings.api_keys),
+        keyring=Keyring(settings.api_keys, store.api_keys),
         store=store,
         conversations=conversations,
         responses=responses,

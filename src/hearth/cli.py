@@ -1,5 +1,6 @@
-"""`hearth serve | models`: the command line. Flags come from the Settings fields, so each
-option is declared once (core/config.py) and is also an env var and a TOML key."""
+"""`hearth serve | models | db upgrade | keys`: the command line. Flags come from the
+Settings fields, so each option is declared once (core/config.py) and is also an env var
+and a TOML key."""
 
 from __future__ import annotations
 
@@ -9,18 +10,26 @@ import errno
 import logging
 import socket
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args, get_origin
 
 from hearth import __version__
 from hearth.core.config import ConfigError, Settings, load_settings
+from hearth.core.errors import HearthError
+from hearth.core.ids import new_id, unix_now
 from hearth.core.logtext import quote_prompts
 
 if TYPE_CHECKING:
     import uvicorn
 
     from hearth.api.drain import Drain
+    from hearth.store import Store
+    from hearth.store.models import ApiKey
+
+T = TypeVar("T")
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -54,13 +63,49 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="manage the database", description="manage the database")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     commands.append((db_sub, "upgrade", "apply the database migrations not applied yet"))
+    keys = sub.add_parser("keys", help="manage API keys", description="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    commands.append((keys_sub, "create", "create an API key and print it, once"))
+    commands.append((keys_sub, "list", "list the API keys (never the keys themselves)"))
+    commands.append((keys_sub, "revoke", "revoke an API key, by its name or prefix"))
+    parsers = {}
     for group, command, help_text in commands:
         cmd = group.add_parser(command, help=help_text, description=help_text)
         cmd.add_argument(
             "--config", metavar="PATH", help="TOML config file (default: ./hearth.toml if present)"
         )
         _add_setting_flags(cmd)
+        parsers[command] = cmd
+    _add_key_flags(parsers["create"])
+    parsers["revoke"].add_argument("key", metavar="NAME|PREFIX", help="the key's name or prefix")
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
+
+
+def _add_key_flags(cmd: argparse.ArgumentParser) -> None:
+    group = cmd.add_argument_group("the key (limits are recorded; their enforcement is to come)")
+    group.add_argument("--name", required=True, help="a unique name for the key")
+    group.add_argument("--rpm", type=_positive, help="requests per minute")
+    group.add_argument("--tpm", type=_positive, help="tokens per minute")
+    group.add_argument("--max-concurrent", type=_positive, help="requests at once")
+    group.add_argument(
+        "--models", dest="key_models", metavar="A,B", help="the models it may use (default: all)"
+    )
+    group.add_argument("--budget-tokens", type=_positive, help="tokens per budget period")
+    group.add_argument("--budget-period", choices=["day", "week", "month"])
+    group.add_argument(
+        "--expires", metavar="DATE", help="refused from then: 2027-01-31 (00:00 UTC) or ISO time"
+    )
+    group.add_argument("--admin", action="store_true", help="an admin key")
 
 
 class UsageError(Exception):
@@ -126,14 +171,15 @@ def serve(settings: Settings) -> int:
     from hearth.app import create_app
 
     models = _checked_models(settings)
-    _migrate(settings)  # a database that cannot be reached stops Hearth before it loads
+    # A database that cannot be reached stops Hearth before it loads.
+    keyed = bool(settings.api_keys) or _on_store(settings, lambda store: store.api_keys.any())
     sock = _bind(settings.host, settings.port)
     port = sock.getsockname()[1]
     configure_logging(settings)
-    if not settings.is_loopback and not settings.api_keys:
+    if not settings.is_loopback and not keyed:
         print(
             f"hearth: warning: listening on {settings.host} with no API key: anyone who can "
-            "reach this port can use the models (pass --api-key)",
+            "reach this port can use the models (pass --api-key, or run `hearth keys create`)",
             file=sys.stderr,
         )
     url = _url(settings.host, port)
@@ -142,7 +188,7 @@ def serve(settings: Settings) -> int:
         print(f"  model     {name}  ({path})", flush=True)
     print(f"  data dir  {settings.data_dir}", flush=True)
     print(f"  database  {_shown_url(settings.store_url)}", flush=True)
-    print(f"  auth      {'API key required' if settings.api_keys else 'off'}", flush=True)
+    print(f"  auth      {'API key required' if keyed else 'off'}", flush=True)
     print("  loading models…", flush=True)
 
     app = create_app(settings)
@@ -235,26 +281,127 @@ def _shown_url(url: str) -> str:
 
 def _migrate(settings: Settings) -> str | None:
     """Apply the migrations; the revision the database is at. One line if it cannot."""
-    from hearth.store import Store
     from hearth.store.migrate import current
 
-    async def run() -> str | None:
-        store = Store(settings.store_url)
-        try:
-            await store.upgrade()
-            return await current(store.db.engine)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(run())
-    except Exception as exc:  # a database that cannot be reached or written
-        raise UsageError(f"database {_shown_url(settings.store_url)}: {exc}") from None
+    return _on_store(settings, lambda store: current(store.db.engine))
 
 
 def db_upgrade(settings: Settings) -> int:
     revision = _migrate(settings)
     print(f"{_shown_url(settings.store_url)} is at revision {revision}")
+    return 0
+
+
+def _on_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    """`work` on the migrated store; a database that cannot be reached is one line."""
+    from hearth.store import Store
+
+    async def run() -> T:
+        store = Store(settings.store_url)
+        try:
+            await store.upgrade()
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except HearthError as exc:
+        raise UsageError(exc.message) from None
+    except Exception as exc:  # a database that cannot be reached or written
+        raise UsageError(f"database {_shown_url(settings.store_url)}: {exc}") from None
+
+
+def _expiry(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--expires {text!r} is not a date (2027-01-31) or ISO time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if when.timestamp() <= time.time():
+        raise UsageError(f"--expires {text!r} is in the past")
+    return int(when.timestamp())
+
+
+def keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    from hearth.services.keys import new_key
+    from hearth.store.models import ApiKey
+
+    if (args.budget_tokens is None) != (args.budget_period is None):
+        raise UsageError("--budget-tokens and --budget-period go together")
+    models = [m.strip() for m in (args.key_models or "").split(",") if m.strip()] or None
+    key, prefix, hex_digest = new_key()
+    row = ApiKey(
+        id=new_id("key_"),
+        created_at=unix_now(),
+        name=args.name,
+        prefix=prefix,
+        digest=hex_digest,
+        admin=args.admin,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        max_concurrent=args.max_concurrent,
+        budget_tokens=args.budget_tokens,
+        budget_period=args.budget_period,
+        models=models,
+        expires_at=_expiry(args.expires),
+    )
+    _on_store(settings, lambda store: store.api_keys.add(row))
+    print(key)
+    print(
+        f"hearth: created key {args.name!r} ({prefix}…); it is shown only this once",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _when(seconds: int | None, none: str = "-") -> str:
+    if seconds is None:
+        return none
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _limits(key: ApiKey) -> str:
+    parts = [f"{n}={v}" for n, v in [("rpm", key.rpm), ("tpm", key.tpm)] if v is not None]
+    if key.max_concurrent is not None:
+        parts.append(f"concurrent={key.max_concurrent}")
+    if key.budget_tokens is not None:
+        parts.append(f"budget={key.budget_tokens}/{key.budget_period}")
+    if key.models:
+        parts.append("models=" + ",".join(key.models))
+    if key.admin:
+        parts.append("admin")
+    return " ".join(parts) or "-"
+
+
+def keys_list(settings: Settings) -> int:
+    keys = _on_store(settings, lambda store: store.api_keys.all())
+    rows = [("PREFIX", "NAME", "LIMITS", "CREATED", "LAST USED", "EXPIRES", "REVOKED")]
+    for key in keys:
+        rows.append((
+            key.prefix, key.name, _limits(key), _when(key.created_at),
+            _when(key.last_used_at, "never"), _when(key.expires_at, "never"), _when(key.revoked_at),
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+    return 0
+
+
+def keys_revoke(settings: Settings, name_or_prefix: str) -> int:
+    now = unix_now()
+    found = _on_store(settings, lambda store: store.api_keys.revoke(name_or_prefix, now))
+    if found is None:
+        raise UsageError(f"no key is named or prefixed {name_or_prefix!r}")
+    key, revoked_now = found
+    if not revoked_now:
+        print(f"key {key.name!r} ({key.prefix}…) was already revoked at {_when(key.revoked_at)}")
+    else:
+        print(f"revoked key {key.name!r} ({key.prefix}…)")
     return 0
 
 
@@ -266,6 +413,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(settings)
         if args.command == "db":
             return db_upgrade(settings)
+        if args.command == "keys":
+            if args.keys_command == "create":
+                return keys_create(settings, args)
+            if args.keys_command == "revoke":
+                return keys_revoke(settings, args.key)
+            return keys_list(settings)
         return list_models(settings)
     except UsageError as exc:
         print(f"hearth: error: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ import pytest
 from hearth.api import auth
 from hearth.api.auth import Verdict
 from hearth.core.config import Settings
+from hearth.core.errors import StoreUnavailable
 from hearth.services.keys import Keyring
 
 KEY = "sk-unit-test-key"
@@ -64,11 +65,41 @@ def test_where_the_key_comes_from() -> None:
     assert auth.presented_key(scope("/v1/ws", "websocket", protocols=("bearer.",))) is None
 
 
-def test_decide() -> None:
-    assert auth.decide(scope("/v1/models"), KEYS, OPENED) is Verdict.MISSING
-    assert auth.decide(scope("/v1/models", x_api_key="wrong-key"), KEYS, OPENED) is Verdict.WRONG
-    assert auth.decide(scope("/v1/models", x_api_key=KEY), KEYS, OPENED) is Verdict.GRANTED
-    assert auth.decide(scope("/health"), KEYS, OPENED) is Verdict.OPEN
-    assert auth.decide(scope("/v1/models"), Keyring(), OPENED) is Verdict.OPEN
-    assert auth.check_key(KEYS, 12345678) is Verdict.WRONG  # an auth frame's non-string key
+async def test_decide() -> None:
+    assert await auth.decide(scope("/v1/models"), KEYS, OPENED) is Verdict.MISSING
+    wrong = scope("/v1/models", x_api_key="wrong-key")
+    assert await auth.decide(wrong, KEYS, OPENED) is Verdict.WRONG
+    assert await auth.decide(scope("/v1/models", x_api_key=KEY), KEYS, OPENED) is Verdict.GRANTED
+    assert await auth.decide(scope("/health"), KEYS, OPENED) is Verdict.OPEN
+    assert await auth.decide(scope("/v1/models"), Keyring(), OPENED) is Verdict.OPEN
+    assert await auth.check_key(KEYS, 12345678) is Verdict.WRONG  # an auth frame's non-string key
     assert not Verdict.MISSING.allowed and not Verdict.WRONG.allowed
+
+
+class Unreachable:
+    """Stored keys in a database that is down."""
+
+    async def any(self) -> bool:
+        raise StoreUnavailable("The database is unavailable at the moment; retry shortly.")
+
+
+async def test_a_key_database_out_of_reach_is_a_503_not_an_open_door() -> None:
+    reached: list[str] = []
+
+    async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        reached.append(scope["path"])
+
+    gate = auth.AuthGate(app, Keyring(stored=Unreachable()), Settings())  # type: ignore[arg-type]
+    sent: list[dict[str, object]] = []
+
+    async def send(message) -> None:  # type: ignore[no-untyped-def]
+        sent.append(message)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    await gate(scope("/v1/models", x_api_key="hth_whatever") | {"method": "GET"}, receive, send)
+    assert reached == []
+    assert sent[0]["status"] == 503
+    await gate(scope("/health") | {"method": "GET"}, receive, send)  # open paths stay open
+    assert reached == ["/health"]

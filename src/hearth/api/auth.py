@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hearth.api.errors import error_response
 from hearth.api.ui import UI_PREFIX
 from hearth.core.config import Settings
-from hearth.core.errors import Unauthorized
+from hearth.core.errors import HearthError, Unauthorized
 from hearth.services.keys import Keyring
 
 DOCS_URL = "/docs"
@@ -101,20 +101,22 @@ def presented_key(scope: Scope) -> str | None:
     return token
 
 
-def check_key(keyring: Keyring, key: object) -> Verdict:
+async def check_key(keyring: Keyring, key: object) -> Verdict:
     """The decision on a presented key, wherever it came from (a header, a WebSocket
     subprotocol or auth frame)."""
-    if not keyring.enabled:
+    if not await keyring.enabled():
         return Verdict.OPEN
     if key is None:
         return Verdict.MISSING
-    return Verdict.GRANTED if isinstance(key, str) and keyring.verify(key) else Verdict.WRONG
+    if isinstance(key, str) and await keyring.verify(key):
+        return Verdict.GRANTED
+    return Verdict.WRONG
 
 
-def decide(scope: Scope, keyring: Keyring, opened: frozenset[str]) -> Verdict:
-    if not keyring.enabled or is_open(scope["path"], opened):
+async def decide(scope: Scope, keyring: Keyring, opened: frozenset[str]) -> Verdict:
+    if is_open(scope["path"], opened):
         return Verdict.OPEN
-    return check_key(keyring, presented_key(scope))
+    return await check_key(keyring, presented_key(scope))
 
 
 def socket_verdict(scope: Scope) -> Verdict:
@@ -136,7 +138,14 @@ class AuthGate:
         if scope["type"] not in {"http", "websocket"}:
             await self.app(scope, receive, send)
             return
-        verdict = decide(scope, self.keyring, self.opened)
+        try:
+            verdict = await decide(scope, self.keyring, self.opened)
+        except HearthError as exc:  # the key database out of reach: refused, as a 503
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1011, "reason": ""})
+            else:
+                await error_response(normalise(scope["path"]), exc)(scope, receive, send)
+            return
         if scope["type"] == "websocket":
             if verdict.allowed or scope["path"] in FRAME_AUTH_PATHS:
                 scope[SCOPE_KEY] = verdict

@@ -1,5 +1,5 @@
 """The tables: responses, conversations and their items, assistants, threads, messages,
-runs and run steps. Conventions every stored object follows:
+runs and run steps, API keys. Conventions every stored object follows:
 
 - `seq`: an auto-incrementing integer key, the order of creation. Lists page on it
   (`store.pages`), because `created_at` has one-second resolution.
@@ -172,3 +172,28 @@ class RunStep(Stored, Base):
         String(64), ForeignKey("runs.id", ondelete="CASCADE"), index=True
     )
     data: Mapped[Json]
+
+
+# ---- API keys -----------------------------------------------------------------------------
+
+
+class ApiKey(Stored, Base):
+    """A client's API key. Only its SHA-256 digest is kept (hex), never the key; `prefix`
+    is the key's first characters, shown to tell keys apart. Times are unix seconds. The
+    limits (None: unlimited) are recorded for the enforcement to come."""
+
+    __tablename__ = "api_keys"
+
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    rpm: Mapped[int | None] = mapped_column(Integer)
+    tpm: Mapped[int | None] = mapped_column(Integer)
+    max_concurrent: Mapped[int | None] = mapped_column(Integer)
+    budget_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    budget_period: Mapped[str | None] = mapped_column(String(8))
+    models: Mapped[list[Any] | None]
+    expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)

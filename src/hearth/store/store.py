@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hearth.store.api_keys import ApiKeys
 from hearth.store.assistants import Rows, Threads
 from hearth.store.conversations import Conversations
 from hearth.store.db import Database
@@ -17,6 +18,7 @@ class Store:
         self.responses = Responses(self.db)
         self.assistants = Rows(self.db, Assistant)
         self.threads = Threads(self.db)
+        self.api_keys = ApiKeys(self.db)
 
     async def upgrade(self) -> None:
         """Apply the migrations not applied yet."""

@@ -113,7 +113,7 @@ class Connection:
                     await chat_history.record(self.state.conversations, turn, reply)
 
     async def _authenticate(self, key: object) -> None:
-        if not auth.check_key(self.state.keyring, key).allowed:
+        if not (await auth.check_key(self.state.keyring, key)).allowed:
             await self.close(POLICY_VIOLATION, "invalid API key")
         self.authed = True
 
@@ -207,7 +207,7 @@ def _cross_site(websocket: WebSocket, allowed: list[str]) -> bool:
 
 @router.websocket("/v1/ws")
 async def chat_socket(websocket: WebSocket, state: State) -> None:
-    if not state.keyring.enabled and _cross_site(websocket, state.settings.cors_origins):
+    if not await state.keyring.enabled() and _cross_site(websocket, state.settings.cors_origins):
         # Without keys, any site the user visits could otherwise use the models through
         # the user's browser. With keys, a page from elsewhere must present one.
         await websocket.close(POLICY_VIOLATION)  # before accept: a 403 to the handshake
