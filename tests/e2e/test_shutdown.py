@@ -23,6 +23,9 @@ pytestmark = pytest.mark.timeout(300)
 
 GRACE = 10.0
 LONG = 4000  # tokens: far more than the bundled model writes in the grace
+# Greedy: sampled at the default temperature the bundled model sometimes ends this story
+# within ~350 tokens, inside the grace; greedy it loops past 1,500 (measured).
+GREEDY = 0.0
 PROMPT = [{"role": "user", "content": "Write a very long story about a lighthouse keeper."}]
 
 
@@ -82,15 +85,32 @@ def test_sigterm_drains_then_ends_streams(tmp_path: Path) -> None:
     try:
         chat = f"{base}/v1/chat/completions"
         long_sse = Call(
-            chat, {"model": MODEL, "messages": PROMPT, "max_tokens": LONG, "stream": True}
+            chat,
+            {
+                "model": MODEL,
+                "messages": PROMPT,
+                "max_tokens": LONG,
+                "temperature": GREEDY,
+                "stream": True,
+            },
         )
         long_ndjson = Call(
             f"{base}/api/chat",
-            {"model": MODEL, "messages": PROMPT, "options": {"num_predict": LONG}},
+            {
+                "model": MODEL,
+                "messages": PROMPT,
+                "options": {"num_predict": LONG, "temperature": GREEDY},
+            },
         )
         long_response = Call(
             f"{base}/v1/responses",
-            {"model": MODEL, "input": PROMPT, "max_output_tokens": LONG, "stream": True},
+            {
+                "model": MODEL,
+                "input": PROMPT,
+                "max_output_tokens": LONG,
+                "temperature": GREEDY,
+                "stream": True,
+            },
         )
         assistant = httpx.post(f"{base}/v1/assistants", json={"model": MODEL}).json()
         long_run = Call(
@@ -99,12 +119,15 @@ def test_sigterm_drains_then_ends_streams(tmp_path: Path) -> None:
                 "assistant_id": assistant["id"],
                 "thread": {"messages": PROMPT},
                 "max_completion_tokens": LONG,
+                "temperature": GREEDY,
                 "stream": True,
             },
         )
         for call in (long_sse, long_ndjson, long_response, long_run):
             assert call.first.wait(60) and call.error is None, call.error
-        whole = Call(chat, {"model": MODEL, "messages": PROMPT, "max_tokens": LONG})
+        whole = Call(
+            chat, {"model": MODEL, "messages": PROMPT, "max_tokens": LONG, "temperature": GREEDY}
+        )
         time.sleep(0.5)  # the non-streamed one is running too
         short = Call(chat, {"model": MODEL, "messages": PROMPT, "max_tokens": 6, "stream": True})
         assert short.first.wait(60) and short.error is None, short.error
