@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from hearth.api import auth
 from hearth.api.auth import Verdict
+from hearth.core import principal
 from hearth.core.config import Settings
 from hearth.core.errors import StoreUnavailable
+from hearth.core.principal import ANONYMOUS, OPEN, STATIC
 from hearth.services.keys import Keyring
 
 KEY = "sk-unit-test-key"
@@ -66,13 +70,21 @@ def test_where_the_key_comes_from() -> None:
 
 
 async def test_decide() -> None:
-    assert await auth.decide(scope("/v1/models"), KEYS, OPENED) is Verdict.MISSING
+    assert (await auth.decide(scope("/v1/models"), KEYS, OPENED)).verdict is Verdict.MISSING
     wrong = scope("/v1/models", x_api_key="wrong-key")
-    assert await auth.decide(wrong, KEYS, OPENED) is Verdict.WRONG
-    assert await auth.decide(scope("/v1/models", x_api_key=KEY), KEYS, OPENED) is Verdict.GRANTED
-    assert await auth.decide(scope("/health"), KEYS, OPENED) is Verdict.OPEN
-    assert await auth.decide(scope("/v1/models"), Keyring(), OPENED) is Verdict.OPEN
-    assert await auth.check_key(KEYS, 12345678) is Verdict.WRONG  # an auth frame's non-string key
+    assert (await auth.decide(wrong, KEYS, OPENED)).verdict is Verdict.WRONG
+    granted = await auth.decide(scope("/v1/models", x_api_key=KEY), KEYS, OPENED)
+    assert granted == auth.Decision(Verdict.GRANTED, STATIC)  # a static key: the operator's
+    assert await auth.decide(scope("/health"), KEYS, OPENED) == auth.Decision(Verdict.OPEN)
+    # An open path still acts for a good key it was given, but never for a wrong one.
+    keyed_health = await auth.decide(scope("/health", x_api_key=KEY), KEYS, OPENED)
+    assert keyed_health == auth.Decision(Verdict.OPEN, STATIC)
+    wrong_health = await auth.decide(scope("/health", x_api_key="sk-no"), KEYS, OPENED)
+    assert wrong_health.principal is ANONYMOUS
+    unkeyed = await auth.decide(scope("/v1/models"), Keyring(), OPENED)
+    assert unkeyed == auth.Decision(Verdict.OPEN, OPEN)
+    # an auth frame's non-string key
+    assert (await auth.check_key(KEYS, 12345678)).verdict is Verdict.WRONG
     assert not Verdict.MISSING.allowed and not Verdict.WRONG.allowed
 
 
@@ -103,3 +115,22 @@ async def test_a_key_database_out_of_reach_is_a_503_not_an_open_door() -> None:
     assert sent[0]["status"] == 503
     await gate(scope("/health") | {"method": "GET"}, receive, send)  # open paths stay open
     assert reached == ["/health"]
+
+
+async def test_the_route_acts_for_the_key_and_surface() -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        seen.append((principal.current().name, principal.surface()))
+
+    gate = auth.AuthGate(app, KEYS, Settings(api_keys=[KEY]))
+
+    async def call(path: str) -> None:
+        async def run() -> None:  # each request is its own task, as under uvicorn
+            await gate(scope(path, authorization=f"Bearer {KEY}") | {"method": "POST"}, None, None)  # type: ignore[arg-type]
+
+        await asyncio.create_task(run())
+
+    await call("/api/chat")
+    await call("//v1/responses")
+    assert seen == [("static", "ollama"), ("static", "responses")]

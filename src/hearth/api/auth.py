@@ -10,6 +10,7 @@ refused like `/v1/models` (the router then 404s or redirects what it does not ma
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass
 from enum import StrEnum
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -18,6 +19,7 @@ from hearth.api.errors import error_response
 from hearth.api.ui import UI_PREFIX
 from hearth.core.config import Settings
 from hearth.core.errors import HearthError, Unauthorized
+from hearth.core.principal import ANONYMOUS, OPEN, Principal, act_as, surface_of
 from hearth.services.keys import Keyring
 
 DOCS_URL = "/docs"
@@ -48,6 +50,12 @@ class Verdict(StrEnum):
     @property
     def allowed(self) -> bool:
         return self in {Verdict.OPEN, Verdict.GRANTED}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    principal: Principal = ANONYMOUS  # whom an allowed request acts for
 
 
 def normalise(path: str) -> str:
@@ -101,29 +109,34 @@ def presented_key(scope: Scope) -> str | None:
     return token
 
 
-async def check_key(keyring: Keyring, key: object) -> Verdict:
+async def check_key(keyring: Keyring, key: object) -> Decision:
     """The decision on a presented key, wherever it came from (a header, a WebSocket
     subprotocol or auth frame)."""
     if not await keyring.enabled():
-        return Verdict.OPEN
+        return Decision(Verdict.OPEN, OPEN)
     if key is None:
-        return Verdict.MISSING
-    if isinstance(key, str) and await keyring.verify(key):
-        return Verdict.GRANTED
-    return Verdict.WRONG
+        return Decision(Verdict.MISSING)
+    principal = await keyring.identify(key) if isinstance(key, str) else None
+    if principal is not None:
+        return Decision(Verdict.GRANTED, principal)
+    return Decision(Verdict.WRONG)
 
 
-async def decide(scope: Scope, keyring: Keyring, opened: frozenset[str]) -> Verdict:
+async def decide(scope: Scope, keyring: Keyring, opened: frozenset[str]) -> Decision:
     if is_open(scope["path"], opened):
-        return Verdict.OPEN
+        # An open path still acts for the key it was given, if that key is good.
+        key = presented_key(scope)
+        granted = await check_key(keyring, key) if key is not None else None
+        principal = granted.principal if granted and granted.verdict.allowed else ANONYMOUS
+        return Decision(Verdict.OPEN, principal)
     return await check_key(keyring, presented_key(scope))
 
 
-def socket_verdict(scope: Scope) -> Verdict:
+def socket_decision(scope: Scope) -> Decision:
     """What the gate decided for a FRAME_AUTH_PATHS socket (missing: an auth frame may
     still bring the key)."""
-    verdict: Verdict = scope[SCOPE_KEY]
-    return verdict
+    decision: Decision = scope[SCOPE_KEY]
+    return decision
 
 
 class AuthGate:
@@ -139,16 +152,19 @@ class AuthGate:
             await self.app(scope, receive, send)
             return
         try:
-            verdict = await decide(scope, self.keyring, self.opened)
+            decision = await decide(scope, self.keyring, self.opened)
         except HearthError as exc:  # the key database out of reach: refused, as a 503
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1011, "reason": ""})
             else:
                 await error_response(normalise(scope["path"]), exc)(scope, receive, send)
             return
+        verdict = decision.verdict
+        if verdict.allowed:
+            act_as(decision.principal, surface_of(normalise(scope["path"])))
         if scope["type"] == "websocket":
             if verdict.allowed or scope["path"] in FRAME_AUTH_PATHS:
-                scope[SCOPE_KEY] = verdict
+                scope[SCOPE_KEY] = decision
                 await self.app(scope, receive, send)
             else:  # a close before the accept: the handshake gets a 403
                 await send({"type": "websocket.close", "code": 1008, "reason": ""})

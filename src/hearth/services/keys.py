@@ -22,6 +22,7 @@ import secrets
 import time
 from collections.abc import Callable
 
+from hearth.core.principal import OPEN, STATIC, Limits, Principal
 from hearth.store.api_keys import ApiKeys
 from hearth.store.models import ApiKey
 
@@ -42,6 +43,22 @@ def new_key() -> tuple[str, str, str]:
     """A fresh random key: (the key, its visible prefix, its hex digest)."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     return key, key[:SHOWN_CHARS], digest(key).hex()
+
+
+def principal_of(key: ApiKey) -> Principal:
+    return Principal(
+        name=key.name,
+        key_id=key.id,
+        admin=key.admin,
+        models=None if key.models is None else frozenset(key.models),
+        limits=Limits(
+            rpm=key.rpm,
+            tpm=key.tpm,
+            max_concurrent=key.max_concurrent,
+            budget_tokens=key.budget_tokens,
+            budget_period=key.budget_period,  # type: ignore[arg-type]
+        ),
+    )
 
 
 def usable(key: ApiKey, now: float) -> bool:
@@ -85,21 +102,26 @@ class Keyring:
         return self._any_stored[1]
 
     async def verify(self, presented: str | None) -> bool:
+        return await self.identify(presented) is not None
+
+    async def identify(self, presented: str | None) -> Principal | None:
+        """Whom a presented key stands for (OPEN when authentication is off); None when
+        it is missing, wrong, revoked or expired."""
         if not await self.enabled():
-            return True
+            return OPEN
         if not presented:
-            return False
+            return None
         candidate = digest(presented)
         ok = False
         for known in self._digests:  # no early exit: time does not depend on which matched
             ok |= hmac.compare_digest(candidate, known)
         if ok:
-            return True
+            return STATIC
         key = await self._lookup(candidate.hex())
         if key is None or not usable(key, time.time()):
-            return False
+            return None
         self._touch(key)
-        return True
+        return principal_of(key)
 
     async def _lookup(self, hex_digest: str) -> ApiKey | None:
         if self._stored is None:

@@ -23,6 +23,7 @@ from hearth.api.errors import ws_error_frame
 from hearth.api.state import AppState, State
 from hearth.api.ws import frames
 from hearth.core.errors import EngineError, HearthError
+from hearth.core.principal import act_as
 from hearth.services import chat_history
 from hearth.services.chat_session import ChatSession, Reply
 
@@ -113,8 +114,10 @@ class Connection:
                     await chat_history.record(self.state.conversations, turn, reply)
 
     async def _authenticate(self, key: object) -> None:
-        if not (await auth.check_key(self.state.keyring, key)).allowed:
+        decision = await auth.check_key(self.state.keyring, key)
+        if not decision.verdict.allowed:
             await self.close(POLICY_VIOLATION, "invalid API key")
+        act_as(decision.principal, "ws")
         self.authed = True
 
     async def _receive(self) -> dict[str, Any]:
@@ -215,4 +218,4 @@ async def chat_socket(websocket: WebSocket, state: State) -> None:
     # Browsers cannot set headers, so they offer the key as a subprotocol; the handshake
     # only succeeds if the server echoes the entry it chose.
     await websocket.accept(subprotocol=auth.bearer_subprotocol(websocket.scope))
-    await Connection(websocket, state, auth.socket_verdict(websocket.scope)).serve()
+    await Connection(websocket, state, auth.socket_decision(websocket.scope).verdict).serve()
