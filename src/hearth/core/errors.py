@@ -46,6 +46,14 @@ class Unauthorized(HearthError):
     code = "invalid_api_key"
 
 
+class Forbidden(HearthError):
+    """A valid key that may not do this (the admin API with a key that is not an admin's)."""
+
+    status = 403
+    type = "permission_error"
+    code = "forbidden"
+
+
 class MethodNotAllowed(InvalidRequest):
     status = 405
     code = "method_not_allowed"

@@ -1,0 +1,21 @@
+"""The admin API under /admin: keys and usage, for admin keys only (static `--api-key`
+keys are admin keys; with authentication off the server is open to everyone anyway).
+Each module adds its routes to `router` with `dependencies=[AdminOnly]` on the router."""
+
+from fastapi import APIRouter, Depends
+
+from hearth.core import principal
+from hearth.core.errors import Forbidden
+
+
+def admin_only() -> None:
+    if not principal.current().admin:
+        raise Forbidden("This API key may not use the admin API; an admin key is needed.")
+
+
+AdminOnly = Depends(admin_only)
+
+
+def admin_router() -> APIRouter:
+    # The modules with routes are added here as they come (keys, usage).
+    return APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminOnly])
