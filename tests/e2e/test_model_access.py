@@ -39,6 +39,7 @@ pytestmark = [  # the Assistants API's
 class Keys:
     team: str  # limited to MODEL
     all: str  # no models list
+    admin: str  # may change the models
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +55,12 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Iterat
 def keys(server: LiveServer) -> Keys:
     team, team_row = stored_key("team", models=[MODEL])
     everything, all_row = stored_key("all")
+    admin, admin_row = stored_key("admin", admin=True)
 
     async def add() -> None:
         store = Store(server.state.settings.store_url)
         try:
-            for row in (team_row, all_row):
+            for row in (team_row, all_row, admin_row):
                 await store.api_keys.add(row)
         finally:
             await store.close()
@@ -70,9 +72,9 @@ def keys(server: LiveServer) -> Keys:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     for alias, target in (("nick", MODEL), ("other-nick", OTHER)):
-        r = _post(server, "/api/copy", everything, {"source": target, "destination": alias})
+        r = _post(server, "/api/copy", admin, {"source": target, "destination": alias})
         assert r.status_code == 200, r.text
-    return Keys(team, everything)
+    return Keys(team, everything, admin)
 
 
 def _headers(key: str) -> dict[str, str]:
@@ -241,6 +243,10 @@ def test_a_limited_key_cannot_change_models(server: LiveServer, keys: Keys) -> N
         assert [m.model for m in team.list().models] == [MODEL, "nick"]
     with _ollama(server, keys.all) as everything:
         assert {m.model for m in everything.list().models} == {MODEL, OTHER, "nick", "other-nick"}
+        # Any key but an admin's: the names are every tenant's.
+        with pytest.raises(ollama.ResponseError) as info:
+            everything.copy(MODEL, "mine")
+        assert info.value.status_code == 403
 
 
 async def _ws_endings(server: LiveServer, key: str, names: list[str]) -> list[dict[str, Any]]:

@@ -33,9 +33,9 @@ log = logging.getLogger(__name__)
 
 BackendFactory = Callable[[], Awaitable[Backend]]
 LOAD_FAILED = "the model could not be loaded; the server log says why"
-# The names are shared by every key: one that may use only some models would otherwise
-# learn of hidden names (a conflict with one) or change what other keys see.
-LIMITED_KEY_CHANGE = "A key limited to some models cannot add, change or remove models."
+# The names are shared by every key: a tenant's key would otherwise change what other
+# keys see, and one limited to some models would learn of hidden names (a conflict).
+CHANGE_NEEDS_ADMIN = "Adding, changing or removing models needs an admin key."
 
 
 class _Default:
@@ -130,8 +130,8 @@ class ModelRegistry:
     @staticmethod
     def check_may_change() -> None:
         """Refuse `alias()` and `remove()` to the current key before work they would waste."""
-        if principal.current().models is not None:
-            raise Forbidden(LIMITED_KEY_CHANGE)
+        if not principal.current().admin:
+            raise Forbidden(CHANGE_NEEDS_ADMIN)
 
     def alias(self, alias: str, target: str, profile: Profile | None = None) -> None:
         """Create or replace `alias` → target (copy), or a derived model (create). A
