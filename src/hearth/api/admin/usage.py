@@ -3,6 +3,7 @@ usage` prints it)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Literal
 
@@ -46,16 +47,7 @@ async def usage(
     totals = await state.store.usage.totals(key, since)
     return UsageReport(
         data=[
-            UsageRow(
-                day=t.day,
-                key=t.key,
-                model=t.model,
-                requests=t.requests,
-                prompt_tokens=t.prompt_tokens,
-                completion_tokens=t.completion_tokens,
-                cached_tokens=t.cached_tokens,
-                total_tokens=t.prompt_tokens + t.completion_tokens,
-            )
+            UsageRow(**asdict(t), total_tokens=t.prompt_tokens + t.completion_tokens)
             for t in totals
         ]
     )
