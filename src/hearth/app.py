@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from hearth import __version__
 from hearth.api import auth, health, ui, ws
+from hearth.api.admin import admin_router
 from hearth.api.assistants import assistants_router
 from hearth.api.drain import Drain, DrainGate
 from hearth.api.errors import install_error_handlers
@@ -25,12 +26,14 @@ from hearth.api.state import AppState
 from hearth.api.streaming import ClientGone
 from hearth.core.config import Settings
 from hearth.engine.loader import build_registry
+from hearth.engine.meter import Meters
 from hearth.engine.registry import ModelRegistry
 from hearth.services.assistants import AssistantsService
 from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
 from hearth.services.metrics import Metrics
 from hearth.services.responses import ResponsesService
+from hearth.services.usage import UsageRecorder
 from hearth.store import Store
 
 log = logging.getLogger(__name__)
@@ -62,15 +65,17 @@ def create_app(
         responses=responses,
         assistants=assistants,
         drain=Drain(stop_jobs),
+        usage=UsageRecorder(store.usage),
     )
     if settings.metrics:
         state.metrics = Metrics(registry, max_tokens=settings.ctx_size)
-        registry.meter = state.metrics
+    registry.meter = Meters(state.usage, *([state.metrics] if state.metrics else []))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await state.store.upgrade()
+        state.usage.start()
         await state.responses.start()
         await state.assistants.start()
         if preload:
@@ -82,6 +87,7 @@ def create_app(
         finally:
             await stop_jobs()
             await state.registry.close()
+            await state.usage.close()  # the last requests' usage, before the store goes
             await state.store.close()
 
     app = FastAPI(
@@ -105,6 +111,7 @@ def create_app(
     app.include_router(assistants_router())
     app.include_router(ollama_router())
     app.include_router(ws.router)
+    app.include_router(admin_router())
     app.mount(ui.UI_PREFIX, ui.assets(), name="ui")
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     # Outside the body limit: a request without a key is refused before its body is read.

@@ -17,6 +17,7 @@ from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
 from hearth.services.metrics import Metrics
 from hearth.services.responses import ResponsesService
+from hearth.services.usage import UsageRecorder
 from hearth.store import Store
 
 
@@ -30,6 +31,7 @@ class AppState:
     responses: ResponsesService
     assistants: AssistantsService
     drain: Drain
+    usage: UsageRecorder
     started_at: float = field(default_factory=time.time)
     metrics: Metrics | None = None  # None with --no-metrics
 

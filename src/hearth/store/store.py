@@ -9,6 +9,7 @@ from hearth.store.db import Database
 from hearth.store.migrate import upgrade
 from hearth.store.models import Assistant
 from hearth.store.responses import Responses
+from hearth.store.usage import UsageLog
 
 
 class Store:
@@ -19,6 +20,7 @@ class Store:
         self.assistants = Rows(self.db, Assistant)
         self.threads = Threads(self.db)
         self.api_keys = ApiKeys(self.db)
+        self.usage = UsageLog(self.db)
 
     async def upgrade(self) -> None:
         """Apply the migrations not applied yet."""
