@@ -18,6 +18,7 @@ import pytest
 from hearth.engine.fake import FakeBackend
 from hearth.services.keys import digest
 from tests.conftest import MODEL, LiveServer, make_settings, registry_of
+from tests.e2e.test_api_keys import chat
 
 ADMIN = "sk-operator"
 
@@ -42,14 +43,6 @@ def create(client: httpx.Client, name: str, **fields: Any) -> dict[str, Any]:
     assert reply.status_code == 201, reply.text
     created: dict[str, Any] = reply.json()
     return created
-
-
-def chat(server: LiveServer, key: str) -> str:
-    with openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0) as client:
-        reply = client.chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=8
-        )
-    return reply.choices[0].message.content or ""
 
 
 def test_a_created_key_works_and_is_shown_only_once(

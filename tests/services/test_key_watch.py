@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from hearth.core.errors import Unauthorized
 from hearth.core.ids import unix_now
@@ -16,14 +12,6 @@ from hearth.services.key_watch import KeyWatch
 from hearth.services.keys import Keyring
 from hearth.store import Store
 from tests.stored_keys import stored_key
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = Store(f"sqlite+aiosqlite:///{tmp_path / 'hearth.db'}")
-    await s.upgrade()
-    yield s
-    await s.close()
 
 
 class Ended:
