@@ -4,7 +4,6 @@ refused at once when revoked; non-admin keys get 403; bad input 400, a taken nam
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -184,40 +183,5 @@ def test_with_authentication_off_the_admin_api_is_open(tmp_path: Path) -> None:
                 time.sleep(0.05)
             as_first = client.get("/keys", headers={"Authorization": f"Bearer {key}"})
             assert as_first.status_code == 403  # not an admin key
-    finally:
-        live.stop()
-
-
-def test_a_revoked_keys_responses_stream_is_cut_and_its_response_stopped(tmp_path: Path) -> None:
-    """A Responses stream follows its job and has no error event of its own to end with:
-    a revoke breaks it off (the client sees the stream break, not a clean end), and the
-    job stops, as when its client leaves."""
-    backend = FakeBackend(MODEL, "word " * 2000, token_delay=0.01, context_length=8192)
-    live = LiveServer(make_settings(tmp_path, api_keys=[ADMIN]), registry_of(backend)).start()
-    admin_headers = {"Authorization": f"Bearer {ADMIN}"}
-    try:
-        with httpx.Client(base_url=live.url, headers=admin_headers, timeout=30) as admin:
-            created = admin.post("/admin/keys", json={"name": "responder"})
-            headers = {"Authorization": f"Bearer {created.json()['key']}"}
-            body = {"model": MODEL, "input": "hi", "stream": True}
-            lines: list[str] = []
-            with (
-                pytest.raises(httpx.RemoteProtocolError),
-                httpx.stream(
-                    "POST", f"{live.url}/v1/responses", headers=headers, json=body, timeout=30
-                ) as reply,
-            ):
-                for line in reply.iter_lines():
-                    lines.append(line)
-                    if len(lines) == 20:
-                        revoked = time.monotonic()
-                        assert admin.post("/admin/keys/responder/revoke").status_code == 200
-            assert time.monotonic() - revoked < 2.0
-            assert not any("response.completed" in line for line in lines)
-            response_id = json.loads(lines[1].removeprefix("data: "))["response"]["id"]
-            deadline = time.monotonic() + 5
-            while admin.get(f"/v1/responses/{response_id}").json()["status"] != "cancelled":
-                assert time.monotonic() < deadline, "the response went on"
-                time.sleep(0.05)
     finally:
         live.stop()

@@ -7,6 +7,7 @@ process does); the model's slots are free afterwards."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -39,6 +40,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live = LiveServer(settings).start()
     yield live
     live.stop()
+
+
+@pytest.fixture
+def admin_sync(server: LiveServer) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
+        yield client
 
 
 @pytest.fixture
@@ -138,14 +146,17 @@ async def test_an_ollama_stream_ends_when_revoked_in_the_database(
     assert await settles_to_idle(server, within=IDLE)
 
 
-@pytest.mark.parametrize("how", ["api", "store"])
+@pytest.mark.parametrize(("how", "auth"), [("api", "header"), ("store", "frame")])
 async def test_an_open_websocket_is_closed(
-    server: LiveServer, admin: httpx.AsyncClient, how: str
+    server: LiveServer, admin: httpx.AsyncClient, how: str, auth: str
 ) -> None:
     name = f"socket-{how}"
     key = await new_key(admin, name)
-    headers = {"Authorization": f"Bearer {key}"}
+    headers = {"Authorization": f"Bearer {key}"} if auth == "header" else {}
     async with open_socket(server, additional_headers=headers) as ws:
+        if auth == "frame":
+            await send(ws, {"type": "auth", "key": key})
+            assert await next_frame(ws) == {"type": "authenticated"}
         await send(ws, chat("r1", PROMPT[0]["content"], max_tokens=LONG, logit_bias=NEVER_END))
         frame = await next_frame(ws)
         assert frame["type"] == "delta", frame
@@ -176,3 +187,34 @@ async def test_other_keys_go_on(server: LiveServer, admin: httpx.AsyncClient) ->
         finish = [c.choices[0].finish_reason async for c in chunks if c.choices]
     assert finish[-1] == "length"
     assert gone  # revoked while unused: nothing of it was running
+
+
+def test_a_responses_stream_is_cut_and_its_response_stopped(
+    server: LiveServer, admin_sync: httpx.Client
+) -> None:
+    """A Responses stream follows its job and has no error event of its own to end with:
+    a revoke breaks it off (the client sees the stream break, not a clean end), and the
+    job stops, as when its client leaves."""
+    created = admin_sync.post("/admin/keys", json={"name": "responder"})
+    headers = {"Authorization": f"Bearer {created.json()['key']}"}
+    body = {
+        "model": MODEL, "input": PROMPT, "stream": True, "max_output_tokens": LONG,
+        "temperature": 0,
+    }  # fmt: skip
+    lines: list[str] = []
+    revoked = 0.0
+    with pytest.raises(httpx.RemoteProtocolError):
+        url = f"{server.url}/v1/responses"
+        with httpx.stream("POST", url, headers=headers, json=body, timeout=60) as reply:
+            for line in reply.iter_lines():
+                lines.append(line)
+                if sum("output_text.delta" in line for line in lines) == 10:
+                    revoked = time.monotonic()
+                    assert admin_sync.post("/admin/keys/responder/revoke").status_code == 200
+    assert time.monotonic() - revoked < BY_API
+    assert not any("response.completed" in line for line in lines)
+    response_id = json.loads(lines[1].removeprefix("data: "))["response"]["id"]
+    deadline = time.monotonic() + IDLE
+    while admin_sync.get(f"/v1/responses/{response_id}").json()["status"] != "cancelled":
+        assert time.monotonic() < deadline, "the response went on"
+        time.sleep(0.05)
