@@ -135,7 +135,7 @@ class Connection:
             stopped = await self.session.close()
             if self._revoked:  # after the session: none of its sends holds the lock now
                 with contextlib.suppress(Exception):  # the client may be gone already
-                    await self.ws.close(POLICY_VIOLATION, "API key revoked")
+                    await self.ws.close(POLICY_VIOLATION, "API key revoked or expired")
             # Replies cut off by the connection's end are kept as far as they got, as if
             # the client had cancelled them.
             for rid, text in stopped.items():
