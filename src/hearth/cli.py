@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args, get_origin
 from hearth import __version__
 from hearth.core.config import ConfigError, Settings, load_settings
 from hearth.core.errors import HearthError
-from hearth.core.ids import new_id, unix_now
+from hearth.core.ids import unix_now
 from hearth.core.logtext import quote_prompts
 
 if TYPE_CHECKING:
@@ -319,47 +319,28 @@ def _on_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
         raise UsageError(f"database {_shown_url(settings.store_url)}: {exc}") from None
 
 
-def _expiry(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--expires {text!r} is not a date (2027-01-31) or ISO time") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    if when.timestamp() <= time.time():
-        raise UsageError(f"--expires {text!r} is in the past")
-    return int(when.timestamp())
-
-
 def keys_create(settings: Settings, args: argparse.Namespace) -> int:
-    from hearth.services.keys import new_key
-    from hearth.store.models import ApiKey
+    from hearth.services import key_creation
 
-    if (args.budget_tokens is None) != (args.budget_period is None):
-        raise UsageError("--budget-tokens and --budget-period go together")
-    models = [m.strip() for m in (args.key_models or "").split(",") if m.strip()] or None
-    key, prefix, hex_digest = new_key()
-    row = ApiKey(
-        id=new_id("key_"),
-        created_at=unix_now(),
+    spec = key_creation.KeySpec(
         name=args.name,
-        prefix=prefix,
-        digest=hex_digest,
-        admin=args.admin,
         rpm=args.rpm,
         tpm=args.tpm,
         max_concurrent=args.max_concurrent,
         budget_tokens=args.budget_tokens,
         budget_period=args.budget_period,
-        models=models,
-        expires_at=_expiry(args.expires),
+        models=key_creation.models_list(args.key_models),
+        expires=args.expires,
+        admin=args.admin,
     )
+    try:  # checked before the database is opened: a mistake creates nothing
+        key, row = key_creation.build(spec, time.time())
+    except HearthError as exc:
+        raise UsageError(exc.message) from None
     _on_store(settings, lambda store: store.api_keys.add(row))
     print(key)
     print(
-        f"hearth: created key {args.name!r} ({prefix}…); it is shown only this once",
+        f"hearth: created key {row.name!r} ({row.prefix}…); it is shown only this once",
         file=sys.stderr,
     )
     return 0

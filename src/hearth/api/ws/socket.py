@@ -22,6 +22,7 @@ from hearth.api import auth
 from hearth.api.errors import ws_error_frame
 from hearth.api.state import AppState, State
 from hearth.api.ws import frames
+from hearth.core import principal
 from hearth.core.errors import EngineError, HearthError
 from hearth.core.principal import act_as
 from hearth.services import chat_history
@@ -55,6 +56,9 @@ class Connection:
         self.auth_deadline = self.last_activity + min(AUTH_WINDOW_S, state.settings.ws_idle_timeout)
         self._send_lock = asyncio.Lock()
         self._turns: dict[str, chat_history.Turn] = {}  # requests continuing a conversation
+        self._task: asyncio.Task[Any] | None = None  # the one serving the socket
+        self._key_id: str | None = None  # the stored key it is watched under
+        self._revoked = False
 
     # ---- what the session reports ------------------------------------------------------
 
@@ -92,10 +96,27 @@ class Connection:
             await self.ws.close(code, reason)
         raise _Closed()
 
+    def revoke(self, err: HearthError) -> None:
+        """Its key was revoked: the socket is closed (1008) and its requests stopped."""
+        if not self._revoked and self._task is not None:
+            self._revoked = True
+            self._task.cancel()
+
+    def _watch(self) -> None:
+        """Watched under its key from when it is authenticated (services/key_watch.py)."""
+        if self._key_id is not None:  # a second auth frame: watched under its key now
+            self.state.keyring.watch.discard(self._key_id, self.revoke)
+        self._key_id = principal.current().key_id
+        if self._key_id is not None:
+            self.state.keyring.watch.add(self._key_id, self.revoke)
+
     async def serve(self) -> None:
+        self._task = asyncio.current_task()
         try:
             if self.verdict is auth.Verdict.WRONG:
                 await self.close(POLICY_VIOLATION, "invalid API key")
+            if self.authed:
+                self._watch()
             while True:
                 message = await self._receive()
                 self.last_activity = time.monotonic()
@@ -103,8 +124,18 @@ class Connection:
                 await self._handle(message)
         except _Closed:
             pass
+        except asyncio.CancelledError:
+            if not self._revoked:
+                raise
+            assert self._task is not None
+            self._task.uncancel()  # this cancel was ours: the closing below goes on
         finally:
+            if self._key_id is not None:
+                self.state.keyring.watch.discard(self._key_id, self.revoke)
             stopped = await self.session.close()
+            if self._revoked:  # after the session: none of its sends holds the lock now
+                with contextlib.suppress(Exception):  # the client may be gone already
+                    await self.ws.close(POLICY_VIOLATION, "API key revoked or expired")
             # Replies cut off by the connection's end are kept as far as they got, as if
             # the client had cancelled them.
             for rid, text in stopped.items():
@@ -119,6 +150,7 @@ class Connection:
             await self.close(POLICY_VIOLATION, "invalid API key")
         act_as(decision.principal, "ws")
         self.authed = True
+        self._watch()
 
     async def _receive(self) -> dict[str, Any]:
         """The next message, meanwhile enforcing the auth window and the idle timeout."""
