@@ -70,6 +70,8 @@ def create_app(
     if settings.metrics:
         state.metrics = Metrics(registry, max_tokens=settings.ctx_size)
     registry.meter = Meters(state.usage, *([state.metrics] if state.metrics else []))
+    # A revoke stops the key's background responses and runs too, not only its streams.
+    responses.jobs.watch = assistants.runs.jobs.watch = state.keyring.watch
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

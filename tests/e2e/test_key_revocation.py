@@ -189,12 +189,11 @@ async def test_other_keys_go_on(server: LiveServer, admin: httpx.AsyncClient) ->
     assert gone  # revoked while unused: nothing of it was running
 
 
-def test_a_responses_stream_is_cut_and_its_response_stopped(
+def test_a_responses_stream_ends_failed_with_its_job(
     server: LiveServer, admin_sync: httpx.Client
 ) -> None:
-    """A Responses stream follows its job and has no error event of its own to end with:
-    a revoke breaks it off (the client sees the stream break, not a clean end), and the
-    job stops, as when its client leaves."""
+    """A Responses stream follows its job: a revoke stops the job (saved failed, saying
+    why) and the stream ends with its `response.failed` event, whole."""
     created = admin_sync.post("/admin/keys", json={"name": "responder"})
     headers = {"Authorization": f"Bearer {created.json()['key']}"}
     body = {
@@ -203,18 +202,39 @@ def test_a_responses_stream_is_cut_and_its_response_stopped(
     }  # fmt: skip
     lines: list[str] = []
     revoked = 0.0
-    with pytest.raises(httpx.RemoteProtocolError):
-        url = f"{server.url}/v1/responses"
-        with httpx.stream("POST", url, headers=headers, json=body, timeout=60) as reply:
-            for line in reply.iter_lines():
-                lines.append(line)
-                if sum("output_text.delta" in line for line in lines) == 10:
-                    revoked = time.monotonic()
-                    assert admin_sync.post("/admin/keys/responder/revoke").status_code == 200
+    url = f"{server.url}/v1/responses"
+    with httpx.stream("POST", url, headers=headers, json=body, timeout=60) as reply:
+        for line in reply.iter_lines():
+            lines.append(line)
+            if sum("output_text.delta" in line for line in lines) == 10:
+                revoked = time.monotonic()
+                assert admin_sync.post("/admin/keys/responder/revoke").status_code == 200
     assert time.monotonic() - revoked < BY_API
-    assert not any("response.completed" in line for line in lines)
-    response_id = json.loads(lines[1].removeprefix("data: "))["response"]["id"]
-    deadline = time.monotonic() + IDLE
-    while admin_sync.get(f"/v1/responses/{response_id}").json()["status"] != "cancelled":
-        assert time.monotonic() < deadline, "the response went on"
-        time.sleep(0.05)
+    events = [
+        json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")
+    ]
+    assert events[-1]["type"] == "response.failed"
+    assert "revoked" in events[-1]["response"]["error"]["message"]
+    response_id = events[0]["response"]["id"]
+    stored = admin_sync.get(f"/v1/responses/{response_id}").json()
+    assert stored["status"] == "failed" and "revoked" in stored["error"]["message"]
+
+
+async def test_a_background_response_is_stopped(
+    server: LiveServer, admin: httpx.AsyncClient
+) -> None:
+    """Background work of the key stops too: its job was started by the key's request."""
+    key = await new_key(admin, "background")
+    async with openai_client(server, key) as client:
+        job = await client.responses.create(
+            model=MODEL, input=PROMPT, max_output_tokens=LONG, temperature=0, background=True
+        )
+        await revoke_in_the_store(server, "background")
+    deadline = time.monotonic() + BY_STORE + IDLE
+    while True:
+        stored = (await admin.get(f"{server.url}/v1/responses/{job.id}")).json()
+        if stored["status"] != "in_progress" and stored["status"] != "queued":
+            break
+        assert time.monotonic() < deadline, "the background response went on"
+        await asyncio.sleep(0.1)
+    assert stored["status"] == "failed" and "revoked" in stored["error"]["message"]

@@ -46,22 +46,21 @@ class Flight:
         self.cancel = anyio.CancelScope()
         self.ended_by: HearthError | None = None
 
-    def end(self, err: HearthError, *, cut: bool = False) -> None:
+    def end(self, err: HearthError) -> None:
         """End it with `err`: a stream with an ending sends it as its last event; a
         reply not begun is answered with `err` by the gate. A stream without an ending
-        follows a job: the drain stops it with the jobs; with `cut`, its connection is
-        closed mid-stream (the client sees it break off)."""
+        follows a job, and ends as its job does: the drain stops the jobs, and so does a
+        revoke (services/jobs/table.py)."""
         stream = self.scope.get(STREAM_KEY)
         if isinstance(stream, EventStream):
-            if not stream.stop(err) and cut:
-                self.cancel.cancel()
+            stream.stop(err)
         elif not self.started:
             self.ended_by = err  # answered with this by the gate
             self.cancel.cancel()
 
     def revoke(self, err: HearthError) -> None:
-        """Its key was revoked: end it now, whatever kind of stream it is."""
-        self.end(err, cut=True)
+        """Its key was revoked: end it now."""
+        self.end(err)
 
 
 class Drain:
