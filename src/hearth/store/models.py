@@ -197,3 +197,19 @@ class ApiKey(Stored, Base):
     expires_at: Mapped[int | None] = mapped_column(BigInteger)
     last_used_at: Mapped[int | None] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RateLimit(Base):
+    """The shared counters of a key with limits, one row per key, updated only by single
+    conditional UPDATEs (store/limits.py) so that replicas sharing the database admit
+    together no more than the limits. `*_tat` are GCRA theoretical arrival times (unix
+    seconds) of requests and tokens; `budget_used` counts tokens since `budget_start`, the
+    start of the key's current budget period (unix seconds; an older one reads as 0)."""
+
+    __tablename__ = "rate_limits"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    requests_tat: Mapped[float] = mapped_column(Float, default=0.0)
+    tokens_tat: Mapped[float] = mapped_column(Float, default=0.0)
+    budget_start: Mapped[int] = mapped_column(BigInteger, default=0)
+    budget_used: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -23,9 +23,10 @@ from hearth.api.errors import ws_error_frame
 from hearth.api.state import AppState, State
 from hearth.api.ws import frames
 from hearth.core.errors import EngineError, HearthError
-from hearth.core.principal import act_as
+from hearth.core.principal import act_as, current
 from hearth.services import chat_history
 from hearth.services.chat_session import ChatSession, Reply
+from hearth.services.limits import holding, limited
 
 log = logging.getLogger(__name__)
 
@@ -179,13 +180,25 @@ class Connection:
         elif kind == "chat":
             rid = frames.required_id(frame)
             body = frames.chat_frame(frame)
-            history, turn = [], None
-            if body.conversation is not None:
-                history, turn = await chat_history.begin(
-                    self.state.conversations, body.conversation, frames.turn_messages(body)
-                )
-            request = frames.generation_request(body, self.state.registry, history)
-            self.session.start(rid, request)
+            # Each chat message is a request of the key's: admitted against its limits
+            # (refused as an error frame), holding a concurrency slot until it ends.
+            principal = current()
+            lease = await self.state.limiter.admit(principal) if limited(principal) else None
+            try:
+                history, turn = [], None
+                if body.conversation is not None:
+                    history, turn = await chat_history.begin(
+                        self.state.conversations, body.conversation, frames.turn_messages(body)
+                    )
+                request = frames.generation_request(body, self.state.registry, history)
+                with holding(lease):
+                    task = self.session.start(rid, request)
+            except BaseException:
+                if lease is not None:
+                    lease.release()
+                raise
+            if lease is not None:
+                task.add_done_callback(lambda _: lease.release())
             if turn is not None:  # after start: a refused duplicate id keeps the first's turn
                 self._turns[rid] = turn
         elif kind == "cancel":
