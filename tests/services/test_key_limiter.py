@@ -114,7 +114,7 @@ async def test_tokens_per_minute_admit_prompts_and_charge_completions(
     assert refused.value.retry_after == pytest.approx(6.0)  # 10 tokens at 100/min come back in 6 s
     await lease.take_prompt(40)  # the refusal took nothing: 40 still fit
     lease.charge(30)  # completions are charged past the limit: they were produced
-    lease.settle()
+    await lease.settle()
     await limiter.close()
     assert lease.counters.tokens_tat == pytest.approx(T0 + 130 * 0.6)
     clock.now += 18
@@ -150,7 +150,7 @@ async def test_completion_charges_are_written_at_most_once_a_second(
         clock.now += 0.005
     await limiter.close()
     assert writes == 1  # the first token's write; the rest wait for the next second
-    lease.settle()  # the run's end writes the rest
+    await lease.settle()  # the run's end writes the rest
     await limiter.close()
     assert writes == 2
     assert lease.counters.budget_used == 100  # every token, in two writes
@@ -166,7 +166,7 @@ async def test_a_budget_refuses_once_spent_until_the_next_period(
         await lease.take_prompt(80)  # 30 + 80 > 100: the prompt alone overruns it
     assert short.value.code == "insufficient_quota" and short.value.type == "insufficient_quota"
     lease.charge(90)  # the completion may overrun it
-    lease.settle()
+    await lease.settle()
     await limiter.close()
     with pytest.raises(QuotaExceeded) as spent:
         await limiter.admit(k)

@@ -68,7 +68,7 @@ async def embed(
     lease = current_lease()
     if lease is not None:  # a limited key's tokens: charged once embedded (never refused)
         lease.charge(result.prompt_tokens)
-        lease.settle()
+        await lease.settle()
     return Embeddings(result.vectors, result.prompt_tokens, info.embedding_length, loaded - started)
 
 

@@ -204,7 +204,7 @@ class ModelReply:
         lease, self.lease = self.lease, None
         if lease is not None:
             lease.charge(self.usage.completion_tokens - self.charged)
-            lease.settle()
+            await lease.settle()
         metered, self.metered = self.metered, None
         if metered is not None:
             try:

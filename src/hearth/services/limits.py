@@ -116,10 +116,11 @@ class Limiter:
         await lease.admit()
         return lease
 
-    def _write(self, lease: Lease) -> None:
+    def _write(self, lease: Lease) -> asyncio.Task[None]:
         task = asyncio.create_task(lease.flush())
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
+        return task
 
     def _ended(self, key_id: str) -> None:
         left = self._running.get(key_id, 0) - 1
@@ -189,7 +190,7 @@ class Lease:
         self._released = False
         self._pending = 0  # completion tokens charged, not yet written
         self._written_at = -math.inf
-        self._writing = False
+        self._writing: asyncio.Task[None] | None = None
         self._urgent = False  # a run ended: write what is pending now
 
     @property
@@ -264,16 +265,18 @@ class Lease:
         if tokens <= 0 or not self.meters_tokens:
             return
         self._pending += tokens
-        if not self._writing and self.limiter.clock() - self._written_at >= FLUSH_EVERY:
-            self._writing = True
-            self.limiter._write(self)
+        if self._writing is None and self.limiter.clock() - self._written_at >= FLUSH_EVERY:
+            self._writing = self.limiter._write(self)
 
-    def settle(self) -> None:
-        """A run ended: write what it charged now, not at the next second."""
-        self._urgent = True
-        if self._pending and not self._writing:
-            self._writing = True
-            self.limiter._write(self)
+    async def settle(self) -> None:
+        """A run ended: write what it charged now, not at the next second, and wait for
+        it, so that the key's next request sees it. The write is shielded: a cancelled
+        caller (a client that left) does not lose it."""
+        while self._pending or self._writing is not None:
+            self._urgent = True
+            if self._writing is None:
+                self._writing = self.limiter._write(self)
+            await asyncio.shield(self._writing)
 
     async def flush(self) -> None:
         try:
@@ -296,7 +299,7 @@ class Lease:
                 if not self._urgent and self.limiter.clock() - self._written_at < FLUSH_EVERY:
                     break  # the next charge after the second writes the rest
         finally:
-            self._writing = False
+            self._writing = None
             self._urgent = False
 
     def release(self) -> None:
