@@ -158,10 +158,14 @@ def refusal(
         wait = wait_for(counters.requests_tat, now, requests, limits.rpm)
         return RateLimited(
             f"Rate limit reached for key '{name}' on requests per min (RPM): "
-            f"Limit {limits.rpm}. Please try again in {wait:.3g}s.",
+            f"Limit {limits.rpm}. Please try again in {wait:.1f}s.",
             retry_after=max(wait, 0.001),  # > 0 always: it was refused a moment ago
         )
-    tpm = limits.tpm or 0
+    tpm = limits.tpm
+    if not tokens or tpm is None:  # refused, yet no longer so by the counters read after
+        return RateLimited(
+            f"Rate limit reached for key '{name}'. Please try again in 1s.", retry_after=1.0
+        )
     if tokens > tpm:
         return RateLimited(
             f"Request too large for key '{name}' on tokens per min (TPM): Limit {tpm}, "
@@ -172,7 +176,7 @@ def refusal(
     wait = wait_for(counters.tokens_tat, now, tokens, tpm)
     return RateLimited(
         f"Rate limit reached for key '{name}' on tokens per min (TPM): Limit {tpm}, "
-        f"Requested {tokens}. Please try again in {wait:.3g}s.",
+        f"Requested {tokens}. Please try again in {wait:.1f}s.",
         retry_after=max(wait, 0.001),
         tokens=True,
     )
