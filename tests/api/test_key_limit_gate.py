@@ -28,7 +28,7 @@ class CountingStore:
     def __init__(self) -> None:
         self.takes = 0
 
-    async def take(self, key_id: str, take: Take) -> Counters:
+    async def take(self, key_id: str, take: Take, hold: object = None) -> Counters:
         self.takes += 1
         return Counters(requests_tat=take.now + (take.requests or 0))
 

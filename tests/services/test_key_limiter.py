@@ -61,7 +61,7 @@ async def admitted(limiter: Limiter, principal: Principal) -> Lease | Exception:
         lease = await limiter.admit(principal)
     except (RateLimited, QuotaExceeded) as err:
         return err
-    lease.release()
+    await lease.release()
     return lease
 
 
@@ -195,19 +195,36 @@ def test_gcra_standing() -> None:
     assert wait_for(T0, T0, 1, 6) == 0.0
 
 
-async def test_max_concurrent_is_held_until_release(limiter: Limiter) -> None:
-    k = key(max_concurrent=2)
+async def test_max_concurrent_is_held_until_release(limiter: Limiter, store: Store) -> None:
+    k = key(max_concurrent=2, rpm=100)
     first, second = await limiter.admit(k), await limiter.admit(k)
-    with pytest.raises(RateLimited) as refused:
+    with pytest.raises(RateLimited, match="concurrent") as refused:
         await limiter.admit(k)
     assert refused.value.retry_after == 1.0
-    first.release()
-    first.release()  # once only
+    await first.release()
+    await first.release()  # once only
     third = await limiter.admit(k)
     with pytest.raises(RateLimited):
         await limiter.admit(k)
-    second.release()
-    third.release()
+    # The refused ones took no request of the 100 a minute: 3 were admitted.
+    assert (await store.rate_limits.counters("key_1")).requests_tat == pytest.approx(T0 + 1.8)
+    await second.release()
+    await third.release()
+    await limiter.close()
+
+
+async def test_a_crashed_replicas_holds_stop_counting(store: Store, clock: FakeClock) -> None:
+    k = key(max_concurrent=1)
+    crashed = Limiter(store.rate_limits, clock)
+    await crashed.admit(k)  # never released: its process died
+    await crashed.close()  # (and so it renews nothing)
+    survivor = Limiter(store.rate_limits, clock)
+    with pytest.raises(RateLimited):
+        await survivor.admit(k)
+    clock.now += 61  # its heartbeat is stale
+    lease = await survivor.admit(k)
+    await lease.release()
+    await survivor.close()
 
 
 async def test_standings_report_the_latest_counters(limiter: Limiter, clock: FakeClock) -> None:

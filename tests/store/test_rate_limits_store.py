@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from hearth.store import Store
-from hearth.store.limits import Counters, Take
+from hearth.store.limits import Busy, Counters, Hold, Take
 
 NOW = 1_800_000_000.0
 WINDOW = 60.0
@@ -83,3 +83,35 @@ async def test_the_budget_counts_per_period_and_refuses_what_would_overrun_it(
 async def test_a_take_without_updates_reads_the_row(store: Store) -> None:
     counters = await store.rate_limits.take("key_a", Take(now=NOW, window=WINDOW))
     assert counters == Counters()
+
+
+async def test_racing_holds_from_two_replicas_stop_at_the_cap(store: Store, other: Store) -> None:
+    async def hold(s: Store, owner: str) -> bool:
+        try:
+            await s.rate_limits.take(
+                "key_a", Take(now=NOW, window=WINDOW), Hold(owner, 3, NOW - 60)
+            )
+        except Busy:
+            return False
+        return True
+
+    tries = [hold(store, "a") if i % 2 else hold(other, "b") for i in range(12)]
+    assert sum(await asyncio.gather(*tries)) == 3
+    await store.rate_limits.unhold("key_a", "a", NOW)  # one ends somewhere
+    assert await hold(other, "b")
+    assert not await hold(store, "a")
+
+
+async def test_a_refused_hold_takes_no_request_and_stale_holds_do_not_count(
+    store: Store,
+) -> None:
+    limits = store.rate_limits
+    assert await limits.take("key_a", request(), Hold("dead", 1, NOW - 60)) is not None
+    with pytest.raises(Busy):
+        await limits.take("key_a", request(), Hold("live", 1, NOW - 60))
+    assert (await limits.counters("key_a")).requests_tat == pytest.approx(NOW + 12)  # one
+    later = NOW + 61  # "dead" never renewed its heartbeat
+    assert await limits.take("key_a", request(later), Hold("live", 1, later - 60)) is not None
+    await limits.heartbeat("live", later + 30)  # renewed: it keeps counting
+    with pytest.raises(Busy):
+        await limits.take("key_a", request(later + 80), Hold("other", 1, later + 20))

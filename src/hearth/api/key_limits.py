@@ -83,10 +83,13 @@ class KeyLimitGate:
                 headers = MutableHeaders(scope=message)
                 for name, value in rate_headers(lease, self.limiter.clock()):
                     headers.append(name, value)
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Free before the client sees the end: its next request may come at once.
+                await lease.release()
             await send(message)
 
         try:
             with holding(lease):
                 await self.app(scope, receive, sending)
         finally:
-            lease.release()
+            await lease.release()

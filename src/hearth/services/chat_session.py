@@ -81,9 +81,8 @@ class ChatSession:
     def in_flight(self) -> int:
         return len(self._requests)
 
-    def start(self, rid: str, request: GenerationRequest) -> asyncio.Task[None]:
-        """Begin a request; its reports go to the listener. A duplicate id is refused.
-        Returns the request's task (done when its last report is sent or it is cancelled)."""
+    def start(self, rid: str, request: GenerationRequest) -> None:
+        """Begin a request; its reports go to the listener. A duplicate id is refused."""
         if rid in self._requests:
             raise Conflict(
                 f"A request with id '{rid}' is already in flight on this connection.",
@@ -92,7 +91,6 @@ class ChatSession:
             )
         task = asyncio.create_task(self._run(rid, request), name=f"chat:{rid}")
         self._requests[rid] = _InFlight(task)
-        return task
 
     async def cancel(self, rid: str) -> None:
         """Stop a request and free its slot; the listener hears `done` with reason

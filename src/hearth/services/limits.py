@@ -11,9 +11,9 @@ limits never reaches this module's database work.
 - These counters live in the database and every check is one atomic conditional update
   (store/limits.py), so replicas sharing PostgreSQL enforce them together; a refused
   attempt consumes nothing.
-- Concurrent requests are counted per process: with R replicas a key may run up to
-  R × max_concurrent at once (the documented bound; a crashed replica's requests stop
-  counting with it, as nothing of them is stored).
+- Concurrent requests are held in the database too, one row per key and process; a
+  process renews its rows' heartbeat while it holds any, so a crashed replica's
+  requests stop counting within STALE_AFTER (60 s).
 
 A request of a limited key is admitted (requests, concurrency, budget) into a `Lease`,
 which the request's task carries in a contextvar (`current_lease`). Where its prompt is
@@ -30,13 +30,15 @@ import contextvars
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hearth.core.errors import QuotaExceeded, RateLimited
 from hearth.core.principal import BudgetPeriod, Limits, Principal
-from hearth.store.limits import Counters, RateLimits, Take
+from hearth.services.jobs.owners import HEARTBEAT_EVERY, STALE_AFTER, this_process
+from hearth.store.limits import Busy, Counters, Hold, RateLimits, Take
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +104,19 @@ class Standing:
 
 
 class Limiter:
-    """The limits of every key, for one server process."""
+    """The limits of every key, for one server process. `owner` names the process in
+    the concurrency holds, as the job tables name it (services/jobs/owners.py); while
+    it holds any, it renews their heartbeat every HEARTBEAT_EVERY seconds, so the holds
+    of a process that died stop counting within STALE_AFTER."""
 
     def __init__(self, store: RateLimits, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clock = clock
-        self._running: dict[str, int] = {}  # key id → its requests running in this process
-        self._writes: set[asyncio.Task[None]] = set()  # held: the loop keeps weak refs
+        self.owner = this_process()
+        self._holds: dict[str, int] = {}  # key id → this process's holds
+        self._owed: dict[str, int] = {}  # releases whose write failed: retried
+        self._tasks: set[asyncio.Task[None]] = set()  # held: the loop keeps weak refs
+        self._beating: asyncio.Task[None] | None = None
 
     async def admit(self, principal: Principal) -> Lease:
         """Admit one request of a limited key, or raise RateLimited / QuotaExceeded."""
@@ -116,23 +124,55 @@ class Limiter:
         await lease.admit()
         return lease
 
-    def _write(self, lease: Lease) -> asyncio.Task[None]:
-        task = asyncio.create_task(lease.flush())
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return task
 
-    def _ended(self, key_id: str) -> None:
-        left = self._running.get(key_id, 0) - 1
-        if left > 0:
-            self._running[key_id] = left
+    def _write(self, lease: Lease) -> asyncio.Task[None]:
+        return self._spawn(lease.flush())
+
+    def _held(self, key_id: str, change: int) -> None:
+        held = self._holds.get(key_id, 0) + change
+        if held > 0:
+            self._holds[key_id] = held
         else:
-            self._running.pop(key_id, None)
+            self._holds.pop(key_id, None)
+        if self._holds and self._beating is None:
+            self._beating = asyncio.create_task(self._beat())
+
+    async def _unhold(self, key_id: str) -> None:
+        try:
+            await self.store.unhold(key_id, self.owner, self.clock())
+        except Exception as exc:  # retried by the heartbeat; the slot stays held till then
+            log.warning("could not release a concurrency slot of key %s: %s", key_id, exc)
+            self._owed[key_id] = self._owed.get(key_id, 0) + 1
+            return
+        self._held(key_id, -1)
+
+    async def _beat(self) -> None:
+        try:
+            while self._holds:
+                await asyncio.sleep(HEARTBEAT_EVERY)
+                for key_id, owed in list(self._owed.items()):
+                    self._owed.pop(key_id)
+                    for _ in range(owed):
+                        await self._unhold(key_id)
+                try:
+                    await self.store.heartbeat(self.owner, self.clock())
+                except Exception as exc:  # the next beat tries again
+                    log.warning("could not renew the concurrency holds: %s", exc)
+        finally:
+            self._beating = None
 
     async def close(self) -> None:
-        """Wait for the charges still being written (at shutdown, before the store closes)."""
-        while self._writes:
-            await asyncio.gather(*self._writes, return_exceptions=True)
+        """Wait for the writes still running (at shutdown, before the store closes)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._beating is not None:
+            self._beating.cancel()
+            await asyncio.gather(self._beating, return_exceptions=True)
 
 
 def _budgeted(limits: Limits) -> bool:
@@ -191,7 +231,7 @@ class Lease:
         self.limiter = limiter
         self.principal = principal
         self.counters = Counters()
-        self._released = False
+        self._holding = False  # a concurrency slot, in the database
         self._pending = 0  # completion tokens charged, not yet written
         self._written_at = -math.inf
         self._writing: asyncio.Task[None] | None = None
@@ -220,37 +260,41 @@ class Lease:
         )
 
     async def admit(self) -> None:
-        """Take one request against requests per minute, a concurrency slot (held until
-        `release`) and a token of budget left, or raise RateLimited / QuotaExceeded. A
+        """Take one request against requests per minute, a token of budget left and a
+        concurrency slot (held until `release`), or raise RateLimited / QuotaExceeded. A
         refusal leaves the counters it saw in `counters` (for the response's headers)."""
-        key_id, limits = self.principal.key_id, self.principal.limits
-        assert key_id is not None
-        running = self.limiter._running
-        cap = limits.max_concurrent
-        if cap is not None and running.get(key_id, 0) >= cap:
-            self._released = True  # nothing was held
-            if limits.rpm is not None or limits.tpm is not None:
-                self.counters = await self.limiter.store.counters(key_id)
-            raise RateLimited(
-                f"Too many concurrent requests for key '{self.principal.name}': limit {cap}. "
-                "Retry when one of them has finished.",
-                retry_after=CONCURRENCY_RETRY,
-            )
-        running[key_id] = running.get(key_id, 0) + 1
+        limits, limiter = self.principal.limits, self.limiter
+        hold = None
+        if limits.max_concurrent is not None:
+            live_after = limiter.clock() - STALE_AFTER
+            hold = Hold(limiter.owner, limits.max_concurrent, live_after)
+        if hold is None and limits.rpm is None and limits.tpm is None and not _budgeted(limits):
+            return
+        take = self.take(limiter.clock(), requests=1, need=1)
         try:
-            if limits.rpm is not None or limits.tpm is not None or _budgeted(limits):
-                now = self.limiter.clock()
-                take = self.take(now, requests=1, need=1)
-                await self._take(take, requests=1)
-        except BaseException:
-            self.release()
-            raise
+            await self._take(take, requests=1, hold=hold)
+        except Busy:
+            self.counters = await limiter.store.counters(self.key_id)
+            raise RateLimited(
+                f"Too many concurrent requests for key '{self.principal.name}': limit "
+                f"{limits.max_concurrent}. Retry when one of them has finished.",
+                retry_after=CONCURRENCY_RETRY,
+            ) from None
+        if hold is not None:
+            self._holding = True
+            limiter._held(self.key_id, +1)
 
-    async def _take(self, take: Take, *, requests: int = 0, tokens: int = 0) -> None:
-        key_id = self.principal.key_id
-        assert key_id is not None
+    @property
+    def key_id(self) -> str:
+        assert self.principal.key_id is not None
+        return self.principal.key_id
+
+    async def _take(
+        self, take: Take, *, requests: int = 0, tokens: int = 0, hold: Hold | None = None
+    ) -> None:
+        key_id = self.key_id
         store = self.limiter.store
-        counters = await store.take(key_id, take)
+        counters = await store.take(key_id, take, hold)
         if counters is None:
             self.counters = await store.counters(key_id)
             raise refusal(self.principal, self.counters, take, requests, tokens)
@@ -306,12 +350,12 @@ class Lease:
             self._writing = None
             self._urgent = False
 
-    def release(self) -> None:
-        """The request ended: its concurrency slot is free (once)."""
-        if not self._released:
-            self._released = True
-            assert self.principal.key_id is not None
-            self.limiter._ended(self.principal.key_id)
+    async def release(self) -> None:
+        """The request ended: its concurrency slot is free (once). The write is shielded:
+        a cancelled caller (a client that left) does not keep the slot taken."""
+        if self._holding:
+            self._holding = False
+            await asyncio.shield(self.limiter._spawn(self.limiter._unhold(self.key_id)))
 
     def standings(self, now: float) -> list[Standing]:
         """The per-minute limits as the last write left them."""

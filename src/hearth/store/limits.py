@@ -7,6 +7,12 @@ processes sharing a SQLite file never admit together more than the limits allow,
 refused attempt changes nothing. There is no read-then-write; the one read (`counters`)
 only explains a refusal that already happened.
 
+Concurrent requests are rows of `limit_holds`, one per key and server process: a hold
+is a conditional `UPDATE` of the process's own row that passes only while the live rows
+of the key (heartbeat not stale) hold fewer than the limit. It runs in the same
+transaction as the key's counters, after the update that locks the key's row, so two
+replicas' holds on one key follow each other and the second sees the first's.
+
 The maths are GCRA's (services/limits.py): a take of cost c against a limit of L per
 `window` seconds moves the theoretical arrival time `tat` to max(tat, now) + c·window/L,
 and is allowed when that is at most now + window (a burst of L from rest).
@@ -17,12 +23,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, select, update
+from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hearth.store.db import Database
-from hearth.store.models import RateLimit
+from hearth.store.models import LimitHold, RateLimit
+
+
+class Busy(Exception):
+    """A hold was refused: the key runs as many requests as it may (nothing changed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """One more concurrent request for `owner`, if the key's live holds (heartbeat at or
+    after `live_after`) are fewer than `cap`."""
+
+    owner: str
+    cap: int
+    live_after: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +95,13 @@ _RETURNED = (
 class RateLimits:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._rows: set[str] = set()  # keys whose row this process knows exists
+        # The rows this process knows exist (they are never deleted).
+        self._rows: set[str] = set()
+        self._holders: set[tuple[str, str]] = set()
 
-    async def take(self, key_id: str, take: Take) -> Counters | None:
-        """Apply `take` atomically; the counters after it, or None when it was refused
-        (and nothing changed)."""
+    async def take(self, key_id: str, take: Take, hold: Hold | None = None) -> Counters | None:
+        """Apply `take` (and `hold`) atomically: the counters after it, or None when the
+        take was refused; Busy when the hold was. A refusal changes nothing."""
         rl = RateLimit
         values: dict[Any, Any] = {}
         holds: list[ColumnElement[bool]] = []
@@ -96,16 +118,63 @@ class RateLimits:
             if take.budget is not None:
                 holds.append(used + take.need <= take.budget)
         async with self.db.write() as session:
-            if key_id not in self._rows:
-                await session.execute(self._insert_row(key_id))
+            await self._ensure_rows(session, key_id, hold)
             if values:
                 where = [rl.key_id == key_id, *(holds if take.check else ())]
                 stmt = update(rl).where(*where).values(values).returning(*_RETURNED)
-            else:
-                stmt = select(*_RETURNED).where(rl.key_id == key_id)
+            else:  # locked all the same: the hold below must follow other replicas'
+                stmt = select(*_RETURNED).where(rl.key_id == key_id).with_for_update()
             row = (await session.execute(stmt)).first()
-        self._rows.add(key_id)
+            held = row is None or hold is None or await self._hold(session, key_id, hold, take.now)
+            if not held:
+                raise Busy()  # rolls back the counters' update too
+        self._rows.add(key_id)  # committed: the rows exist from now on
+        if hold is not None:
+            self._holders.add((key_id, hold.owner))
         return None if row is None else Counters(*row)
+
+    async def _ensure_rows(self, session: Any, key_id: str, hold: Hold | None) -> None:
+        insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        if key_id not in self._rows:
+            fresh = {"requests_tat": 0.0, "tokens_tat": 0.0, "budget_start": 0, "budget_used": 0}
+            stmt = insert(RateLimit).values(key_id=key_id, **fresh).on_conflict_do_nothing()
+            await session.execute(stmt)
+        if hold is not None and (key_id, hold.owner) not in self._holders:
+            row = {"key_id": key_id, "owner": hold.owner, "held": 0, "heartbeat_at": 0.0}
+            await session.execute(insert(LimitHold).values(**row).on_conflict_do_nothing())
+
+    async def _hold(self, session: Any, key_id: str, hold: Hold, now: float) -> bool:
+        lh = LimitHold
+        live = (
+            select(func.coalesce(func.sum(lh.held), 0))
+            .where(lh.key_id == key_id, lh.heartbeat_at >= hold.live_after)
+            .scalar_subquery()
+        )
+        stmt = (
+            update(lh)
+            .where(lh.key_id == key_id, lh.owner == hold.owner, live < hold.cap)
+            .values(held=lh.held + 1, heartbeat_at=now)
+            .returning(lh.held)
+        )
+        return (await session.execute(stmt)).first() is not None
+
+    async def unhold(self, key_id: str, owner: str, now: float) -> None:
+        """One of `owner`'s requests of the key ended."""
+        lh = LimitHold
+        async with self.db.write() as session:
+            await session.execute(
+                update(lh)
+                .where(lh.key_id == key_id, lh.owner == owner, lh.held > 0)
+                .values(held=lh.held - 1, heartbeat_at=now)
+            )
+
+    async def heartbeat(self, owner: str, now: float) -> None:
+        """`owner` is alive: its holds keep counting."""
+        lh = LimitHold
+        async with self.db.write() as session:
+            await session.execute(
+                update(lh).where(lh.owner == owner, lh.held > 0).values(heartbeat_at=now)
+            )
 
     async def counters(self, key_id: str) -> Counters:
         async with self.db.read() as session:
@@ -113,8 +182,3 @@ class RateLimits:
                 await session.execute(select(*_RETURNED).where(RateLimit.key_id == key_id))
             ).first()
         return Counters() if row is None else Counters(*row)
-
-    def _insert_row(self, key_id: str) -> Any:
-        insert = sqlite_insert if self.db.is_sqlite else pg_insert
-        fresh = {"requests_tat": 0.0, "tokens_tat": 0.0, "budget_start": 0, "budget_used": 0}
-        return insert(RateLimit).values(key_id=key_id, **fresh).on_conflict_do_nothing()

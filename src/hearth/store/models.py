@@ -213,3 +213,17 @@ class RateLimit(Base):
     tokens_tat: Mapped[float] = mapped_column(Float, default=0.0)
     budget_start: Mapped[int] = mapped_column(BigInteger, default=0)
     budget_used: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LimitHold(Base):
+    """The requests of a key (with a limit of concurrent requests) that one server process
+    (`owner`, as services/jobs/owners.py names it) is running. The process renews
+    `heartbeat_at` while it holds any; a row whose heartbeat is stale (its process died)
+    no longer counts."""
+
+    __tablename__ = "limit_holds"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
+    held: Mapped[int] = mapped_column(Integer, default=0)
+    heartbeat_at: Mapped[float] = mapped_column(Float, default=0.0)

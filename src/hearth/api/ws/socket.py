@@ -26,7 +26,7 @@ from hearth.core.errors import EngineError, HearthError
 from hearth.core.principal import act_as, current
 from hearth.services import chat_history
 from hearth.services.chat_session import ChatSession, Reply
-from hearth.services.limits import holding, limited
+from hearth.services.limits import Lease, holding, limited
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,13 @@ class Connection:
         self.auth_deadline = self.last_activity + min(AUTH_WINDOW_S, state.settings.ws_idle_timeout)
         self._send_lock = asyncio.Lock()
         self._turns: dict[str, chat_history.Turn] = {}  # requests continuing a conversation
+        self._leases: dict[str, Lease] = {}  # requests of a key with limits
+
+    async def _release(self, rid: str) -> None:
+        """A request ended: its key's concurrency slot is free, before the client hears."""
+        lease = self._leases.pop(rid, None)
+        if lease is not None:
+            await lease.release()
 
     # ---- what the session reports ------------------------------------------------------
 
@@ -64,6 +71,7 @@ class Connection:
 
     async def done(self, rid: str, reply: Reply) -> None:
         self.last_activity = time.monotonic()
+        await self._release(rid)
         turn = self._turns.pop(rid, None)
         if turn is not None:
             # Stored before `done` is sent: a client that reads the conversation next sees it.
@@ -72,6 +80,7 @@ class Connection:
 
     async def failed(self, rid: str, err: HearthError) -> None:
         self._turns.pop(rid, None)  # a failed turn did not happen
+        await self._release(rid)
         if isinstance(err, EngineError):
             log.error("engine error on /v1/ws request %s: %s", rid, err.message)
         self.last_activity = time.monotonic()
@@ -106,6 +115,8 @@ class Connection:
             pass
         finally:
             stopped = await self.session.close()
+            for rid in list(self._leases):
+                await self._release(rid)
             # Replies cut off by the connection's end are kept as far as they got, as if
             # the client had cancelled them.
             for rid, text in stopped.items():
@@ -192,13 +203,13 @@ class Connection:
                     )
                 request = frames.generation_request(body, self.state.registry, history)
                 with holding(lease):
-                    task = self.session.start(rid, request)
+                    self.session.start(rid, request)
             except BaseException:
                 if lease is not None:
-                    lease.release()
+                    await lease.release()
                 raise
             if lease is not None:
-                task.add_done_callback(lambda _: lease.release())
+                self._leases[rid] = lease
             if turn is not None:  # after start: a refused duplicate id keeps the first's turn
                 self._turns[rid] = turn
         elif kind == "cancel":

@@ -1,4 +1,5 @@
-"""The shared counters of keys with limits (GCRA arrival times, the period's budget).
+"""The shared counters of keys with limits (GCRA arrival times, the period's budget) and
+the concurrent requests each server process holds for them.
 
 Revision ID: 0005
 Revises: 0003
@@ -25,7 +26,15 @@ def upgrade() -> None:
         sa.Column("budget_start", sa.BigInteger(), nullable=False),
         sa.Column("budget_used", sa.BigInteger(), nullable=False),
     )
+    op.create_table(
+        "limit_holds",
+        sa.Column("key_id", sa.String(64), primary_key=True),
+        sa.Column("owner", sa.String(128), primary_key=True),
+        sa.Column("held", sa.Integer(), nullable=False),
+        sa.Column("heartbeat_at", sa.Float(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("limit_holds")
     op.drop_table("rate_limits")
