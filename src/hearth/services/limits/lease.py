@@ -101,7 +101,7 @@ class Lease:
             ) from None
         if hold is not None:
             self._holding = True
-            limiter._held(self.key_id, +1)
+            limiter.count_hold(self.key_id, +1)
 
     @property
     def key_id(self) -> str:
@@ -133,7 +133,7 @@ class Lease:
             return
         self._pending += tokens
         if self._writing is None and self.limiter.clock() - self._written_at >= FLUSH_EVERY:
-            self._writing = self.limiter._write(self)
+            self._writing = self.limiter.write_charges(self)
 
     async def settle(self) -> None:
         """A run ended: write what it charged now, not at the next second, and wait for
@@ -142,7 +142,7 @@ class Lease:
         while self._pending or self._writing is not None:
             self._urgent = True
             if self._writing is None:
-                self._writing = self.limiter._write(self)
+                self._writing = self.limiter.write_charges(self)
             await asyncio.shield(self._writing)
 
     async def flush(self) -> None:
@@ -154,8 +154,7 @@ class Lease:
                 # Tokens already used: charged unconditionally, even past a limit.
                 take = replace(self.take(now, tokens=tokens), check=False)
                 try:
-                    assert self.principal.key_id is not None
-                    counters = await self.limiter.store.take(self.principal.key_id, take)
+                    counters = await self.limiter.store.take(self.key_id, take)
                 except Exception as exc:  # a lost charge must not fail the reply
                     log.warning(
                         "could not charge %d tokens to key %s: %s", tokens, self.principal.name, exc
@@ -174,7 +173,7 @@ class Lease:
         a cancelled caller (a client that left) does not keep the slot taken."""
         if self._holding:
             self._holding = False
-            await asyncio.shield(self.limiter._spawn(self.limiter._unhold(self.key_id)))
+            await asyncio.shield(self.limiter.spawn(self.limiter.free(self.key_id)))
 
     def standings(self, now: float) -> list[Standing]:
         """The per-minute limits as the last write left them."""

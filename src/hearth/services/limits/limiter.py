@@ -38,16 +38,18 @@ class Limiter:
         await lease.admit()
         return lease
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run a write as its own task: a cancelled request does not cut it short."""
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _write(self, lease: Lease) -> asyncio.Task[None]:
-        return self._spawn(lease.flush())
+    def write_charges(self, lease: Lease) -> asyncio.Task[None]:
+        return self.spawn(lease.flush())
 
-    def _held(self, key_id: str, change: int) -> None:
+    def count_hold(self, key_id: str, change: int) -> None:
+        """Note a hold taken (+1) or freed (-1); holding any, the heartbeat runs."""
         held = self._holds.get(key_id, 0) + change
         if held > 0:
             self._holds[key_id] = held
@@ -56,14 +58,15 @@ class Limiter:
         if self._holds and self._beating is None:
             self._beating = asyncio.create_task(self._beat())
 
-    async def _unhold(self, key_id: str) -> None:
+    async def free(self, key_id: str) -> None:
+        """Give back one of this process's holds of the key."""
         try:
             await self.store.unhold(key_id, self.owner, self.clock())
         except Exception as exc:  # retried by the heartbeat; the slot stays held till then
             log.warning("could not release a concurrency slot of key %s: %s", key_id, exc)
             self._owed[key_id] = self._owed.get(key_id, 0) + 1
             return
-        self._held(key_id, -1)
+        self.count_hold(key_id, -1)
 
     async def _beat(self) -> None:
         try:
@@ -72,7 +75,7 @@ class Limiter:
                 for key_id, owed in list(self._owed.items()):
                     self._owed.pop(key_id)
                     for _ in range(owed):
-                        await self._unhold(key_id)
+                        await self.free(key_id)
                 try:
                     await self.store.heartbeat(self.owner, self.clock())
                 except Exception as exc:  # the next beat tries again
