@@ -96,7 +96,8 @@ class ModelReply:
     tool_names: tuple[str, ...] = ()
     clock: Clock = field(default_factory=Clock)
     metered: _Metered | None = None  # set when the registry has a meter; reported on close
-    # A limited key's lease: completion tokens are charged to it as they stream.
+    # A limited key's lease: completion tokens are charged to it as they stream; closing
+    # the run frees the request's concurrency slot.
     lease: Lease | None = None
     charged: int = 0  # completion tokens charged so far
 
@@ -205,6 +206,9 @@ class ModelReply:
         if lease is not None:
             lease.charge(self.usage.completion_tokens - self.charged)
             await lease.settle()
+            # The work is done: its concurrency slot is free before a stream's last
+            # lines ([DONE]) reach a client, who may send its next request at once.
+            await lease.release()
         metered, self.metered = self.metered, None
         if metered is not None:
             try:
@@ -293,7 +297,7 @@ async def start_reply(
             _not_admitted(meter, model, requests, clock.started_ns, exc)
         raise
     lease = current_lease()
-    if lease is not None and lease.meters_tokens:
+    if lease is not None:
         try:  # the key's tokens per minute and budget admit the prompt, or refuse it
             await lease.take_prompt(run.prompt_tokens)
         except BaseException:
