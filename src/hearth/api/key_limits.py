@@ -3,7 +3,8 @@
 Inside the auth gate, which has set whom the request acts for. A request of a key with
 limits on `/v1/…` or `/api/…` is admitted (requests per minute, concurrent requests,
 budget) or refused with a 429 in its surface's shape; admitted, it holds its
-concurrency slot until its response has ended (a stream's last byte included), and its
+concurrency slot until its response ends (freed before its last byte goes out; a
+generation's run frees it when it closes, before a stream's closing lines), and its
 lease is the request's current one, so that the generation it starts takes its prompt
 tokens and charges its completion tokens. Every `/v1` response of a limited key carries
 OpenAI's x-ratelimit-* headers for the per-minute limits it has.
