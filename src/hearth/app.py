@@ -16,6 +16,7 @@ from hearth.api.admin import admin_router
 from hearth.api.assistants import assistants_router
 from hearth.api.drain import Drain, DrainGate
 from hearth.api.errors import install_error_handlers
+from hearth.api.key_limits import KeyLimitGate
 from hearth.api.limits import BodyLimit
 from hearth.api.metrics import HttpMetrics
 from hearth.api.metrics import router as metrics_router
@@ -31,6 +32,7 @@ from hearth.engine.registry import ModelRegistry
 from hearth.services.assistants import AssistantsService
 from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
+from hearth.services.limits import Limiter
 from hearth.services.metrics import Metrics
 from hearth.services.responses import ResponsesService
 from hearth.services.usage import UsageRecorder
@@ -66,6 +68,7 @@ def create_app(
         assistants=assistants,
         drain=Drain(stop_jobs),
         usage=UsageRecorder(store.usage),
+        limiter=Limiter(store.rate_limits),
     )
     if settings.metrics:
         state.metrics = Metrics(registry, max_tokens=settings.ctx_size)
@@ -90,6 +93,7 @@ def create_app(
             await stop_jobs()
             await state.registry.close()
             await state.usage.close()  # the last requests' usage, before the store goes
+            await state.limiter.close()  # the last token charges, before the store closes
             await state.store.close()
 
     app = FastAPI(
@@ -116,6 +120,9 @@ def create_app(
     app.include_router(admin_router())
     app.mount(ui.UI_PREFIX, ui.assets(), name="ui")
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    # Inside the auth gate (it knows whose limits apply), outside the body limit: a
+    # request over a limit is refused before its body is read.
+    app.add_middleware(KeyLimitGate, limiter=state.limiter)
     # Outside the body limit: a request without a key is refused before its body is read.
     app.add_middleware(auth.AuthGate, keyring=state.keyring, settings=settings)
     # Outside the auth gate: during a shutdown every newcomer gets the same 503.

@@ -15,6 +15,7 @@ from hearth.engine.registry import ModelRegistry
 from hearth.services.assistants import AssistantsService
 from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
+from hearth.services.limits import Limiter
 from hearth.services.metrics import Metrics
 from hearth.services.responses import ResponsesService
 from hearth.services.usage import UsageRecorder
@@ -32,6 +33,7 @@ class AppState:
     assistants: AssistantsService
     drain: Drain
     usage: UsageRecorder
+    limiter: Limiter
     started_at: float = field(default_factory=time.time)
     metrics: Metrics | None = None  # None with --no-metrics
 

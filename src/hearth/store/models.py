@@ -224,3 +224,33 @@ class UsageRecord(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer)
     completion_tokens: Mapped[int] = mapped_column(Integer)
     cached_tokens: Mapped[int] = mapped_column(Integer)
+
+
+class RateLimit(Base):
+    """The shared counters of a key with limits, one row per key, updated only by single
+    conditional UPDATEs (store/limits.py) so that replicas sharing the database admit
+    together no more than the limits. `*_tat` are GCRA theoretical arrival times (unix
+    seconds) of requests and tokens; `budget_used` counts tokens since `budget_start`, the
+    start of the key's current budget period (unix seconds; an older one reads as 0)."""
+
+    __tablename__ = "rate_limits"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    requests_tat: Mapped[float] = mapped_column(Float, default=0.0)
+    tokens_tat: Mapped[float] = mapped_column(Float, default=0.0)
+    budget_start: Mapped[int] = mapped_column(BigInteger, default=0)
+    budget_used: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LimitHold(Base):
+    """The requests of a key (with a limit of concurrent requests) that one server process
+    (`owner`, as services/jobs/owners.py names it) is running. The process renews
+    `heartbeat_at` while it holds any; a row whose heartbeat is stale (its process died)
+    no longer counts."""
+
+    __tablename__ = "limit_holds"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
+    held: Mapped[int] = mapped_column(Integer, default=0)
+    heartbeat_at: Mapped[float] = mapped_column(Float, default=0.0)

@@ -6,6 +6,7 @@ from hearth.store.api_keys import ApiKeys
 from hearth.store.assistants import Rows, Threads
 from hearth.store.conversations import Conversations
 from hearth.store.db import Database
+from hearth.store.limits import RateLimits
 from hearth.store.migrate import upgrade
 from hearth.store.models import Assistant
 from hearth.store.responses import Responses
@@ -21,6 +22,7 @@ class Store:
         self.threads = Threads(self.db)
         self.api_keys = ApiKeys(self.db)
         self.usage = UsageLog(self.db)
+        self.rate_limits = RateLimits(self.db)
 
     async def upgrade(self) -> None:
         """Apply the migrations not applied yet."""

@@ -24,9 +24,10 @@ from hearth.api.state import AppState, State
 from hearth.api.ws import frames
 from hearth.core import principal
 from hearth.core.errors import EngineError, HearthError
-from hearth.core.principal import act_as
+from hearth.core.principal import act_as, current
 from hearth.services import chat_history
 from hearth.services.chat_session import ChatSession, Reply
+from hearth.services.limits import Lease, holding, limited
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,13 @@ class Connection:
         self._task: asyncio.Task[Any] | None = None  # the one serving the socket
         self._key_id: str | None = None  # the stored key it is watched under
         self._revoked = False
+        self._leases: dict[str, Lease] = {}  # requests of a key with limits
+
+    async def _release(self, rid: str) -> None:
+        """A request ended: its key's concurrency slot is free, before the client hears."""
+        lease = self._leases.pop(rid, None)
+        if lease is not None:
+            await lease.release()
 
     # ---- what the session reports ------------------------------------------------------
 
@@ -67,6 +75,7 @@ class Connection:
 
     async def done(self, rid: str, reply: Reply) -> None:
         self.last_activity = time.monotonic()
+        await self._release(rid)
         turn = self._turns.pop(rid, None)
         if turn is not None:
             # Stored before `done` is sent: a client that reads the conversation next sees it.
@@ -75,6 +84,7 @@ class Connection:
 
     async def failed(self, rid: str, err: HearthError) -> None:
         self._turns.pop(rid, None)  # a failed turn did not happen
+        await self._release(rid)
         if isinstance(err, EngineError):
             log.error("engine error on /v1/ws request %s: %s", rid, err.message)
         self.last_activity = time.monotonic()
@@ -133,6 +143,8 @@ class Connection:
             if self._key_id is not None:
                 self.state.keyring.watch.discard(self._key_id, self.revoke)
             stopped = await self.session.close()
+            for rid in list(self._leases):
+                await self._release(rid)
             if self._revoked:  # after the session: none of its sends holds the lock now
                 with contextlib.suppress(Exception):  # the client may be gone already
                     await self.ws.close(POLICY_VIOLATION, "API key revoked or expired")
@@ -211,13 +223,25 @@ class Connection:
         elif kind == "chat":
             rid = frames.required_id(frame)
             body = frames.chat_frame(frame)
-            history, turn = [], None
-            if body.conversation is not None:
-                history, turn = await chat_history.begin(
-                    self.state.conversations, body.conversation, frames.turn_messages(body)
-                )
-            request = frames.generation_request(body, self.state.registry, history)
-            self.session.start(rid, request)
+            # Each chat message is a request of the key's: admitted against its limits
+            # (refused as an error frame), holding a concurrency slot until it ends.
+            principal = current()
+            lease = await self.state.limiter.admit(principal) if limited(principal) else None
+            try:
+                history, turn = [], None
+                if body.conversation is not None:
+                    history, turn = await chat_history.begin(
+                        self.state.conversations, body.conversation, frames.turn_messages(body)
+                    )
+                request = frames.generation_request(body, self.state.registry, history)
+                with holding(lease):
+                    self.session.start(rid, request)
+            except BaseException:
+                if lease is not None:
+                    await lease.release()
+                raise
+            if lease is not None:
+                self._leases[rid] = lease
             if turn is not None:  # after start: a refused duplicate id keeps the first's turn
                 self._turns[rid] = turn
         elif kind == "cancel":
