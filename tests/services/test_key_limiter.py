@@ -5,9 +5,7 @@ concurrency, and where a key stands (the headers' numbers)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -32,14 +30,6 @@ class FakeClock:
 
 
 T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC).timestamp()  # a Wednesday
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = Store(f"sqlite+aiosqlite:///{tmp_path / 'limits.db'}")
-    await s.upgrade()
-    yield s
-    await s.close()
 
 
 @pytest.fixture
