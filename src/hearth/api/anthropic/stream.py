@@ -55,9 +55,7 @@ async def _with_pings(
                 await pending
 
 
-async def message_stream(
-    run: ModelReply, message_id: str, model: str, ping_seconds: float = PING_SECONDS
-) -> AsyncIterator[bytes]:
+async def message_stream(run: ModelReply, message_id: str, model: str) -> AsyncIterator[bytes]:
     start_usage = usage(Usage(run.prompt_tokens, 0))
     yield _event(
         {
@@ -93,7 +91,7 @@ async def message_stream(
         return _event({"type": "content_block_delta", "index": block_index, "delta": body})
 
     finished: Finished | None = None
-    async for item in _with_pings(run.events(), ping_seconds):
+    async for item in _with_pings(run.events(), PING_SECONDS):
         if item is None:
             yield _PING
             continue
