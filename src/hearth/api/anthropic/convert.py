@@ -157,6 +157,7 @@ def generation_request(body: MessageCountRequest) -> GenerationRequest:
             temperature=sampling.temperature if body.temperature is None else body.temperature,
             top_p=sampling.top_p if body.top_p is None else body.top_p,
             top_k=body.top_k or 0,
+            seed=body.seed,
         ),
         stop=tuple(body.stop_sequences or ()),
         max_tokens=body.max_tokens,
@@ -165,7 +166,7 @@ def generation_request(body: MessageCountRequest) -> GenerationRequest:
 
 def explicit(body: MessageRequest) -> set[str]:
     """The options the client set itself, which a derived model's profile must not change."""
-    names = {"temperature", "top_p", "top_k", "max_tokens"}
+    names = {"temperature", "top_p", "top_k", "max_tokens", "seed"}
     given = {n for n in names if getattr(body, n) is not None}
     return given | ({"stop"} if body.stop_sequences is not None else set())
 

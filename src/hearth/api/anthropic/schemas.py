@@ -93,7 +93,7 @@ class MessageCountRequest(_Part):
     """What decides the prompt: the body of /v1/messages/count_tokens."""
 
     model: Annotated[str, Field(min_length=1)]
-    messages: list[MessageParam]
+    messages: Annotated[list[MessageParam], Field(min_length=1)]
     system: str | list[TextBlock] | None = None
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
@@ -108,6 +108,9 @@ class MessageRequest(MessageCountRequest):
     top_p: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     top_k: Annotated[int, Field(ge=0)] | None = None
     metadata: Metadata | None = None
+    # Not Anthropic's: Hearth's reproducible sampling, as on its other surfaces
+    # (the SDK sends it with extra_body={"seed": n}).
+    seed: int | None = None
 
 
 ToolResultBlock.model_rebuild()
