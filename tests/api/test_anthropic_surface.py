@@ -201,27 +201,27 @@ def test_errors_have_anthropics_shape_and_status(
     assert exc.request_id.startswith("req_")  # type: ignore[attr-defined]
 
 
-def test_images_are_refused_clearly(client: anthropic.Anthropic) -> None:
-    image = {
-        "type": "image",
-        "source": {"type": "base64", "media_type": "image/png", "data": "AA=="},
-    }
-    with pytest.raises(anthropic.BadRequestError, match="no vision"):
-        client.messages.create(
-            model="ok",
-            max_tokens=5,
-            messages=[{"role": "user", "content": [image]}],  # type: ignore[list-item]
-        )
+IMAGE = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}}
+NO_CALL = {"type": "tool_result", "tool_use_id": "toolu_nowhere", "content": "42"}
 
 
-def test_a_result_for_no_call_is_refused(client: anthropic.Anthropic) -> None:
-    result = {"type": "tool_result", "tool_use_id": "toolu_nowhere", "content": "42"}
-    with pytest.raises(anthropic.BadRequestError, match="toolu_nowhere"):
-        client.messages.create(
-            model="ok",
-            max_tokens=5,
-            messages=[{"role": "user", "content": [result]}],  # type: ignore[list-item]
-        )
+@pytest.mark.parametrize(("block", "words"), [(IMAGE, "no vision"), (NO_CALL, "toolu_nowhere")])
+def test_blocks_that_cannot_be_served_are_refused(
+    client: anthropic.Anthropic, block: dict, words: str
+) -> None:
+    turn = {"role": "user", "content": [block]}
+    with pytest.raises(anthropic.BadRequestError, match=words):
+        client.messages.create(model="ok", max_tokens=5, messages=[turn])  # type: ignore[list-item]
+
+
+def test_unknown_betas_are_ignored(client: anthropic.Anthropic) -> None:
+    m = client.messages.create(
+        model="ok",
+        max_tokens=5,
+        messages=HI,
+        extra_headers={"anthropic-beta": "no-such-beta-2099-01-01,prompt-caching-2024-07-31"},
+    )
+    assert m.content[0].text == "one two three"  # type: ignore[union-attr]
 
 
 def test_count_tokens_counts_what_the_message_decodes(client: anthropic.Anthropic) -> None:

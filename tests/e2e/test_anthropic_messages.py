@@ -9,16 +9,8 @@ import jsonschema
 import pytest
 
 from tests.conftest import MODEL, LiveServer
+from tests.e2e.test_tool_calls import CITY
 
-CITY = {
-    "type": "object",
-    "properties": {
-        "city": {"type": "string", "maxLength": 24},
-        "unit": {"enum": ["celsius", "fahrenheit"]},
-    },
-    "required": ["city", "unit"],
-    "additionalProperties": False,
-}
 WEATHER = {"name": "get_weather", "description": "Weather in a city", "input_schema": CITY}
 ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
 SYSTEM = "You are a helpful assistant. Answer in one short sentence."
