@@ -137,7 +137,7 @@ def create_app(
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],  # the SDKs send their own (x-stainless-*, anthropic-*)
-            expose_headers=["Retry-After"],
+            expose_headers=["Retry-After", "request-id"],
         )
     if state.metrics is not None:
         app.include_router(metrics_router)

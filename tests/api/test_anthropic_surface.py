@@ -97,6 +97,16 @@ def test_max_tokens_stop_reason(client: anthropic.Anthropic) -> None:
     assert m.stop_reason == "max_tokens" and m.usage.output_tokens == 2
 
 
+def test_max_tokens_past_the_context_is_a_ceiling(client: anthropic.Anthropic) -> None:
+    # Far past the fake model's 256 tokens (the SDK wants a stream past 21333): the reply
+    # gets the rest of the context.
+    m = client.messages.create(model="ok", max_tokens=16000, messages=HI)
+    assert m.content[0].text == "one two three"  # type: ignore[union-attr]
+    too_long = [{"role": "user", "content": "word " * 300}]
+    with pytest.raises(anthropic.BadRequestError, match="maximum context length"):
+        client.messages.create(model="ok", max_tokens=16000, messages=too_long)  # type: ignore[arg-type]
+
+
 def test_stream_events_come_in_anthropics_order(server: LiveServer) -> None:
     events = _events(server, model="ok")
     names = [name for name, _ in events]

@@ -11,15 +11,17 @@ from hearth.api.anthropic.convert import explicit, generation_request, message
 from hearth.api.anthropic.schemas import MessageCountRequest, MessageRequest
 from hearth.api.anthropic.stream import message_stream
 from hearth.api.errors import new_request_id
-from hearth.api.state import State
+from hearth.api.state import AppState, State
 from hearth.api.streaming import (
     EventStream,
     anthropic_sse_ending,
     unless_disconnected,
     whole_reply,
 )
+from hearth.core.errors import ContextLengthExceeded
 from hearth.core.ids import new_id
-from hearth.services.generation import count_prompt, start_reply
+from hearth.engine.types import GenerationRequest
+from hearth.services.generation import ModelReply, count_prompt, start_reply
 from hearth.services.profiles import with_profile
 
 router = APIRouter()
@@ -36,7 +38,7 @@ async def create_message(body: MessageRequest, state: State, request: Request) -
     gen_request = replace(
         with_profile(generation_request(body), profile, explicit(body)), request_id=message_id
     )
-    run = await unless_disconnected(request, start_reply(state.registry, [gen_request]))
+    run = await unless_disconnected(request, _start(state, gen_request))
     run.call_id_prefix = "toolu_"
     if body.stream:
         return EventStream(
@@ -47,6 +49,17 @@ async def create_message(body: MessageRequest, state: State, request: Request) -
         )
     results = await whole_reply(request, run)
     return JSONResponse(message(message_id, body.model, results[0], run.usage), headers=_headers())
+
+
+async def _start(state: AppState, gen_request: GenerationRequest) -> ModelReply:
+    try:
+        return await start_reply(state.registry, [gen_request])
+    except ContextLengthExceeded as exc:
+        if exc.param != "max_tokens":
+            raise  # the prompt itself does not fit
+    # max_tokens is a ceiling, and Claude Code asks for 32000 whatever the model: the rest
+    # of the context is then the most the reply can have (llama-server and Ollama do so).
+    return await start_reply(state.registry, [replace(gen_request, max_tokens=None)])
 
 
 @router.post("/messages/count_tokens")
