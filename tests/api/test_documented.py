@@ -5,13 +5,14 @@ against what is documented, so a change to either side fails here."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 
 from hearth.engine.fake import FakeBackend
 from tests.conftest import MODEL, LiveServer, make_settings, registry_of
@@ -86,6 +87,33 @@ def test_streams_are_documented(spec: dict[str, Any]) -> None:
             assert {"application/json", media_type} <= set(content), path
     resume = spec["paths"]["/v1/responses/{response_id}"]["get"]["responses"]["200"]
     assert "text/event-stream" in resume["content"]
+
+
+def item_schema(spec: dict[str, Any], path: str, media_type: str) -> Draft202012Validator:
+    """Each event or line of a stream is documented by `itemSchema` (OpenAPI 3.2, as
+    FastAPI documents its own streams), not by `schema`, which would be the whole stream."""
+    content = spec["paths"][path]["post"]["responses"]["200"]["content"][media_type]
+    return Draft202012Validator(content["itemSchema"])
+
+
+def test_stream_events_match_what_is_documented(server: LiveServer, spec: dict[str, Any]) -> None:
+    chat = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=chat) as reply:
+        events = [
+            {"data": line.removeprefix("data: ")}
+            for line in reply.iter_lines()
+            if line.startswith("data: ")
+        ]
+    assert len(events) > 2 and events[-1] == {"data": "[DONE]"}
+    for event in events:
+        item_schema(spec, "/v1/chat/completions", "text/event-stream").validate(event)
+    with httpx.stream("POST", f"{server.url}/api/chat", json=chat) as reply:
+        lines = [json.loads(line) for line in reply.iter_lines() if line]
+    assert len(lines) > 1 and lines[-1]["done"] is True
+    for line in lines:
+        item_schema(spec, "/api/chat", "application/x-ndjson").validate(line)
+    with pytest.raises(ValidationError):  # the schema does check: an event needs its data
+        item_schema(spec, "/v1/chat/completions", "text/event-stream").validate({"event": "x"})
 
 
 def test_ollama_copy_and_delete_document_their_bodiless_200(

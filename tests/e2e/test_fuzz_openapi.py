@@ -4,8 +4,10 @@ documents (status, content type, body); and without the key, every operation but
 is refused with 401, never a 5xx.
 
 Bounded so it fits `make test`: a few derandomized examples per operation and generation
-mode (reproducible in CI), every reply held to a few tokens, and about half the bodies that
-name a model name the served one, so the generation paths run, not only their 404s.
+mode (reproducible in CI), every reply held to a few tokens. About half the examples name
+real things where the schema has a free string: the served model in a body, objects made
+for the example in the path (and a real assistant in a run's body), so the generation and
+stored-object paths run, not only their 404s.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import hypothesis
 import pytest
 import schemathesis
@@ -37,7 +40,7 @@ pytestmark = pytest.mark.filterwarnings(
 
 KEY = "sk-fuzz-test-key"
 BEARER = {"Authorization": f"Bearer {KEY}"}
-EXAMPLES = 5  # per operation and generation mode (valid bodies, invalid ones)
+EXAMPLES = 10  # per operation and generation mode (valid bodies, invalid ones)
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -60,6 +63,15 @@ OLLAMA_GENERATING = {"POST /api/chat", "POST /api/generate"}
 # leave every operation after it nothing to generate with.
 MODEL_FIELD = {"POST /api/copy": "source", "POST /api/create": "from"}
 KEEP_RANDOM_MODEL = {"DELETE /api/delete"}
+# Fuzzed conversations are rarely ones a server accepts (a tool message needs the id of a
+# call, a user message content): the examples naming the served model send a plain one, so
+# that the rest of their body (sampling, formats, tools, streaming) reaches the engine.
+HELLO = [{"role": "user", "content": "hi"}]
+PLAIN_INPUT = {
+    "POST /v1/chat/completions": ("messages", HELLO),
+    "POST /api/chat": ("messages", HELLO),
+    "POST /v1/responses": ("input", "hi"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +108,91 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _fuzz(operation: Any, mode: GenerationMode, send: Callable[[Any], None]) -> int:
+class Objects:
+    """Stored objects for the examples that name real ones: made anew for each example (a
+    DELETE among them may take what it names), related as the path needs (the item of
+    that conversation, the run on that thread)."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.http = httpx.Client(base_url=f"{server.url}/v1", headers=BEARER, timeout=60)
+        self.assistant = self.post("/assistants", model=MODEL)
+
+    def post(self, path: str, **body: Any) -> str:
+        reply = self.http.post(path, json=body)
+        assert reply.status_code == 200, reply.text
+        value: str = reply.json()["id"]
+        return value
+
+    def first(self, path: str) -> str:
+        reply = self.http.get(path)
+        assert reply.status_code == 200, reply.text
+        data = reply.json()["data"]
+        return data[0]["id"] if data else "none"
+
+    def for_path(self, names: set[str]) -> dict[str, str]:
+        ids: dict[str, str] = {}
+        if "response_id" in names:
+            ids["response_id"] = self.post(
+                "/responses", model=MODEL, input="hi", max_output_tokens=MOST_TOKENS
+            )
+        if "conversation_id" in names:
+            conversation = self.post("/conversations", items=[{"type": "message", **HELLO[0]}])
+            ids["conversation_id"] = conversation
+            ids["item_id"] = self.first(f"/conversations/{conversation}/items")
+        if "assistant_id" in names:
+            ids["assistant_id"] = self.post("/assistants", model=MODEL)
+        if "thread_id" in names:
+            thread = ids["thread_id"] = self.post("/threads", messages=HELLO)
+            ids["message_id"] = self.first(f"/threads/{thread}/messages")
+            if "run_id" in names:
+                run = ids["run_id"] = self.post(
+                    f"/threads/{thread}/runs",
+                    assistant_id=self.assistant,
+                    max_completion_tokens=MOST_TOKENS,
+                )
+                if "step_id" in names:
+                    ids["step_id"] = self._step(thread, run)
+        return {name: ids[name] for name in names if name in ids}
+
+    def _step(self, thread: str, run: str) -> str:
+        deadline = time.monotonic() + 30
+        while self.http.get(f"/threads/{thread}/runs/{run}").json()["status"] in {
+            "queued",
+            "in_progress",
+        }:
+            assert time.monotonic() < deadline, "the run did not end"
+            time.sleep(0.05)
+        return self.first(f"/threads/{thread}/runs/{run}/steps")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _body_fields(operation: Any) -> set[str]:
+    """The properties the operation's JSON body documents (a model is often optional, so
+    a generated body may leave it out)."""
+    raw = operation.schema.raw_schema
+    body = raw["paths"][operation.path][operation.method.lower()].get("requestBody")
+    if body is None:
+        return set()
+    schema = _deref(raw, body["content"]["application/json"]["schema"])
+    fields: set[str] = set()
+    for option in [schema, *schema.get("anyOf", [])]:
+        fields |= set(_deref(raw, option).get("properties", {}))
+    return fields
+
+
+def _deref(raw: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = raw["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def _fuzz(
+    operation: Any, mode: GenerationMode, send: Callable[[Any], None], objects: Objects
+) -> int:
     label = f"{operation.method.upper()} {operation.path}"
+    fields = _body_fields(operation)
     calls = 0
 
     @hypothesis.settings(
@@ -115,8 +210,15 @@ def _fuzz(operation: Any, mode: GenerationMode, send: Callable[[Any], None]) -> 
         if isinstance(case.body, dict):
             _bounded(label, case.body)
             field = MODEL_FIELD.get(label, "model")
-            if served and field in case.body and label not in KEEP_RANDOM_MODEL:
+            if served and field in fields and label not in KEEP_RANDOM_MODEL:
                 case.body[field] = MODEL
+                if label in PLAIN_INPUT:
+                    name, value = PLAIN_INPUT[label]
+                    case.body[name] = value
+            if served and "assistant_id" in case.body:
+                case.body["assistant_id"] = objects.assistant
+        if served and case.path_parameters:
+            case.path_parameters.update(objects.for_path(set(case.path_parameters)))
         send(case)
 
     run()
@@ -128,16 +230,18 @@ def _sweep(server: LiveServer, send: Callable[[Any], None], modes: list[Generati
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json", headers=BEARER)
     failures, calls, operations = [], 0, 0
     started = time.monotonic()
+    objects = Objects(server)
     for result in schema.get_all_operations():
         operation = result.ok()
         operations += 1
         for mode in modes:
             try:
-                calls += _fuzz(operation, mode, send)
+                calls += _fuzz(operation, mode, send, objects)
             except hypothesis.errors.Unsatisfiable:
                 pass  # nothing of this operation can be made invalid (no body, no query)
             except (Exception, FailureGroup) as exc:
                 failures.append(f"{operation.label} [{mode.value}]: {_described(exc)}")
+    objects.close()
     elapsed = time.monotonic() - started
     print(f"fuzzed {operations} operations, {calls} requests, {elapsed:.0f} s")
     assert operations >= 50  # the whole API, not a schema that failed to load

@@ -46,11 +46,21 @@ OPENAI_ERRORS = _responses(OpenAIError)
 OLLAMA_ERRORS = _responses(OllamaError)
 
 
-def _stream(media_type: str, text: str) -> dict[int | str, dict[str, Any]]:
-    return {200: {"content": {media_type: {"schema": {"type": "string"}}}, "description": text}}
+def _stream(media_type: str, item: dict[str, Any], text: str) -> dict[int | str, dict[str, Any]]:
+    # `itemSchema` (OpenAPI 3.2, as FastAPI writes its own streams): one event or line each.
+    return {200: {"content": {media_type: {"itemSchema": item}}, "description": text}}
 
 
-SSE_STREAM = _stream("text/event-stream", "JSON, or with `stream` set Server-Sent Events")
+_SSE_EVENT = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
+}
+SSE_STREAM = _stream(
+    "text/event-stream", _SSE_EVENT, "JSON, or with `stream` set Server-Sent Events"
+)
 NDJSON_STREAM = _stream(
-    "application/x-ndjson", "JSON with `stream` false; otherwise one JSON object a line"
+    "application/x-ndjson",
+    {"type": "object"},
+    "JSON with `stream` false; otherwise one JSON object a line",
 )
