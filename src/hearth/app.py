@@ -12,9 +12,11 @@ from fastapi.responses import Response
 
 from hearth import __version__
 from hearth.api import auth, health, ui, ws
+from hearth.api.admin import admin_router
 from hearth.api.assistants import assistants_router
 from hearth.api.drain import Drain, DrainGate
 from hearth.api.errors import install_error_handlers
+from hearth.api.key_limits import KeyLimitGate
 from hearth.api.limits import BodyLimit
 from hearth.api.metrics import HttpMetrics
 from hearth.api.metrics import router as metrics_router
@@ -25,12 +27,15 @@ from hearth.api.state import AppState
 from hearth.api.streaming import ClientGone
 from hearth.core.config import Settings
 from hearth.engine.loader import build_registry
+from hearth.engine.meter import Meters
 from hearth.engine.registry import ModelRegistry
 from hearth.services.assistants import AssistantsService
 from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
+from hearth.services.limits import Limiter
 from hearth.services.metrics import Metrics
 from hearth.services.responses import ResponsesService
+from hearth.services.usage import UsageRecorder
 from hearth.store import Store
 
 log = logging.getLogger(__name__)
@@ -62,15 +67,20 @@ def create_app(
         responses=responses,
         assistants=assistants,
         drain=Drain(stop_jobs),
+        usage=UsageRecorder(store.usage),
+        limiter=Limiter(store.rate_limits),
     )
     if settings.metrics:
         state.metrics = Metrics(registry, max_tokens=settings.ctx_size)
-        registry.meter = state.metrics
+    registry.meter = Meters(state.usage, *([state.metrics] if state.metrics else []))
+    # A revoke stops the key's background responses and runs too, not only its streams.
+    responses.jobs.watch = assistants.runs.jobs.watch = state.keyring.watch
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await state.store.upgrade()
+        state.usage.start()
         await state.responses.start()
         await state.assistants.start()
         if preload:
@@ -82,6 +92,8 @@ def create_app(
         finally:
             await stop_jobs()
             await state.registry.close()
+            await state.usage.close()  # the last requests' usage, before the store goes
+            await state.limiter.close()  # the last token charges, before the store closes
             await state.store.close()
 
     app = FastAPI(
@@ -105,8 +117,12 @@ def create_app(
     app.include_router(assistants_router())
     app.include_router(ollama_router())
     app.include_router(ws.router)
+    app.include_router(admin_router())
     app.mount(ui.UI_PREFIX, ui.assets(), name="ui")
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    # Inside the auth gate (it knows whose limits apply), outside the body limit: a
+    # request over a limit is refused before its body is read.
+    app.add_middleware(KeyLimitGate, limiter=state.limiter)
     # Outside the body limit: a request without a key is refused before its body is read.
     app.add_middleware(auth.AuthGate, keyring=state.keyring, settings=settings)
     # Outside the auth gate: during a shutdown every newcomer gets the same 503.

@@ -12,14 +12,14 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args, get_origin
 
 from hearth import __version__
 from hearth.core.config import ConfigError, Settings, load_settings
 from hearth.core.errors import HearthError
-from hearth.core.ids import new_id, unix_now
+from hearth.core.ids import unix_now
 from hearth.core.logtext import quote_prompts
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.append((keys_sub, "create", "create an API key and print it, once"))
     commands.append((keys_sub, "list", "list the API keys (never the keys themselves)"))
     commands.append((keys_sub, "revoke", "revoke an API key, by its name or prefix"))
+    commands.append((keys_sub, "usage", "tokens used, by UTC day, key and model"))
     parsers = {}
     for group, command, help_text in commands:
         cmd = group.add_parser(command, help=help_text, description=help_text)
@@ -78,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
         parsers[command] = cmd
     _add_key_flags(parsers["create"])
     parsers["revoke"].add_argument("key", metavar="NAME|PREFIX", help="the key's name or prefix")
+    parsers["usage"].add_argument(
+        "--key", dest="usage_key", metavar="NAME|PREFIX", help="only this key (name or prefix)"
+    )
+    parsers["usage"].add_argument(
+        "--since", metavar="DATE", help="from this UTC day on: 2026-12-01"
+    )
     return parser
 
 
@@ -312,47 +319,28 @@ def _on_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
         raise UsageError(f"database {_shown_url(settings.store_url)}: {exc}") from None
 
 
-def _expiry(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--expires {text!r} is not a date (2027-01-31) or ISO time") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    if when.timestamp() <= time.time():
-        raise UsageError(f"--expires {text!r} is in the past")
-    return int(when.timestamp())
-
-
 def keys_create(settings: Settings, args: argparse.Namespace) -> int:
-    from hearth.services.keys import new_key
-    from hearth.store.models import ApiKey
+    from hearth.services import key_creation
 
-    if (args.budget_tokens is None) != (args.budget_period is None):
-        raise UsageError("--budget-tokens and --budget-period go together")
-    models = [m.strip() for m in (args.key_models or "").split(",") if m.strip()] or None
-    key, prefix, hex_digest = new_key()
-    row = ApiKey(
-        id=new_id("key_"),
-        created_at=unix_now(),
+    spec = key_creation.KeySpec(
         name=args.name,
-        prefix=prefix,
-        digest=hex_digest,
-        admin=args.admin,
         rpm=args.rpm,
         tpm=args.tpm,
         max_concurrent=args.max_concurrent,
         budget_tokens=args.budget_tokens,
         budget_period=args.budget_period,
-        models=models,
-        expires_at=_expiry(args.expires),
+        models=key_creation.models_list(args.key_models),
+        expires=args.expires,
+        admin=args.admin,
     )
+    try:  # checked before the database is opened: a mistake creates nothing
+        key, row = key_creation.build(spec, time.time())
+    except HearthError as exc:
+        raise UsageError(exc.message) from None
     _on_store(settings, lambda store: store.api_keys.add(row))
     print(key)
     print(
-        f"hearth: created key {args.name!r} ({prefix}…); it is shown only this once",
+        f"hearth: created key {row.name!r} ({row.prefix}…); it is shown only this once",
         file=sys.stderr,
     )
     return 0
@@ -385,11 +373,20 @@ def keys_list(settings: Settings) -> int:
             key.prefix, key.name, _limits(key), _when(key.created_at),
             _when(key.last_used_at, "never"), _when(key.expires_at, "never"), _when(key.revoked_at),
         ))  # fmt: skip
+    _print_table(rows)
+    return 0
+
+
+def _print_table(rows: Sequence[Sequence[str]], right: int = 99) -> None:
+    """Columns padded to their widest cell; those from index `right` on (numbers) are
+    aligned right."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        cells = (
+            cell.rjust(width) if i >= right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        )
         print("  ".join(cells).rstrip())
-    return 0
 
 
 def keys_revoke(settings: Settings, name_or_prefix: str) -> int:
@@ -402,6 +399,24 @@ def keys_revoke(settings: Settings, name_or_prefix: str) -> int:
         print(f"key {key.name!r} ({key.prefix}…) was already revoked at {_when(key.revoked_at)}")
     else:
         print(f"revoked key {key.name!r} ({key.prefix}…)")
+    return 0
+
+
+def keys_usage(settings: Settings, key: str | None, since_text: str | None) -> int:
+    since = None
+    if since_text is not None:
+        try:
+            since = date.fromisoformat(since_text)
+        except ValueError:
+            raise UsageError(f"--since {since_text!r} is not a date (2026-12-01)") from None
+    totals = _on_store(settings, lambda store: store.usage.totals(key, since))
+    rows = [("DAY", "KEY", "MODEL", "REQUESTS", "PROMPT", "COMPLETION", "CACHED")]
+    for t in totals:
+        rows.append((
+            t.day.isoformat(), t.key, t.model, str(t.requests), str(t.prompt_tokens),
+            str(t.completion_tokens), str(t.cached_tokens),
+        ))  # fmt: skip
+    _print_table(rows, right=3)
     return 0
 
 
@@ -418,6 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return keys_create(settings, args)
             if args.keys_command == "revoke":
                 return keys_revoke(settings, args.key)
+            if args.keys_command == "usage":
+                return keys_usage(settings, args.usage_key, args.since)
             return keys_list(settings)
         return list_models(settings)
     except UsageError as exc:

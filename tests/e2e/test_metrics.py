@@ -210,6 +210,8 @@ def test_no_metrics_means_no_endpoint(tmp_path: Path) -> None:
                 model=MODEL, messages=[{"role": "user", "content": "hi"}]
             )
         assert reply.choices[0].message.content
-        assert live.state.metrics is None and live.state.registry.meter is None
+        assert live.state.metrics is None
+        # The usage log still hears of every request; Prometheus does not.
+        assert live.state.registry.meter.meters == (live.state.usage,)
     finally:
         live.stop()

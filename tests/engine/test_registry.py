@@ -4,8 +4,10 @@ import asyncio
 
 import pytest
 
+from hearth.core import principal
 from hearth.core.config import parse_keep_alive
-from hearth.core.errors import Conflict, ModelNotFound
+from hearth.core.errors import Conflict, Forbidden, ModelNotFound
+from hearth.core.principal import Principal
 from hearth.engine.base import Backend
 from hearth.engine.catalog import Catalog, Profile
 from hearth.engine.fake import FakeBackend
@@ -162,3 +164,123 @@ async def test_closing_unloads_a_removed_model_still_held() -> None:
     assert counter.closed == 1
     await release()
     assert counter.closed == 1
+
+
+# ---- what a key limited to some models sees (core/principal) -------------------------
+
+
+def _limited_registry() -> ModelRegistry:
+    registry = ModelRegistry()
+    for name in ("small", "big"):
+        registry.register(name, Counting().factory)
+    registry.alias("small-nick", "small")
+    registry.alias("big-nick", "big", Profile(system="Be brief."))
+    return registry
+
+
+def _as(key: Principal, work):  # type: ignore[no-untyped-def]
+    """Run `work()` in a task acting for `key`, as a request's handler does."""
+
+    async def request():  # type: ignore[no-untyped-def]
+        principal.act_as(key, "openai")
+        return await work()
+
+    return asyncio.create_task(request())
+
+
+def _not_found(registry: ModelRegistry, name: str) -> tuple[type, str, str | None, str | None]:
+    with pytest.raises(ModelNotFound) as info:
+        registry.resolve(name)
+    err = info.value
+    return type(err), err.message.replace(name, "NAME"), err.param, err.code
+
+
+async def test_a_limited_key_sees_its_models_and_their_aliases_only() -> None:
+    registry = _limited_registry()
+    # "big-nick" is listed by its own name: the alias is seen, the model behind it is not.
+    key = Principal(name="team", models=frozenset({"small", "big-nick"}))
+
+    async def look():  # type: ignore[no-untyped-def]
+        await registry.get("small")
+        await registry.get("big-nick")
+        return {
+            "names": registry.names(),
+            "aliases": registry.aliases(),
+            "contains": [n in registry for n in ("small", "small-nick", "big", "big-nick")],
+            "status": [s.name for s in registry.status()],
+            "profile": registry.profile("big-nick").system,
+            "resolved": registry.resolve("small-nick"),
+        }
+
+    seen = await _as(key, look)
+    assert seen == {
+        "names": ["small", "small-nick", "big-nick"],
+        "aliases": {"small-nick": "small", "big-nick": "big"},
+        "contains": [True, True, False, True],
+        "status": ["small"],  # "big" is loaded (through its alias) but not shown
+        "profile": "Be brief.",
+        "resolved": "small",
+    }
+    # Outside any request the server acts as OPEN and sees every model, loaded or not.
+    assert registry.names() == ["small", "big", "small-nick", "big-nick"]
+    assert [s.state for s in registry.status()] == ["loaded", "loaded"]
+    await registry.close()
+
+
+async def test_a_hidden_model_is_missing_exactly_like_an_unknown_one() -> None:
+    registry = _limited_registry()
+    key = Principal(name="team", models=frozenset({"small"}))
+
+    async def hidden() -> list[object]:
+        refusals: list[object] = [_not_found(registry, n) for n in ("big", "big-nick", "nope")]
+        with pytest.raises(ModelNotFound):
+            registry.loaded("big")
+        for use in (registry.get, registry.unload, registry.acquire):
+            with pytest.raises(ModelNotFound):
+                await use("big")
+        with pytest.raises(ModelNotFound):
+            async with registry.lease("big-nick"):
+                pass
+        refusals.append(registry.profile("big-nick").empty)
+        return refusals
+
+    big, big_nick, unknown, empty_profile = await _as(key, hidden)
+    expected = (ModelNotFound, "The model 'NAME' does not exist", "model", "model_not_found")
+    assert big == big_nick == unknown == expected
+    assert empty_profile
+    assert registry.loaded("big") is None  # nothing was loaded for the refused key
+    await registry.close()
+
+
+async def test_only_an_admin_key_changes_the_shared_names() -> None:
+    registry = _limited_registry()
+    key = Principal(name="team", models=frozenset({"small"}))
+
+    async def change() -> list[str]:
+        refused = []
+        for attempt in (
+            lambda: registry.alias("mine", "small"),
+            lambda: registry.alias("big", "small"),  # a hidden configured name: no 409
+            lambda: registry.check_may_change(),
+        ):
+            with pytest.raises(Forbidden) as info:
+                attempt()
+            refused.append(info.value.message)
+        for name in ("small-nick", "big-nick"):
+            with pytest.raises(Forbidden):
+                await registry.remove(name)
+        return refused
+
+    assert len(set(await _as(key, change))) == 1
+    assert registry.names() == ["small", "big", "small-nick", "big-nick"]
+    # Nor may a key without a models list: the names are every tenant's. An admin's may.
+    everything = Principal(name="all")
+
+    async def copy() -> list[str]:
+        registry.alias("mine", "big")
+        return registry.names()
+
+    with pytest.raises(Forbidden):
+        await _as(everything, copy)
+    assert "mine" in await _as(Principal(name="ops", admin=True), copy)
+    await registry.close()

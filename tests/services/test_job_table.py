@@ -14,15 +14,19 @@ from typing import Any
 
 import pytest
 
+from hearth.core import principal
 from hearth.core.errors import StoreUnavailable
+from hearth.core.principal import Principal
 from hearth.services.jobs import EndedElsewhere, Job, JobTable
 from hearth.services.jobs import table as table_module
 from hearth.services.jobs.owners import STALE_AFTER, Judge
+from hearth.services.key_watch import KeyWatch
 
 Script = Callable[["Toy"], Awaitable[None]]
 
 
 STOPPED = {"code": "server_error", "message": "stopped"}
+REVOKED = {"code": "server_error", "message": "revoked"}
 INTERNAL = {"code": "server_error", "message": "internal"}
 
 
@@ -31,6 +35,7 @@ class Toy(Job[str]):
 
     kind = "toy"
     STOPPED = STOPPED
+    REVOKED = REVOKED
     INTERNAL = INTERNAL
 
     def __init__(self, key: str, script: Script) -> None:
@@ -275,3 +280,25 @@ async def test_the_heartbeat_goes_on_through_a_store_outage(
         assert rows.renewed and rows.outage == 0
     finally:
         await table.close()
+
+
+async def test_a_revoke_stops_the_jobs_its_key_started_and_no_others() -> None:
+    watch = KeyWatch(None)
+    table = make_table(Rows())
+    table.watch = watch
+
+    async def spawn_for(key: Principal) -> Toy:
+        principal.act_as(key)  # as the request that spawns it
+        return table.spawn(Toy(f"job-{key.name}", forever))
+
+    mine = await asyncio.create_task(spawn_for(Principal(name="a", key_id="key_a")))
+    other = await asyncio.create_task(spawn_for(Principal(name="b", key_id="key_b")))
+    static = await asyncio.create_task(spawn_for(Principal(name="static")))  # no row to watch
+    await _settle()
+    assert watch.watching == 2
+    assert watch.end_key("key_a") == 1
+    await asyncio.wait_for(mine.done.wait(), 2)
+    assert mine.saved == [("failed", REVOKED)]
+    assert not other.done.is_set() and not static.done.is_set()
+    await table.close()
+    assert other.saved == [("failed", STOPPED)] and watch.watching == 0

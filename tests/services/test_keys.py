@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -66,14 +64,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = Store(f"sqlite+aiosqlite:///{tmp_path / 'hearth.db'}")
-    await s.upgrade()
-    yield s
-    await s.close()
 
 
 async def _add(store: Store, name: str, **columns: object) -> str:

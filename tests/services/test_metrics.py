@@ -3,12 +3,16 @@ gauges read from the model registry at scrape time."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from collections.abc import Callable
 
 from hearth import __version__
+from hearth.core import principal
 from hearth.core.errors import EngineError, Overloaded, QueueTimeout
+from hearth.core.principal import Principal
 from hearth.engine.fake import FakeBackend
-from hearth.engine.meter import RunReport
+from hearth.engine.meter import EmbedReport, RunReport
 from hearth.engine.registry import ModelRegistry
 from hearth.engine.types import Usage
 from hearth.services.metrics import Metrics, token_buckets
@@ -64,6 +68,35 @@ def test_a_run_with_no_output_has_no_first_token_time() -> None:
     assert value(s, "hearth_time_to_first_token_seconds_count", model="m") is None
     assert value(s, "hearth_e2e_request_latency_seconds_count", model="m") == 1
     assert value(s, "hearth_requests_finished_total", model="m", finish_reason="cancelled") == 1
+
+
+async def test_requests_and_tokens_are_counted_by_key_name_never_the_key() -> None:
+    metrics = Metrics(ModelRegistry(), max_tokens=4096)
+    team = Principal(name="team-a", key_id="key_123")
+
+    async def request(via: principal.Surface, record: Callable[[], None]) -> None:
+        principal.act_as(team, via)
+        record()
+
+    await asyncio.create_task(request("openai", lambda: metrics.finished("m", REPORT)))
+    await asyncio.create_task(request("ollama", lambda: metrics.finished("m", REPORT)))
+    run = RunReport(1, Usage(3, 0), ("cancelled",), queue=0.1, ttft=None, e2e=0.1)
+    await asyncio.create_task(request("openai", lambda: metrics.finished("m", run)))
+    await asyncio.create_task(request("openai", lambda: metrics.refused("m", Overloaded("full"))))
+    vectors = EmbedReport(tokens=6, outcome="done", seconds=0.1)
+    await asyncio.create_task(request("openai", lambda: metrics.embedded("e", vectors)))
+    metrics.finished("m", REPORT)  # outside any request: the open server's
+    s = scrape(metrics)
+    requests = "hearth_key_requests_total"
+    assert value(s, requests, key="team-a", surface="openai", status="ok") == 2
+    assert value(s, requests, key="team-a", surface="ollama", status="ok") == 1
+    assert value(s, requests, key="team-a", surface="openai", status="cancelled") == 1
+    assert value(s, requests, key="team-a", surface="openai", status="refused") == 1
+    assert value(s, requests, key="open", surface="other", status="ok") == 1
+    assert value(s, "hearth_key_tokens_total", key="team-a", kind="prompt") == 10 + 10 + 3 + 6
+    assert value(s, "hearth_key_tokens_total", key="team-a", kind="completion") == 14
+    assert value(s, "hearth_key_tokens_total", key="team-a", kind="cached") == 8
+    assert "key_123" not in metrics.exposition().decode()
 
 
 def test_refusals_are_counted_by_reason() -> None:

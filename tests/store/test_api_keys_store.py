@@ -79,3 +79,35 @@ async def test_touch_records_the_last_use(store: Store) -> None:
     await store.api_keys.touch(row.id, 1234)
     found = await store.api_keys.by_digest(row.digest)
     assert found is not None and found.last_used_at == 1234
+
+
+async def test_find_by_name_or_prefix(store: Store) -> None:
+    _, a = stored_key("a")
+    await store.api_keys.add(a)
+    _, named = stored_key(a.prefix)
+    await store.api_keys.add(named)
+    assert (await store.api_keys.find("a")).id == a.id  # type: ignore[union-attr]
+    assert (await store.api_keys.find(named.prefix)).id == named.id  # type: ignore[union-attr]
+    assert (await store.api_keys.find(a.prefix)).id == named.id  # type: ignore[union-attr]
+    assert await store.api_keys.find("nobody") is None
+
+
+async def test_unusable_names_the_revoked_and_expired_among_those_asked(store: Store) -> None:
+    rows = {
+        name: stored_key(name, **columns)[1]
+        for name, columns in [
+            ("fine", {}),
+            ("later", {"expires_at": 2000}),
+            ("expired", {"expires_at": 1000}),
+            ("revoked", {}),
+            ("revoked-not-asked", {}),
+        ]
+    }
+    for row in rows.values():
+        await store.api_keys.add(row)
+    await store.api_keys.revoke("revoked", 900)
+    await store.api_keys.revoke("revoked-not-asked", 900)
+    asked = [rows[n].id for n in ("fine", "later", "expired", "revoked")]
+    gone = await store.api_keys.unusable(asked, now=1000)
+    assert sorted(gone) == sorted([rows["expired"].id, rows["revoked"].id])
+    assert await store.api_keys.unusable([], now=1000) == []

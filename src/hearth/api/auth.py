@@ -5,6 +5,8 @@ a route is behind the key by construction. Only a few paths are open (`/health`,
 chat page's shell, and what the operator opens); any other path needs the key however it
 is spelled: `//v1/models`, `/v1/models/`, `/./v1/models`, `/V1/models` or a HEAD are
 refused like `/v1/models` (the router then 404s or redirects what it does not match).
+What a stored key has running is held in the keyring's watch, which ends it when the
+key is revoked (services/key_watch.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from enum import StrEnum
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hearth.api.drain import FLIGHT_KEY, Flight
 from hearth.api.errors import error_response
 from hearth.api.ui import UI_PREFIX
 from hearth.core.config import Settings
@@ -160,8 +163,9 @@ class AuthGate:
                 await error_response(normalise(scope["path"]), exc)(scope, receive, send)
             return
         verdict = decision.verdict
+        via = surface_of(normalise(scope["path"]))
         if verdict.allowed:
-            act_as(decision.principal, surface_of(normalise(scope["path"])))
+            act_as(decision.principal, via)
         if scope["type"] == "websocket":
             if verdict.allowed or scope["path"] in FRAME_AUTH_PATHS:
                 scope[SCOPE_KEY] = decision
@@ -170,7 +174,15 @@ class AuthGate:
                 await send({"type": "websocket.close", "code": 1008, "reason": ""})
             return
         if verdict.allowed:
-            await self.app(scope, receive, send)
+            key_id = decision.principal.key_id
+            flight = scope.get(FLIGHT_KEY)
+            # Only a stored key can be revoked, and only a model surface has work worth
+            # ending (an admin request revoking its own key still gets its answer).
+            if key_id is None or via == "other" or not isinstance(flight, Flight):
+                await self.app(scope, receive, send)
+                return
+            with self.keyring.watch.hold(key_id, flight.revoke):
+                await self.app(scope, receive, send)
             return
         err = Unauthorized(MISSING_KEY if verdict is Verdict.MISSING else WRONG_KEY)
         # The shape of the surface the path names, however it is spelled (//api/tags).

@@ -26,31 +26,41 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hearth.api.errors import error_response
 from hearth.api.streaming import STREAM_KEY, EventStream
-from hearth.core.errors import ShuttingDown
+from hearth.core.errors import HearthError, ShuttingDown
 
 log = logging.getLogger(__name__)
 
 # How long the streams ended after the grace get to send their last event.
 AFTER_GRACE = 5.0
 WS_SERVICE_RESTART = 1012
+FLIGHT_KEY = "hearth.flight"
 
 
-class _Flight:
-    """One running HTTP request."""
+class Flight:
+    """One running HTTP request; the gate leaves it in the scope under FLIGHT_KEY (the
+    auth gate hands it to the key watch, services/key_watch.py)."""
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self.started = False  # its response has begun
         self.cancel = anyio.CancelScope()
-        self.ended_by: ShuttingDown | None = None
+        self.ended_by: HearthError | None = None
 
-    def end(self, err: ShuttingDown) -> None:
+    def end(self, err: HearthError) -> None:
+        """End it with `err`: a stream with an ending sends it as its last event; a
+        reply not begun is answered with `err` by the gate. A stream without an ending
+        follows a job, and ends as its job does: the drain stops the jobs, and so does a
+        revoke (services/jobs/table.py)."""
         stream = self.scope.get(STREAM_KEY)
         if isinstance(stream, EventStream):
-            stream.stop(err)  # one without an ending follows a job, stopped with the jobs
+            stream.stop(err)
         elif not self.started:
             self.ended_by = err  # answered with this by the gate
             self.cancel.cancel()
+
+    def revoke(self, err: HearthError) -> None:
+        """Its key was revoked: end it now."""
+        self.end(err)
 
 
 class Drain:
@@ -60,7 +70,7 @@ class Drain:
         self.draining = False
         self.retry_after = 1.0
         self._stop_jobs = stop_jobs
-        self._flights: set[_Flight] = set()
+        self._flights: set[Flight] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -75,7 +85,7 @@ class Drain:
         )
 
     @contextlib.contextmanager
-    def track(self, flight: _Flight) -> Iterator[None]:
+    def track(self, flight: Flight) -> Iterator[None]:
         self._flights.add(flight)
         self._idle.clear()
         try:
@@ -133,7 +143,8 @@ class DrainGate:
         if self.drain.draining:
             await _refuse(scope, receive, send, self.drain.refusal())
             return
-        flight = _Flight(scope)
+        flight = Flight(scope)
+        scope[FLIGHT_KEY] = flight
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -147,7 +158,7 @@ class DrainGate:
                 await _refuse(scope, receive, send, flight.ended_by)
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, err: ShuttingDown) -> None:
+async def _refuse(scope: Scope, receive: Receive, send: Send, err: HearthError) -> None:
     response = error_response(scope["path"], err)
     response.headers["Connection"] = "close"  # the connection is not kept for another
     await response(scope, receive, send)

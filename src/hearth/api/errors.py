@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -74,7 +75,8 @@ def error_response(path: str, err: HearthError, status: int | None = None) -> JS
         status = 503  # Ollama's answer to a full queue; its clients retry on it
     headers = {}
     if err.retry_after is not None:
-        headers["Retry-After"] = str(max(1, round(err.retry_after)))
+        # Rounded up: a client that waits exactly this long must not be refused again.
+        headers["Retry-After"] = str(max(1, math.ceil(err.retry_after)))
     if err.status == 401 and not is_ollama_path(path):
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(error_body(path, err), status_code=status, headers=headers)

@@ -15,8 +15,10 @@ from hearth.engine.registry import ModelRegistry
 from hearth.services.assistants import AssistantsService
 from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
+from hearth.services.limits import Limiter
 from hearth.services.metrics import Metrics
 from hearth.services.responses import ResponsesService
+from hearth.services.usage import UsageRecorder
 from hearth.store import Store
 
 
@@ -30,6 +32,8 @@ class AppState:
     responses: ResponsesService
     assistants: AssistantsService
     drain: Drain
+    usage: UsageRecorder
+    limiter: Limiter
     started_at: float = field(default_factory=time.time)
     metrics: Metrics | None = None  # None with --no-metrics
 

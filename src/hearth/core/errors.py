@@ -75,6 +75,32 @@ class Conflict(HearthError):
     code = "conflict"
 
 
+class RateLimited(HearthError):
+    """A key over its requests (type "requests") or tokens (type "tokens") per minute,
+    or its concurrent requests: OpenAI's 429, always with the seconds until a retry can
+    pass. `type` is set per instance: OpenAI names the limit that refused in it."""
+
+    status = 429
+    type = "requests"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float, tokens: bool = False) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.type = "tokens" if tokens else "requests"
+
+
+class QuotaExceeded(HearthError):
+    """A key's token budget for its period is spent: OpenAI's insufficient_quota, a 429
+    whose Retry-After runs to the next period."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "insufficient_quota"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, retry_after=retry_after)
+
+
 class Overloaded(HearthError):
     """The engine's queue is full (429) or a request waited too long for a slot (503)."""
 

@@ -7,6 +7,11 @@ it runs; a model nobody holds is unloaded once its keep-alive has passed (Ollama
 registered names, optionally with a Profile (a derived model: system prompt, default
 options, template); with a Catalog they survive restarts. A name that is not registered
 is an error, never a file path.
+
+Every lookup and listing answers for the key the current request acts for
+(core/principal): a model the key may not use is missing exactly as an unknown one is, so
+no surface can confirm that it exists. Code outside requests (start-up) acts as OPEN and
+sees every model.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from hearth.core.errors import Conflict, EngineError, HearthError, ModelNotFound
+from hearth.core import principal
+from hearth.core.errors import Conflict, EngineError, Forbidden, HearthError, ModelNotFound
 from hearth.engine.base import Backend
 from hearth.engine.catalog import Catalog, CatalogEntry, Profile
 from hearth.engine.meter import RunMeter
@@ -27,6 +33,9 @@ log = logging.getLogger(__name__)
 
 BackendFactory = Callable[[], Awaitable[Backend]]
 LOAD_FAILED = "the model could not be loaded; the server log says why"
+# The names are shared by every key: a tenant's key would otherwise change what other
+# keys see, and one limited to some models would learn of hidden names (a conflict).
+CHANGE_NEEDS_ADMIN = "Adding, changing or removing models needs an admin key."
 
 
 class _Default:
@@ -90,29 +99,44 @@ class ModelRegistry:
     def register(self, name: str, factory: BackendFactory) -> None:
         self._entries[name] = _Entry(name=name, factory=factory)
 
+    def _target(self, name: str) -> str | None:
+        """The registered model a name stands for, if the current key may see it: a key
+        sees a name it lists, and an alias of a model it lists."""
+        alias = self._aliases.get(name)
+        target = alias.target if alias is not None else name
+        if target not in self._entries or not principal.current().sees(name, target):
+            return None
+        return target
+
     def names(self) -> list[str]:
         """Registered models, then aliases."""
-        return [*self._entries, *self._aliases]
+        return [n for n in [*self._entries, *self._aliases] if self._target(n) is not None]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries or name in self._aliases
+        return isinstance(name, str) and self._target(name) is not None
 
     def resolve(self, name: str) -> str:
         """The registered model a name (or alias) stands for."""
-        alias = self._aliases.get(name)
-        target = alias.target if alias is not None else name
-        if target not in self._entries:
+        target = self._target(name)
+        if target is None:
             raise ModelNotFound(f"The model '{name}' does not exist", param="model")
         return target
 
     def profile(self, name: str) -> Profile:
         """What a derived model adds to its base (empty for models and plain aliases)."""
         alias = self._aliases.get(name)
-        return alias.profile if alias is not None else Profile()
+        return alias.profile if alias is not None and name in self else Profile()
+
+    @staticmethod
+    def check_may_change() -> None:
+        """Refuse `alias()` and `remove()` to the current key before work they would waste."""
+        if not principal.current().admin:
+            raise Forbidden(CHANGE_NEEDS_ADMIN)
 
     def alias(self, alias: str, target: str, profile: Profile | None = None) -> None:
         """Create or replace `alias` → target (copy), or a derived model (create). A
         derived model's own profile is folded into the new one, so chains stay flat."""
+        self.check_may_change()
         if alias in self._entries:
             raise Conflict(f"'{alias}' is a configured model and cannot be replaced")
         base = self.profile(target)
@@ -127,11 +151,12 @@ class ModelRegistry:
         self._save()
 
     def aliases(self) -> dict[str, str]:
-        return {name: entry.target for name, entry in self._aliases.items()}
+        return {name: e.target for name, e in self._aliases.items() if name in self}
 
     async def remove(self, name: str) -> None:
         """Forget an alias, or a model and every alias of it. The model is unloaded at
         once, or, while requests hold it, when the last of them ends."""
+        self.check_may_change()
         if name in self._aliases:
             del self._aliases[name]
             self._save()
@@ -258,8 +283,11 @@ class ModelRegistry:
         self._reaper = asyncio.create_task(loop())
 
     def status(self) -> list[ModelStatus]:
+        """The registered models the current key sees."""
         out = []
         for e in self._entries.values():
+            if e.name not in self:
+                continue
             if e.backend is not None:
                 state = "loaded"
             elif e.loading is not None:

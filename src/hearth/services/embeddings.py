@@ -18,6 +18,7 @@ from hearth.core.errors import HearthError
 from hearth.engine.meter import EmbedOutcome, EmbedReport
 from hearth.engine.registry import DEFAULT, KeepAlive, ModelRegistry
 from hearth.engine.types import EmbeddingResult, ModelInfo
+from hearth.services.limits import current_lease
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,10 @@ async def embed(
                     _report(registry, model, started, "error")
                 raise
             _report(registry, model, started, "done", result.prompt_tokens)
+    lease = current_lease()
+    if lease is not None:  # a limited key's tokens: charged once embedded (never refused)
+        lease.charge(result.prompt_tokens)
+        await lease.settle()
     return Embeddings(result.vectors, result.prompt_tokens, info.embedding_length, loaded - started)
 
 

@@ -32,6 +32,7 @@ from hearth.engine.types import (
     Usage,
 )
 from hearth.services.failures import engine_failure
+from hearth.services.limits import Lease, current_lease
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,14 @@ class ModelReply:
     tool_names: tuple[str, ...] = ()
     clock: Clock = field(default_factory=Clock)
     metered: _Metered | None = None  # set when the registry has a meter; reported on close
+    # A limited key's lease: completion tokens are charged to it as they stream; closing
+    # the run frees the request's concurrency slot.
+    lease: Lease | None = None
+    charged: int = 0  # completion tokens charged so far
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(g.prompt_tokens for g in self.generations)
 
     @property
     def first_output_ns(self) -> int | None:
@@ -169,6 +178,9 @@ class ModelReply:
     def _note(self, index: int, event: GenerationEvent) -> None:
         if isinstance(event, Finished):
             self.finished[index] = event
+        elif self.lease is not None and isinstance(event, TokenEvent):
+            self.charged += 1  # about one token per event; the end settles the exact count
+            self.lease.charge(1)
 
     @property
     def usage(self) -> Usage:
@@ -190,6 +202,13 @@ class ModelReply:
         release, self.release = self.release, None
         if release is not None:
             await release()
+        lease, self.lease = self.lease, None
+        if lease is not None:
+            lease.charge(self.usage.completion_tokens - self.charged)
+            await lease.settle()
+            # The work is done: its concurrency slot is free before a stream's last
+            # lines ([DONE]) reach a client, who may send its next request at once.
+            await lease.release()
         metered, self.metered = self.metered, None
         if metered is not None:
             try:
@@ -261,7 +280,9 @@ async def start_reply(
     none: if one fails, or the caller is cancelled while waiting, the admitted ones are
     closed. The run holds a lease on the model until it is closed. With a meter on the
     registry, the run's times and tokens are reported to it when it closes. A surface
-    that started timing the request earlier passes its clock."""
+    that started timing the request earlier passes its clock. A limited key's request
+    (services/limits) has its prompt's tokens taken against the key's tokens per minute
+    and budget once the engine has counted them; a refusal closes the run and raises."""
     clock = clock if clock is not None else Clock()
     backend, release = await registry.acquire(requests[0].model, keep_alive)
     if clock.loaded_ns is None:
@@ -275,6 +296,14 @@ async def start_reply(
         if meter is not None:
             _not_admitted(meter, model, requests, clock.started_ns, exc)
         raise
+    lease = current_lease()
+    if lease is not None:
+        try:  # the key's tokens per minute and budget admit the prompt, or refuse it
+            await lease.take_prompt(run.prompt_tokens)
+        except BaseException:
+            await run.aclose()
+            raise
+        run.lease = lease
     clock.admitted_ns = time.perf_counter_ns()
     run.clock = clock
     if meter is not None:

@@ -8,7 +8,8 @@ server (within the cache's second), and revoking the last one does not open it a
 
 A database key is looked up by digest and the answer cached for at most `ttl` (1 s), so
 a revoke from another process (the CLI) takes effect within about a second, and a burst
-of requests costs one query per key per second. A key's `last_used_at` is written at
+of requests costs one query per key per second. What a key has running when it is
+revoked is ended too (key_watch.py). A key's `last_used_at` is written at
 most once a minute per process, in the background, never on the request's path.
 """
 
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable
 
 from hearth.core.principal import OPEN, STATIC, Limits, Principal
+from hearth.services.key_watch import KeyWatch
 from hearth.store.api_keys import ApiKeys
 from hearth.store.models import ApiKey
 
@@ -87,6 +89,7 @@ class Keyring:
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._touched: dict[str, float] = {}
         self._touches: set[asyncio.Task[None]] = set()  # held: the loop keeps weak refs
+        self.watch = KeyWatch(stored)  # what stored keys have running
 
     async def enabled(self) -> bool:
         if self._digests:
@@ -135,6 +138,12 @@ class Keyring:
             self._cache.clear()
         self._cache[hex_digest] = (now, key)
         return key
+
+    def revoked(self, key: ApiKey) -> int:
+        """A key revoked through this process: refused from now on, not a second later,
+        and what it has running is ended at once (how many things that was)."""
+        self._cache.pop(key.digest, None)
+        return self.watch.end_key(key.id)
 
     def _touch(self, key: ApiKey) -> None:
         now = self._clock()

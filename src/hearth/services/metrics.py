@@ -26,9 +26,11 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from hearth import __version__
+from hearth.core import principal
 from hearth.core.errors import Overloaded, QueueTimeout
-from hearth.engine.meter import EmbedReport, RunReport
+from hearth.engine.meter import EmbedReport, RunReport, Status
 from hearth.engine.registry import ModelRegistry
+from hearth.engine.types import Usage
 
 # The classic text format, which generate_latest writes and every Prometheus reads.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -190,6 +192,22 @@ class Metrics:
         self.websockets_open = Gauge(
             "hearth_websocket_connections_open", "WebSocket connections open now.", registry=reg
         )
+        # By the key's name (the Principal's, never the key): bounded by the keys an
+        # operator made, and "static" / "open" for --api-key keys and an open server.
+        self.key_requests = Counter(
+            "hearth_key_requests",
+            "Requests by API key name, surface and status: 'ok', 'cancelled' (the client "
+            "left), 'error' (the engine failed) or 'refused' (no slot: 429/503).",
+            ["key", "surface", "status"],
+            registry=reg,
+        )
+        self.key_tokens = Counter(
+            "hearth_key_tokens",
+            "Tokens by API key name and kind: 'prompt' (embedded inputs too), 'completion', "
+            "'cached' (prompt tokens found in the KV cache).",
+            ["key", "kind"],
+            registry=reg,
+        )
         reg.register(EngineCollector(models))
         ProcessCollector(registry=reg)
         PlatformCollector(registry=reg)
@@ -200,6 +218,7 @@ class Metrics:
     def refused(self, model: str, error: Overloaded) -> None:
         reason = "queue_timeout" if isinstance(error, QueueTimeout) else "queue_full"
         self.rejected.labels(model, reason).inc()
+        self._by_key("refused", Usage(0, 0))
 
     def finished(self, model: str, report: RunReport) -> None:
         usage = report.usage
@@ -218,11 +237,21 @@ class Metrics:
         self.request_prompt_tokens.labels(model).observe(usage.prompt_tokens)
         self.request_generation_tokens.labels(model).observe(usage.completion_tokens)
         self.request_n.labels(model).observe(report.n)
+        self._by_key(report.status, usage)
 
     def embedded(self, model: str, report: EmbedReport) -> None:
         self.embeddings.labels(model, report.outcome).inc()
         self.embedding_tokens.labels(model).inc(report.tokens)
         self.embedding_latency.labels(model).observe(report.seconds)
+        self._by_key(report.status, Usage(report.tokens, 0))
+
+    def _by_key(self, status: Status, usage: Usage) -> None:
+        """For whom the request ran: its task acts for the key (core/principal.py)."""
+        key = principal.current().name
+        self.key_requests.labels(key, principal.surface(), status).inc()
+        self.key_tokens.labels(key, "prompt").inc(usage.prompt_tokens)
+        self.key_tokens.labels(key, "completion").inc(usage.completion_tokens)
+        self.key_tokens.labels(key, "cached").inc(usage.cached_tokens)
 
     # ---- HTTP (api/metrics.py's middleware) -------------------------------------------
 

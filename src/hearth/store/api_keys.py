@@ -3,7 +3,10 @@ revoked key stays listed (and keeps authentication on; see services/keys.py)."""
 
 from __future__ import annotations
 
-from sqlalchemy import exists, or_, select, update
+from collections.abc import Collection
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.core.errors import Conflict
 from hearth.store.db import Database
@@ -35,20 +38,28 @@ class ApiKeys:
         async with self.db.read() as session:
             return bool(await session.scalar(select(exists().select_from(ApiKey))))
 
+    async def find(self, name_or_prefix: str) -> ApiKey | None:
+        """The key of that name, else of that prefix."""
+        async with self.db.read() as session:
+            return await _named(session, name_or_prefix)
+
+    async def unusable(self, ids: Collection[str], now: int) -> list[str]:
+        """Which of these keys are revoked or expired by `now` (one query)."""
+        gone = or_(
+            ApiKey.revoked_at.is_not(None),
+            and_(ApiKey.expires_at.is_not(None), ApiKey.expires_at <= now),
+        )
+        async with self.db.read() as session:
+            return list(await session.scalars(select(ApiKey.id).where(ApiKey.id.in_(ids), gone)))
+
     async def revoke(self, name_or_prefix: str, now: int) -> tuple[ApiKey, bool] | None:
         """Revoke the key of that name, else of that prefix: the key and whether this
         revoked it (revoked earlier, it keeps its first `revoked_at`); None when no key
         matches."""
         async with self.db.write() as session:
-            matches = await session.scalars(
-                select(ApiKey).where(
-                    or_(ApiKey.name == name_or_prefix, ApiKey.prefix == name_or_prefix)
-                )
-            )
-            found = sorted(matches, key=lambda k: k.name != name_or_prefix)  # a name first
-            if not found:
+            key = await _named(session, name_or_prefix)
+            if key is None:
                 return None
-            key = found[0]
             if key.revoked_at is not None:
                 return key, False
             key.revoked_at = now
@@ -59,3 +70,11 @@ class ApiKeys:
         async with self.db.write() as session:
             stmt = update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
             await session.execute(stmt)
+
+
+async def _named(session: AsyncSession, name_or_prefix: str) -> ApiKey | None:
+    matches = await session.scalars(
+        select(ApiKey).where(or_(ApiKey.name == name_or_prefix, ApiKey.prefix == name_or_prefix))
+    )
+    found = sorted(matches, key=lambda k: k.name != name_or_prefix)  # a name first
+    return found[0] if found else None

@@ -1,5 +1,5 @@
 """The tables: responses, conversations and their items, assistants, threads, messages,
-runs and run steps, API keys. Conventions every stored object follows:
+runs and run steps, API keys, usage. Conventions every stored object follows:
 
 - `seq`: an auto-incrementing integer key, the order of creation. Lists page on it
   (`store.pages`), because `created_at` has one-second resolution.
@@ -197,3 +197,60 @@ class ApiKey(Stored, Base):
     expires_at: Mapped[int | None] = mapped_column(BigInteger)
     last_used_at: Mapped[int | None] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# ---- usage --------------------------------------------------------------------------------
+
+
+class UsageRecord(Base):
+    """One request's use of a model, written when its generation (or embedding) ended.
+    `key_id` is None for a static `--api-key` key or an open server; `key_name` is the
+    Principal's name (never the key). `at` is unix seconds; a day is `at // 86400` (UTC)."""
+
+    __tablename__ = "usage"
+    __table_args__ = (
+        Index("ix_usage_at", "at"),
+        Index("ix_usage_key_name_at", "key_name", "at"),
+        Index("ix_usage_key_id", "key_id"),
+    )
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    at: Mapped[int] = mapped_column(BigInteger)
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    key_name: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str] = mapped_column(String(256))
+    surface: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    cached_tokens: Mapped[int] = mapped_column(Integer)
+
+
+class RateLimit(Base):
+    """The shared counters of a key with limits, one row per key, updated only by single
+    conditional UPDATEs (store/limits.py) so that replicas sharing the database admit
+    together no more than the limits. `*_tat` are GCRA theoretical arrival times (unix
+    seconds) of requests and tokens; `budget_used` counts tokens since `budget_start`, the
+    start of the key's current budget period (unix seconds; an older one reads as 0)."""
+
+    __tablename__ = "rate_limits"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    requests_tat: Mapped[float] = mapped_column(Float, default=0.0)
+    tokens_tat: Mapped[float] = mapped_column(Float, default=0.0)
+    budget_start: Mapped[int] = mapped_column(BigInteger, default=0)
+    budget_used: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LimitHold(Base):
+    """The requests of a key (with a limit of concurrent requests) that one server process
+    (`owner`, as services/jobs/owners.py names it) is running. The process renews
+    `heartbeat_at` while it holds any; a row whose heartbeat is stale (its process died)
+    no longer counts."""
+
+    __tablename__ = "limit_holds"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
+    held: Mapped[int] = mapped_column(Integer, default=0)
+    heartbeat_at: Mapped[float] = mapped_column(Float, default=0.0)

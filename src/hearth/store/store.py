@@ -6,9 +6,11 @@ from hearth.store.api_keys import ApiKeys
 from hearth.store.assistants import Rows, Threads
 from hearth.store.conversations import Conversations
 from hearth.store.db import Database
+from hearth.store.limits import RateLimits
 from hearth.store.migrate import upgrade
 from hearth.store.models import Assistant
 from hearth.store.responses import Responses
+from hearth.store.usage import UsageLog
 
 
 class Store:
@@ -19,6 +21,8 @@ class Store:
         self.assistants = Rows(self.db, Assistant)
         self.threads = Threads(self.db)
         self.api_keys = ApiKeys(self.db)
+        self.usage = UsageLog(self.db)
+        self.rate_limits = RateLimits(self.db)
 
     async def upgrade(self) -> None:
         """Apply the migrations not applied yet."""

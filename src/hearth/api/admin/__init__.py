@@ -4,6 +4,7 @@ Each module adds its routes to `router` with `dependencies=[AdminOnly]` on the r
 
 from fastapi import APIRouter, Depends
 
+from hearth.api.admin import keys, usage
 from hearth.core import principal
 from hearth.core.errors import Forbidden
 
@@ -17,5 +18,7 @@ AdminOnly = Depends(admin_only)
 
 
 def admin_router() -> APIRouter:
-    # The modules with routes are added here as they come (keys, usage).
-    return APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminOnly])
+    router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminOnly])
+    router.include_router(keys.router)
+    router.include_router(usage.router)
+    return router

@@ -4,7 +4,8 @@ Hearth serves GGUF files it was started with. Copy makes an alias, create a deri
 (system prompt, default options, template over a served model), both kept in the data dir
 across restarts; delete removes either (a model given with --model returns on restart).
 Pull of a served name succeeds with the status lines clients wait for; of anything else it
-is a 404 that says how to add a model.
+is a 404 that says how to add a model. A key limited to some models sees only those here
+too, and may not copy, create or delete (403: the names are shared by every key).
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ async def create(body: CreateRequest, state: State) -> Response:
             "'from' is required: name a served model to derive this one from", param="from"
         )
     base = resolve_model(state, body.from_)
+    state.registry.check_may_change()  # before the base is loaded for nothing
     if body.template is not None:
         try:
             ChatTemplate(body.template)

@@ -22,10 +22,12 @@ from hearth.api import auth
 from hearth.api.errors import ws_error_frame
 from hearth.api.state import AppState, State
 from hearth.api.ws import frames
+from hearth.core import principal
 from hearth.core.errors import EngineError, HearthError
-from hearth.core.principal import act_as
+from hearth.core.principal import act_as, current
 from hearth.services import chat_history
 from hearth.services.chat_session import ChatSession, Reply
+from hearth.services.limits import Lease, holding, limited
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,16 @@ class Connection:
         self.auth_deadline = self.last_activity + min(AUTH_WINDOW_S, state.settings.ws_idle_timeout)
         self._send_lock = asyncio.Lock()
         self._turns: dict[str, chat_history.Turn] = {}  # requests continuing a conversation
+        self._task: asyncio.Task[Any] | None = None  # the one serving the socket
+        self._key_id: str | None = None  # the stored key it is watched under
+        self._revoked = False
+        self._leases: dict[str, Lease] = {}  # requests of a key with limits
+
+    async def _release(self, rid: str) -> None:
+        """A request ended: its key's concurrency slot is free, before the client hears."""
+        lease = self._leases.pop(rid, None)
+        if lease is not None:
+            await lease.release()
 
     # ---- what the session reports ------------------------------------------------------
 
@@ -63,6 +75,7 @@ class Connection:
 
     async def done(self, rid: str, reply: Reply) -> None:
         self.last_activity = time.monotonic()
+        await self._release(rid)
         turn = self._turns.pop(rid, None)
         if turn is not None:
             # Stored before `done` is sent: a client that reads the conversation next sees it.
@@ -71,6 +84,7 @@ class Connection:
 
     async def failed(self, rid: str, err: HearthError) -> None:
         self._turns.pop(rid, None)  # a failed turn did not happen
+        await self._release(rid)
         if isinstance(err, EngineError):
             log.error("engine error on /v1/ws request %s: %s", rid, err.message)
         self.last_activity = time.monotonic()
@@ -92,10 +106,27 @@ class Connection:
             await self.ws.close(code, reason)
         raise _Closed()
 
+    def revoke(self, err: HearthError) -> None:
+        """Its key was revoked: the socket is closed (1008) and its requests stopped."""
+        if not self._revoked and self._task is not None:
+            self._revoked = True
+            self._task.cancel()
+
+    def _watch(self) -> None:
+        """Watched under its key from when it is authenticated (services/key_watch.py)."""
+        if self._key_id is not None:  # a second auth frame: watched under its key now
+            self.state.keyring.watch.discard(self._key_id, self.revoke)
+        self._key_id = principal.current().key_id
+        if self._key_id is not None:
+            self.state.keyring.watch.add(self._key_id, self.revoke)
+
     async def serve(self) -> None:
+        self._task = asyncio.current_task()
         try:
             if self.verdict is auth.Verdict.WRONG:
                 await self.close(POLICY_VIOLATION, "invalid API key")
+            if self.authed:
+                self._watch()
             while True:
                 message = await self._receive()
                 self.last_activity = time.monotonic()
@@ -103,8 +134,20 @@ class Connection:
                 await self._handle(message)
         except _Closed:
             pass
+        except asyncio.CancelledError:
+            if not self._revoked:
+                raise
+            assert self._task is not None
+            self._task.uncancel()  # this cancel was ours: the closing below goes on
         finally:
+            if self._key_id is not None:
+                self.state.keyring.watch.discard(self._key_id, self.revoke)
             stopped = await self.session.close()
+            for rid in list(self._leases):
+                await self._release(rid)
+            if self._revoked:  # after the session: none of its sends holds the lock now
+                with contextlib.suppress(Exception):  # the client may be gone already
+                    await self.ws.close(POLICY_VIOLATION, "API key revoked or expired")
             # Replies cut off by the connection's end are kept as far as they got, as if
             # the client had cancelled them.
             for rid, text in stopped.items():
@@ -119,6 +162,7 @@ class Connection:
             await self.close(POLICY_VIOLATION, "invalid API key")
         act_as(decision.principal, "ws")
         self.authed = True
+        self._watch()
 
     async def _receive(self) -> dict[str, Any]:
         """The next message, meanwhile enforcing the auth window and the idle timeout."""
@@ -179,13 +223,25 @@ class Connection:
         elif kind == "chat":
             rid = frames.required_id(frame)
             body = frames.chat_frame(frame)
-            history, turn = [], None
-            if body.conversation is not None:
-                history, turn = await chat_history.begin(
-                    self.state.conversations, body.conversation, frames.turn_messages(body)
-                )
-            request = frames.generation_request(body, self.state.registry, history)
-            self.session.start(rid, request)
+            # Each chat message is a request of the key's: admitted against its limits
+            # (refused as an error frame), holding a concurrency slot until it ends.
+            principal = current()
+            lease = await self.state.limiter.admit(principal) if limited(principal) else None
+            try:
+                history, turn = [], None
+                if body.conversation is not None:
+                    history, turn = await chat_history.begin(
+                        self.state.conversations, body.conversation, frames.turn_messages(body)
+                    )
+                request = frames.generation_request(body, self.state.registry, history)
+                with holding(lease):
+                    self.session.start(rid, request)
+            except BaseException:
+                if lease is not None:
+                    await lease.release()
+                raise
+            if lease is not None:
+                self._leases[rid] = lease
             if turn is not None:  # after start: a refused duplicate id keeps the first's turn
                 self._turns[rid] = turn
         elif kind == "cancel":

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 Event = tuple[str, dict[str, Any]]
 RUNNING = ("queued", "in_progress")
 STOPPED = objects.error("server_error", "The server stopped before this run finished.")
+REVOKED = objects.error(
+    "server_error", "The API key that started this run was revoked or has expired."
+)
 INTERNAL = objects.error("server_error", "The server had an error while processing this run.")
 # The events after which a stream has nothing more to say.
 FINAL_EVENTS = {
@@ -50,6 +53,7 @@ FINAL_EVENTS = {
 class RunJob(Job[Event]):
     kind = "run"
     STOPPED = STOPPED
+    REVOKED = REVOKED
     INTERNAL = INTERNAL
 
     def __init__(

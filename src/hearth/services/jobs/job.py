@@ -29,15 +29,17 @@ class EndedElsewhere(Exception):
 
 class Job(ABC, Generic[E]):
     kind: ClassVar[str] = "job"
-    # The errors it ends with when the server stops it, and when it has a bug.
+    # The errors it ends with when the server stops it, when the key that started it is
+    # revoked, and when it has a bug.
     STOPPED: ClassVar[dict[str, Any]]
+    REVOKED: ClassVar[dict[str, Any]]
     INTERNAL: ClassVar[dict[str, Any]]
 
     def __init__(self, key: str, opening: Iterable[E] = ()) -> None:
         self.key = key
         self.log: EventLog[E] = EventLog(opening)
         self.task: asyncio.Task[None] | None = None
-        # Why it was stopped: "cancelled" (by its client) or "shutdown".
+        # Why it was stopped: "cancelled" (by its client), "revoked" (its key) or "shutdown".
         self.cancel_reason: str | None = None
         self.started = False
 
@@ -88,6 +90,8 @@ class Job(ABC, Generic[E]):
         except asyncio.CancelledError:
             if self.cancel_reason == "cancelled":
                 await self.end("cancelled")
+            elif self.cancel_reason == "revoked":
+                await self.end("failed", self.REVOKED)
             else:
                 await self.end("failed", self.STOPPED)
         except Exception:  # a bug or a database fault: logged; the client sees no details

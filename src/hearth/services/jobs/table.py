@@ -15,9 +15,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-from hearth.core.errors import StoreUnavailable
+from hearth.core import principal
+from hearth.core.errors import StoreUnavailable, Unauthorized
 from hearth.services.jobs.job import Job
 from hearth.services.jobs.owners import HEARTBEAT_EVERY, Judge, orphan_judge, this_process
+from hearth.services.key_watch import KeyWatch
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,9 @@ class JobTable(Generic[J]):
         self._chores = chores
         self._jobs: dict[str, J] = {}
         self._heartbeat: asyncio.Task[None] | None = None
+        # Told what each database key has running, so that a revoke stops its jobs too.
+        self.watch: KeyWatch | None = None
+        self._stopping: set[asyncio.Task[None]] = set()  # held: the loop keeps weak refs
 
     def get(self, key: str) -> J | None:
         return self._jobs.get(key)
@@ -53,9 +58,21 @@ class JobTable(Generic[J]):
     # ---- one job ------------------------------------------------------------------------
 
     def spawn(self, job: J) -> J:
+        """Run a job for the key of the request that spawns it (its task inherits it)."""
         job.task = asyncio.create_task(job.execute(), name=f"{self.kind} {job.key}")
         self._jobs[job.key] = job
         job.task.add_done_callback(lambda _: self._forget(job))
+        key_id = principal.current().key_id
+        if self.watch is not None and key_id is not None:
+            watch = self.watch
+
+            def revoked(err: Unauthorized) -> None:
+                stopping = asyncio.create_task(self.stop(job, "revoked"))
+                self._stopping.add(stopping)
+                stopping.add_done_callback(self._stopping.discard)
+
+            watch.add(key_id, revoked)
+            job.task.add_done_callback(lambda _: watch.discard(key_id, revoked))
         return job
 
     def _forget(self, job: J) -> None:

@@ -33,6 +33,9 @@ from hearth.store.models import Response
 log = logging.getLogger(__name__)
 
 STOPPED = error("server_error", "The server stopped before this response finished.")
+REVOKED = error(
+    "server_error", "The API key that started this response was revoked or has expired."
+)
 INTERNAL = error("server_error", "The server had an error while processing your response.")
 _STATUS = {
     "stop": "completed",
@@ -45,6 +48,7 @@ _STATUS = {
 class ResponseJob(Job[dict[str, Any]]):
     kind = "response"
     STOPPED = STOPPED
+    REVOKED = REVOKED
     INTERNAL = INTERNAL
 
     def __init__(
