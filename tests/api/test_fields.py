@@ -44,3 +44,10 @@ def test_each_surface_keeps_its_own_roles(
         with pytest.raises(ValidationError) as info:
             model.model_validate({"role": role, "content": "x"})
         assert validation_error(info.value).param == "role"
+
+
+def test_one_of_documents_its_values_as_an_enum() -> None:
+    schema = Pick.model_json_schema()["properties"]["colour"]
+    assert schema["enum"] == ["blue", "red"] and schema["type"] == "string"
+    role = OpenAIMessage.model_json_schema()["properties"]["role"]
+    assert "developer" in role["enum"] and "ipython" not in role["enum"]

@@ -13,7 +13,9 @@ from hearth.api.state import State
 router = APIRouter()
 
 
-@router.get("/health")
+@router.get(
+    "/health", responses={503: {"description": "A model is loading or failed to load (same body)"}}
+)
 async def health(state: State) -> JSONResponse:
     models = []
     ready = True

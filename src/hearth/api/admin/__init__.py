@@ -5,6 +5,7 @@ Each module adds its routes to `router` with `dependencies=[AdminOnly]` on the r
 from fastapi import APIRouter, Depends
 
 from hearth.api.admin import keys, usage
+from hearth.api.documented import OPENAI_ERRORS
 from hearth.core import principal
 from hearth.core.errors import Forbidden
 
@@ -18,7 +19,9 @@ AdminOnly = Depends(admin_only)
 
 
 def admin_router() -> APIRouter:
-    router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminOnly])
+    router = APIRouter(
+        prefix="/admin", tags=["admin"], dependencies=[AdminOnly], responses=OPENAI_ERRORS
+    )
     router.include_router(keys.router)
     router.include_router(usage.router)
     return router

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from hearth.api.assistants.schemas import CreateRun, CreateThreadAndRun, SubmitToolOutputs
+from hearth.api.documented import SSE_STREAM
 from hearth.api.responses.pages import Page
 from hearth.api.state import State
 from hearth.api.streaming import EventStream, sse_event
@@ -28,14 +29,14 @@ def _answer(job: RunJob, stream: bool | None) -> dict[str, Any] | EventStream:
     return EventStream(_sse(job)) if stream else job.snapshot()
 
 
-@router.post("/runs", response_model=None)
+@router.post("/runs", response_model=None, responses=SSE_STREAM)
 async def create_thread_and_run(
     body: CreateThreadAndRun, state: State
 ) -> dict[str, Any] | EventStream:
     return _answer(await state.assistants.create_thread_and_run(body), body.stream)
 
 
-@router.post("/{thread_id}/runs", response_model=None)
+@router.post("/{thread_id}/runs", response_model=None, responses=SSE_STREAM)
 async def create_run(thread_id: str, body: CreateRun, state: State) -> dict[str, Any] | EventStream:
     return _answer(await state.assistants.runs.create(thread_id, body), body.stream)
 
@@ -60,7 +61,9 @@ async def cancel_run(thread_id: str, run_id: str, state: State) -> Any:
     return await state.assistants.runs.cancel(thread_id, run_id)
 
 
-@router.post("/{thread_id}/runs/{run_id}/submit_tool_outputs", response_model=None)
+@router.post(
+    "/{thread_id}/runs/{run_id}/submit_tool_outputs", response_model=None, responses=SSE_STREAM
+)
 async def submit_tool_outputs(
     thread_id: str, run_id: str, body: SubmitToolOutputs, state: State
 ) -> dict[str, Any] | EventStream:

@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter
 
+from hearth.api.documented import OLLAMA_ERRORS
 from hearth.api.ollama import chat, embed, generate, manage, models, root
 
 
 def ollama_router() -> APIRouter:
-    api = APIRouter(prefix="/api")
+    api = APIRouter(prefix="/api", responses=OLLAMA_ERRORS)
     subs = (chat.router, generate.router, embed.router, models.router, manage.router)
     for sub in (*subs, root.api_router):
         api.include_router(sub)

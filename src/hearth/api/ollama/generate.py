@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from hearth.api.documented import NDJSON_STREAM
 from hearth.api.ollama import convert
 from hearth.api.ollama.replies import answer
 from hearth.api.ollama.schemas import GenerateRequest
@@ -15,7 +16,7 @@ from hearth.api.streaming import EventStream
 router = APIRouter()
 
 
-@router.post("/generate", response_model=None)
+@router.post("/generate", response_model=None, responses=NDJSON_STREAM)
 async def generate(
     body: GenerateRequest, state: State, request: Request
 ) -> dict[str, Any] | EventStream:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
+from hearth.api.documented import NDJSON_STREAM
 from hearth.api.ollama.convert import profile_options, resolve_model
 from hearth.api.ollama.replies import NDJSON
 from hearth.api.ollama.schemas import CopyRequest, CreateRequest, DeleteRequest, PullRequest
@@ -47,14 +48,14 @@ def _statuses(lines: list[str], stream: bool | None) -> Response:
     return EventStream(chunks(), media_type=NDJSON, ending=ollama_ndjson_ending)
 
 
-@router.post("/copy")
+@router.post("/copy", response_class=Response)  # 200 and no body, as Ollama answers
 async def copy(body: CopyRequest, state: State) -> Response:
     source = resolve_model(state, body.source)
     state.registry.alias(_new_name(body.destination, "destination"), source)
     return Response(status_code=200)
 
 
-@router.delete("/delete")
+@router.delete("/delete", response_class=Response)
 async def delete(body: DeleteRequest, state: State) -> Response:
     name = body.model or body.name
     if not name:
@@ -63,7 +64,7 @@ async def delete(body: DeleteRequest, state: State) -> Response:
     return Response(status_code=200)
 
 
-@router.post("/create", response_model=None)
+@router.post("/create", response_model=None, responses=NDJSON_STREAM)
 async def create(body: CreateRequest, state: State) -> Response:
     refused = [
         f for f in ("files", "adapters", "quantize", "messages", "modelfile") if getattr(body, f)
@@ -102,7 +103,7 @@ async def create(body: CreateRequest, state: State) -> Response:
     )
 
 
-@router.post("/pull", response_model=None)
+@router.post("/pull", response_model=None, responses=NDJSON_STREAM)
 async def pull(body: PullRequest, state: State) -> Response:
     name = body.model or body.name
     try:

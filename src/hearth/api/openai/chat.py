@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from hearth.api.documented import SSE_STREAM
 from hearth.api.openai.convert import (
     chat_logprobs,
     chat_request,
@@ -37,7 +38,7 @@ from hearth.services.profiles import with_profile
 router = APIRouter()
 
 
-@router.post("/chat/completions", response_model=ChatCompletion)
+@router.post("/chat/completions", response_model=ChatCompletion, responses=SSE_STREAM)
 async def create_chat_completion(
     body: ChatCompletionRequest, state: State, request: Request
 ) -> Response:

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from hearth.api.documented import SSE_STREAM
 from hearth.api.openai.convert import (
     completion_logprobs,
     explicit,
@@ -52,7 +53,7 @@ async def _echoes(state: AppState, body: CompletionRequest, prompts: list[Prompt
         ]
 
 
-@router.post("/completions", response_model=Completion)
+@router.post("/completions", response_model=Completion, responses=SSE_STREAM)
 async def create_completion(body: CompletionRequest, state: State, request: Request) -> Response:
     if body.suffix:
         raise InvalidRequest("'suffix' (fill-in-the-middle) is not supported.", param="suffix")

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from hearth.api.documented import SSE_STREAM
 from hearth.api.responses.pages import Page
 from hearth.api.responses.schemas import CreateResponse
 from hearth.api.state import State
@@ -22,7 +23,7 @@ async def _sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
         yield sse_event(event["type"], event)
 
 
-@router.post("", response_model=None)
+@router.post("", response_model=None, responses=SSE_STREAM)
 async def create_response(
     body: CreateResponse, state: State, request: Request
 ) -> dict[str, Any] | EventStream:
@@ -49,7 +50,7 @@ async def create_response(
     return response
 
 
-@router.get("/{response_id}", response_model=None)
+@router.get("/{response_id}", response_model=None, responses=SSE_STREAM)
 async def get_response(
     response_id: str, state: State, stream: bool = False, starting_after: str | None = None
 ) -> dict[str, Any] | EventStream:
