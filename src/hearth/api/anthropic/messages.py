@@ -8,8 +8,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from hearth.api.anthropic.convert import explicit, generation_request, message
+from hearth.api.anthropic.replies import Message, MessageTokensCount
 from hearth.api.anthropic.schemas import MessageCountRequest, MessageRequest
 from hearth.api.anthropic.stream import message_stream
+from hearth.api.documented import SSE_STREAM
 from hearth.api.errors import new_request_id
 from hearth.api.state import AppState, State
 from hearth.api.streaming import (
@@ -31,7 +33,7 @@ def _headers() -> dict[str, str]:
     return {"request-id": new_request_id()}
 
 
-@router.post("/messages")
+@router.post("/messages", response_model=Message, responses=SSE_STREAM)
 async def create_message(body: MessageRequest, state: State, request: Request) -> Response:
     profile = state.registry.profile(body.model)
     message_id = new_id("msg_")
@@ -62,7 +64,7 @@ async def _start(state: AppState, gen_request: GenerationRequest) -> ModelReply:
     return await start_reply(state.registry, [replace(gen_request, max_tokens=None)])
 
 
-@router.post("/messages/count_tokens")
+@router.post("/messages/count_tokens", response_model=MessageTokensCount)
 async def count_tokens(body: MessageCountRequest, state: State, request: Request) -> Response:
     """The prompt's tokens exactly as /v1/messages would decode them for the same body: the
     same conversion, the same profile, counted by the model's own template and tokenizer."""
