@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from hearth import __version__
 from hearth.api import auth, health, ui, ws
 from hearth.api.admin import admin_router
+from hearth.api.anthropic import anthropic_router
 from hearth.api.assistants import assistants_router
 from hearth.api.drain import Drain, DrainGate
 from hearth.api.errors import install_error_handlers
@@ -113,6 +114,7 @@ def create_app(
 
     app.include_router(health.router)
     app.include_router(openai_router())
+    app.include_router(anthropic_router())
     app.include_router(responses_router())
     app.include_router(assistants_router())
     app.include_router(ollama_router())
@@ -135,7 +137,7 @@ def create_app(
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],  # the SDKs send their own (x-stainless-*, anthropic-*)
-            expose_headers=["Retry-After"],
+            expose_headers=["Retry-After", "request-id"],
         )
     if state.metrics is not None:
         app.include_router(metrics_router)

@@ -54,6 +54,7 @@ MOST_TOKENS = 4
 LENGTH_FIELD = {
     "POST /v1/chat/completions": "max_tokens",
     "POST /v1/completions": "max_tokens",
+    "POST /v1/messages": "max_tokens",
     "POST /v1/responses": "max_output_tokens",
     "POST /v1/threads/runs": "max_completion_tokens",
     "POST /v1/threads/{thread_id}/runs": "max_completion_tokens",
@@ -71,6 +72,7 @@ PLAIN_INPUT = {
     "POST /v1/chat/completions": ("messages", HELLO),
     "POST /api/chat": ("messages", HELLO),
     "POST /v1/responses": ("input", "hi"),
+    "POST /v1/messages": ("messages", HELLO),
 }
 
 

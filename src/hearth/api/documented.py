@@ -6,7 +6,7 @@ the streams a route answers with when asked to stream.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -24,6 +24,16 @@ class OpenAIError(BaseModel):
 
 class OllamaError(BaseModel):
     error: str
+
+
+class AnthropicErrorObject(BaseModel):
+    type: str
+    message: str
+
+
+class AnthropicError(BaseModel):
+    type: Literal["error"]
+    error: AnthropicErrorObject
 
 
 _STATUSES: dict[int | str, str] = {
@@ -44,6 +54,11 @@ def _responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
 
 OPENAI_ERRORS = _responses(OpenAIError)
 OLLAMA_ERRORS = _responses(OllamaError)
+ANTHROPIC_ERRORS: dict[int | str, dict[str, Any]] = {
+    **{k: v for k, v in _responses(AnthropicError).items() if k != 503},
+    503: {"model": AnthropicError, "description": "Shutting down or the database out of reach"},
+    529: {"model": AnthropicError, "description": "The engine's queue is full, or no slot in time"},
+}
 
 
 def _stream(media_type: str, item: dict[str, Any], text: str) -> dict[int | str, dict[str, Any]]:

@@ -2,9 +2,10 @@
 (and WebSocket error frames).
 
 OpenAI clients expect `{"error": {"message", "type", "param", "code"}}`; Ollama clients
-`{"error": "..."}`. Which one a path gets is decided by its prefix. A stream that fails
-after its first byte ends with the same body as its last event (OpenAI's SSE, Ollama's
-NDJSON line).
+`{"error": "..."}`; Anthropic clients `{"type": "error", "error": {"type", "message"}}`
+with Anthropic's statuses and a `request-id` header. Which one a path gets is decided by
+its prefix. A stream that fails after its first byte ends with the same body as its last
+event (OpenAI's SSE, Ollama's NDJSON line, Anthropic's `error` event).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from hearth.core.errors import (
     NotFound,
     Overloaded,
 )
+from hearth.core.ids import new_id
 from hearth.services.failures import openai_error_object
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,43 @@ OLLAMA_PREFIX = "/api/"
 
 def is_ollama_path(path: str) -> bool:
     return path.startswith(OLLAMA_PREFIX) or path == "/api"
+
+
+ANTHROPIC_PREFIX = "/v1/messages"
+# Anthropic's overloaded status: the SDK raises OverloadedError on it and retries.
+ANTHROPIC_OVERLOADED = 529
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+}
+
+
+def is_anthropic_path(path: str) -> bool:
+    return path == ANTHROPIC_PREFIX or path.startswith(ANTHROPIC_PREFIX + "/")
+
+
+def anthropic_status(err: HearthError) -> int:
+    return ANTHROPIC_OVERLOADED if isinstance(err, Overloaded) else err.status
+
+
+def anthropic_error_body(err: HearthError) -> dict[str, Any]:
+    status = anthropic_status(err)
+    if status == ANTHROPIC_OVERLOADED:
+        kind = "overloaded_error"
+    elif status >= 500:
+        kind = "api_error"
+    else:  # a 405 or 409 is a request this server will not take as sent
+        kind = _ANTHROPIC_TYPES.get(status, "invalid_request_error")
+    return {"type": "error", "error": {"type": kind, "message": err.message}}
+
+
+def new_request_id() -> str:
+    """Anthropic's `request-id` header, which its SDK puts on every error it raises."""
+    return new_id("req_")
 
 
 def openai_error_body(err: HearthError) -> dict[str, Any]:
@@ -50,6 +89,8 @@ def ollama_error_body(err: HearthError) -> dict[str, Any]:
 def error_body(path: str, err: HearthError) -> dict[str, Any]:
     if is_ollama_path(path):
         return ollama_error_body(err)
+    if is_anthropic_path(path):
+        return anthropic_error_body(err)
     return openai_error_body(err)
 
 
@@ -71,9 +112,12 @@ def ws_error_frame(err: HearthError, rid: str | None) -> dict[str, Any]:
 def error_response(path: str, err: HearthError, status: int | None = None) -> JSONResponse:
     """`status`, when given, overrides the error's own (a refusal of Starlette's)."""
     status = status or err.status
+    headers = {}
     if isinstance(err, Overloaded) and is_ollama_path(path):
         status = 503  # Ollama's answer to a full queue; its clients retry on it
-    headers = {}
+    elif is_anthropic_path(path):
+        status = anthropic_status(err) if status == err.status else status
+        headers["request-id"] = new_request_id()
     if err.retry_after is not None:
         # Rounded up: a client that waits exactly this long must not be refused again.
         headers["Retry-After"] = str(max(1, math.ceil(err.retry_after)))

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from hearth.api.errors import ollama_error_body, openai_error_body
+from hearth.api.errors import anthropic_error_body, ollama_error_body, openai_error_body
 from hearth.core.errors import HearthError
 from hearth.services.generation import ChoiceResult, ModelReply
 
@@ -55,6 +55,11 @@ def ndjson_line(payload: dict[str, Any]) -> bytes:
 def openai_sse_ending(err: HearthError) -> bytes:
     """The OpenAI chat and text completion streams' error event, then their end."""
     return sse_data(openai_error_body(err)) + sse_data("[DONE]")
+
+
+def anthropic_sse_ending(err: HearthError) -> bytes:
+    """Anthropic's stream error: an `error` event, after which the stream just ends."""
+    return sse_event("error", anthropic_error_body(err))
 
 
 def ollama_ndjson_ending(err: HearthError) -> bytes:

@@ -46,6 +46,11 @@ class Backend(Protocol):
 
     async def tokenize(self, text: str) -> list[int]: ...
 
+    async def prompt_tokens(self, request: GenerationRequest) -> int:
+        """How many tokens `start(request)` would decode as its prompt (chat template,
+        tools and all), without starting anything."""
+        ...
+
     async def detokenize(self, ids: Sequence[int]) -> str:
         """The text of token ids (special tokens written out), all within the vocabulary."""
         ...

@@ -81,7 +81,7 @@ class FakeGeneration:
             tail = out.flush()
             if tail:
                 yield TokenEvent(tail, index=index)
-        yield Finished(reason, self._usage(n), index)
+        yield Finished(reason, self._usage(n), index, stop=out.matched)
 
     def _usage(self, n: int) -> Usage:
         return Usage(prompt_tokens=self.prompt_tokens, completion_tokens=n)
@@ -141,12 +141,14 @@ class FakeBackend:
             raise InvalidRequest(f"token id {ids[bad]} is not in the vocabulary", param=param)
         return list(ids)
 
+    async def prompt_tokens(self, request: GenerationRequest) -> int:
+        if request.prompt_ids is not None:
+            return len(self._known_ids(request.prompt_ids, "prompt"))
+        return len(fake_tokens(self._prompt_text(request)))
+
     async def start(self, request: GenerationRequest) -> FakeGeneration:
         self.requests.append(request)
-        if request.prompt_ids is not None:
-            n_prompt = len(self._known_ids(request.prompt_ids, "prompt"))
-        else:
-            n_prompt = len(fake_tokens(self._prompt_text(request)))
+        n_prompt = await self.prompt_tokens(request)
         wanted = n_prompt + (request.max_tokens or 1)
         if wanted > self.context_length:
             raise ContextLengthExceeded(

@@ -29,6 +29,7 @@ class StopMatcher:
     def __init__(self, stops: tuple[str, ...] | list[str]) -> None:
         self._stops = tuple(s for s in stops if s)
         self._held = ""
+        self.matched: str | None = None  # the stop string that ended the text, once one has
 
     def push(self, text: str) -> tuple[str, bool]:
         """Returns (text that is safe to emit, whether a stop string was reached)."""
@@ -39,7 +40,7 @@ class StopMatcher:
         for stop in self._stops:
             at = buf.find(stop)
             if at != -1 and (cut == -1 or at < cut):
-                cut = at
+                cut, self.matched = at, stop
         if cut != -1:
             self._held = ""
             return buf[:cut], True
@@ -67,6 +68,11 @@ class OutputText:
 
     def push(self, piece: bytes) -> tuple[str, bool]:
         return self._stops.push(self._utf8.push(piece))
+
+    @property
+    def matched(self) -> str | None:
+        """The stop string that ended the text (Anthropic's reply names it)."""
+        return self._stops.matched
 
     def flush(self) -> str:
         text, stopped = self._stops.push(self._utf8.flush())

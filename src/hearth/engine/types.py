@@ -160,6 +160,7 @@ class Finished:
     usage: Usage
     index: int = 0
     error: str | None = None
+    stop: str | None = None  # the stop string that ended a "stop", when one did
 
 
 GenerationEvent = TokenEvent | ToolCallDelta | Finished

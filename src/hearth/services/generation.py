@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field, replace
 
 from hearth.chat.toolparse import ToolCallParser
 from hearth.core.errors import Overloaded
+from hearth.core.ids import new_id
 from hearth.engine.base import Backend, Generation
 from hearth.engine.meter import RunMeter, RunReport
 from hearth.engine.registry import DEFAULT, KeepAlive, ModelRegistry, Release
@@ -43,6 +45,7 @@ class ChoiceResult:
     text: str = ""
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    stop: str | None = None  # the stop string that ended it, when one did
     logprobs: list[TokenLogprob] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
 
@@ -100,6 +103,7 @@ class ModelReply:
     # the run frees the request's concurrency slot.
     lease: Lease | None = None
     charged: int = 0  # completion tokens charged so far
+    call_id_prefix: str = "call_"  # of the ids given to the model's tool calls (toolu_)
 
     @property
     def prompt_tokens(self) -> int:
@@ -123,7 +127,10 @@ class ModelReply:
             return
         parsers: dict[int, ToolCallParser] = {}
         async for index, event in self._raw_events():
-            parser = parsers.setdefault(index, ToolCallParser(self.tool_names))
+            if index not in parsers:
+                make_id = functools.partial(new_id, self.call_id_prefix)
+                parsers[index] = ToolCallParser(self.tool_names, make_id)
+            parser = parsers[index]
             if isinstance(event, TokenEvent):
                 pieces = parser.feed(event.text)
                 if all(isinstance(p, str) for p in pieces):
@@ -244,6 +251,7 @@ class ModelReply:
                     raise engine_failure(event)
                 result.finish_reason = event.reason
                 result.usage = event.usage
+                result.stop = event.stop
             elif isinstance(event, ToolCallDelta):
                 result.add(event)
             else:
@@ -309,6 +317,18 @@ async def start_reply(
     if meter is not None:
         run.metered = _Metered(meter, model)
     return run
+
+
+async def count_prompt(
+    registry: ModelRegistry, request: GenerationRequest, keep_alive: KeepAlive = DEFAULT
+) -> int:
+    """The prompt tokens `start_reply([request])` would decode, counted by the model that
+    would decode them; nothing is generated."""
+    backend, release = await registry.acquire(request.model, keep_alive)
+    try:
+        return await backend.prompt_tokens(request)
+    finally:
+        await release()
 
 
 def _not_admitted(

@@ -1,30 +1,52 @@
-"""GET /v1/models and /v1/models/{id}."""
+"""GET /v1/models and /v1/models/{id}: OpenAI's shape, or Anthropic's for a request that
+carries `anthropic-version`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header, Query
 
+from hearth.api.anthropic.models import model_info, model_page
 from hearth.api.state import AppState, State
 from hearth.core.errors import ModelNotFound
 
 router = APIRouter()
 
+AnthropicVersion = Annotated[str | None, Header(alias="anthropic-version")]
+
+
+def _created(state: AppState, name: str) -> int:
+    backend = state.registry.loaded(name)
+    return backend.info.created if backend is not None else int(state.started_at)
+
 
 def _model(state: AppState, name: str) -> dict[str, Any]:
-    backend = state.registry.loaded(name)
-    created = backend.info.created if backend is not None else int(state.started_at)
+    created = _created(state, name)
     return {"id": name, "object": "model", "created": created, "owned_by": "hearth"}
 
 
 @router.get("/models")
-async def list_models(state: State) -> dict[str, Any]:
-    return {"object": "list", "data": [_model(state, n) for n in state.registry.names()]}
+async def list_models(
+    state: State,
+    anthropic_version: AnthropicVersion = None,
+    before_id: str | None = None,
+    after_id: str | None = None,
+    limit: Annotated[int, Query()] = 20,
+) -> dict[str, Any]:
+    names = state.registry.names()
+    if anthropic_version is not None:
+        models = [model_info(n, _created(state, n)) for n in names]
+        return model_page(models, before_id, after_id, limit)
+    return {"object": "list", "data": [_model(state, n) for n in names]}
 
 
 @router.get("/models/{model_id:path}")
-async def get_model(model_id: str, state: State) -> dict[str, Any]:
+async def get_model(
+    model_id: str, state: State, anthropic_version: AnthropicVersion = None
+) -> dict[str, Any]:
     if model_id not in state.registry:
         raise ModelNotFound(f"The model '{model_id}' does not exist", param="model")
+    if anthropic_version is not None:
+        return model_info(model_id, _created(state, model_id))
     return _model(state, model_id)

@@ -130,6 +130,10 @@ class LlamaCppBackend:
             request.prompt, add_special=self.model.add_bos, parse_special=True
         )
 
+    async def prompt_tokens(self, request: GenerationRequest) -> int:
+        self._check_open()
+        return len(self.render(request))
+
     def _known_ids(self, ids: Seq[int], param: str) -> list[int]:
         # An id outside the vocabulary would make llama.cpp read past its tables.
         bad = first_unknown_token(ids, self.model.n_vocab)

@@ -488,7 +488,7 @@ class Scheduler:
         text, stopped = seq.text.push(self.model.piece(token))
         if stopped:
             self._emit_text(seq, text, lp)
-            self._finish(seq, "stop")
+            self._finish(seq, "stop", stop=seq.text.matched)
             return
         if len(seq.generated) >= seq.max_tokens:
             self._emit_text(seq, text + seq.text.flush(), lp)
@@ -502,13 +502,22 @@ class Scheduler:
         elif text:
             self._emit(seq, TokenEvent(text, index=seq.index))
 
-    def _finish(self, seq: Sequence, reason: FinishReason, *, error: str | None = None) -> None:
+    def _finish(
+        self,
+        seq: Sequence,
+        reason: FinishReason,
+        *,
+        error: str | None = None,
+        stop: str | None = None,
+    ) -> None:
         usage = Usage(
             prompt_tokens=len(seq.prompt),
             completion_tokens=len(seq.generated),
             cached_tokens=seq.cached_tokens,
         )
-        self._emit(seq, Finished(reason=reason, usage=usage, index=seq.index, error=error))
+        self._emit(
+            seq, Finished(reason=reason, usage=usage, index=seq.index, error=error, stop=stop)
+        )
         seq.done = True
         self._release(seq)
 

@@ -1,0 +1,12 @@
+"""The Anthropic Messages API surface under /v1 (the anthropic SDKs, Claude Code)."""
+
+from fastapi import APIRouter
+
+from hearth.api.anthropic import messages
+from hearth.api.documented import ANTHROPIC_ERRORS
+
+
+def anthropic_router() -> APIRouter:
+    router = APIRouter(prefix="/v1", responses=ANTHROPIC_ERRORS)
+    router.include_router(messages.router)
+    return router
