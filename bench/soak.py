@@ -9,7 +9,9 @@ so it is refused throughout. Reported:
 
 - errors: anything but a completed reply, a 429 for the limited key, or the cut of a
   client that left on purpose (target 0);
-- RSS growth from the end of the warm-up to the end (target < 5%);
+- RSS growth from the end of the warm-up to the end (target < 5%), not counting the host
+  memory of the KV cache of idle conversations (`--cache-ram`, by design up to its
+  budget; `hearth_host_cache_bytes`), which is reported beside it;
 - that no sequence is running or waiting once the clients stop;
 - recorded usage (`/admin/usage`) against what the clients were told: for every key
   whose clients finish their replies, prompt and completion tokens must be equal.
@@ -193,6 +195,18 @@ def wait_healthy(server: Server, timeout: float = 180) -> None:
     raise RuntimeError("server did not become ready")
 
 
+def host_cache_mb(url: str) -> float:
+    """What the host cache of parked sequences holds now (from /metrics)."""
+    reply = httpx.get(
+        f"{url}/metrics", headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10
+    )
+    total = 0.0
+    for line in reply.text.splitlines():
+        if line.startswith("hearth_host_cache_bytes"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total / 2**20
+
+
 def running_now(url: str) -> int:
     models = httpx.get(f"{url}/health", timeout=10).json()["models"]
     return sum(int(m["running"]) + int(m["waiting"]) for m in models)
@@ -234,6 +248,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds before RSS counts")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--parallel", type=int, default=8)
+    parser.add_argument("--cache-ram", type=int, help="MiB for the host cache (the default)")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="hearth-soak-"))
@@ -248,18 +263,24 @@ def main() -> int:
         sys.executable, "-m", "hearth", "serve", "--port", str(port), "--api-key", ADMIN_KEY,
         "--parallel", str(args.parallel), "--log-level", "warning",
     ]  # fmt: skip
+    if args.cache_ram is not None:
+        argv += ["--cache-ram", str(args.cache_ram)]
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     os.environ["HEARTH_DATA_DIR"] = str(data_dir)  # the server's, like the keys'
     server = Server(argv, port, RESULTS / f"soak-{stamp}.log")
     try:
         wait_healthy(server)
-        rss: list[tuple[float, float]] = []
+        rss: list[tuple[float, float, float]] = []  # (seconds, RSS MiB, host cache MiB)
         started = time.monotonic()
+
+        def one_sample() -> None:
+            cached = host_cache_mb(server.url)
+            rss.append((time.monotonic() - started, server.rss_mb(), cached))
 
         async def sample() -> None:
             while True:
-                rss.append((time.monotonic() - started, server.rss_mb()))
+                await asyncio.to_thread(one_sample)
                 await asyncio.sleep(5)
 
         async def everything() -> dict[str, Tally]:
@@ -276,12 +297,13 @@ def main() -> int:
         busy_at_end = running_now(server.url)
         time.sleep(3)  # usage is written in batches about once a second
         usage = recorded(server.url)
-        rss.append((time.monotonic() - started, server.rss_mb()))
+        one_sample()
     finally:
         server.stop()
 
-    after_warmup = [mb for t, mb in rss if t >= args.warmup] or [rss[-1][1]]
-    growth = (after_warmup[-1] - after_warmup[0]) / after_warmup[0] * 100
+    kept = [(mb, cached) for t, mb, cached in rss if t >= args.warmup] or [rss[-1][1:]]
+    first, last = kept[0][0] - kept[0][1], kept[-1][0] - kept[-1][1]
+    growth = (last - first) / first * 100
     errors = Counter[str]()
     for tally in tallies.values():
         errors.update(tally.errors)
@@ -307,10 +329,14 @@ def main() -> int:
         "left_on_purpose": tallies["soak-leaving"].left,
         "limited_429": tallies["soak-limited"].limited,
         "errors": dict(errors),
-        "rss_mb_after_warmup": round(after_warmup[0], 1),
-        "rss_mb_end": round(after_warmup[-1], 1),
+        "rss_mb_after_warmup": round(kept[0][0], 1),
+        "rss_mb_end": round(kept[-1][0], 1),
+        "host_cache_mb_after_warmup": round(kept[0][1], 1),
+        "host_cache_mb_end": round(kept[-1][1], 1),
+        "rss_less_host_cache_mb_after_warmup": round(first, 1),
+        "rss_less_host_cache_mb_end": round(last, 1),
         "rss_growth_pct": round(growth, 2),
-        "rss_mb_median": round(statistics.median(mb for _, mb in rss), 1),
+        "rss_mb_median": round(statistics.median(mb for _, mb, _ in rss), 1),
         "sequences_busy_at_end": busy_at_end,
         "usage": checked,
     }
