@@ -55,7 +55,12 @@ def test_every_operation_documents_its_surfaces_errors(spec: dict[str, Any]) -> 
     for _, path, operation in operations(spec):
         if path == "/health":
             continue
-        shape = "OllamaError" if path.startswith("/api/") else "OpenAIError"
+        if path.startswith("/api/"):
+            shape = "OllamaError"
+        elif path.startswith("/v1/messages"):
+            shape = "AnthropicError"
+        else:
+            shape = "OpenAIError"
         for status in ("4XX", "500", "503"):
             content = operation["responses"][status]["content"]["application/json"]
             assert content["schema"] == {"$ref": f"#/components/schemas/{shape}"}, path
