@@ -180,21 +180,6 @@ class Client:
                     self.tally.errors[f"{surface} {type(exc).__name__}"] += 1
 
 
-def wait_healthy(server: Server, timeout: float = 180) -> None:
-    """Up once /health is 200 (the one route open without a key)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"server exited with {server.proc.returncode}")
-        try:
-            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("server did not become ready")
-
-
 def host_cache_mb(url: str) -> float:
     """What the host cache of parked sequences holds now (from /metrics)."""
     reply = httpx.get(
@@ -270,7 +255,7 @@ def main() -> int:
     os.environ["HEARTH_DATA_DIR"] = str(data_dir)  # the server's, like the keys'
     server = Server(argv, port, RESULTS / f"soak-{stamp}.log")
     try:
-        wait_healthy(server)
+        server.wait_ready(path="/health")
         rss: list[tuple[float, float, float]] = []  # (seconds, RSS MiB, host cache MiB)
         started = time.monotonic()
 

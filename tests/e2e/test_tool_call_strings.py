@@ -119,7 +119,9 @@ def test_greedy_code_example(client: openai.OpenAI, stream: bool) -> None:
     body = required(messages, [PYTHON], temperature=0, max_tokens=512, extra_body={"top_k": 1})
     finish, calls, content = chat(client, stream, **body)
     check(finish, calls, content, ("stream" if stream else "whole", finish))
-    assert finish == "tool_calls" and len(calls) == 1
+    # One call (parallel_tool_calls is off). Under some cache states the greedy model
+    # writes code until max_tokens ("length", the call cut: check() allows only that).
+    assert len(calls) == 1
 
 
 # An earlier call whose code prints the tag, in each surface's own form.
@@ -143,7 +145,9 @@ def test_a_call_from_the_history_repeated(client: openai.OpenAI, stream: bool) -
     body = required(messages, [PYTHON], temperature=0, max_tokens=200)
     finish, calls, content = chat(client, stream, **body)
     check(finish, calls, content, ("stream" if stream else "whole", finish))
-    assert finish == "tool_calls" and len(calls) == 1
+    # One call (parallel_tool_calls is off). Under some cache states the greedy model
+    # writes code until max_tokens ("length", the call cut: check() allows only that).
+    assert len(calls) == 1
     assert holds_tag(calls), f"the model no longer writes the tag, so this tests nothing: {calls}"
 
 

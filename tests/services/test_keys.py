@@ -8,6 +8,7 @@ import hmac
 
 import pytest
 
+from hearth.core.errors import StoreUnavailable
 from hearth.core.ids import unix_now
 from hearth.services import keys
 from hearth.services.keys import Keyring, digest, new_key
@@ -147,3 +148,24 @@ def test_new_keys_are_random_with_a_visible_prefix() -> None:
     assert prefix.startswith("hth_") and len(prefix) == 12
     assert hex_digest == digest(key).hex()
     assert new_key()[0] != key
+
+
+async def test_an_outage_keeps_the_last_answer_on_whether_keys_exist() -> None:
+    """No key can be made while the database is away: a server without keys stays open
+    through an outage; one that never got an answer is refused (tests/api/test_auth.py)."""
+
+    class Flaky:
+        down = False
+
+        async def any(self) -> bool:
+            if self.down:
+                raise StoreUnavailable("The database is unavailable at the moment.")
+            return False
+
+    now = [0.0]
+    stored = Flaky()
+    ring = Keyring(stored=stored, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert not await ring.enabled()
+    stored.down, now[0] = True, 5.0
+    assert not await ring.enabled()  # the last answer, not a 503
+    assert await ring.verify(None)

@@ -23,6 +23,7 @@ import secrets
 import time
 from collections.abc import Callable
 
+from hearth.core.errors import StoreUnavailable
 from hearth.core.principal import OPEN, STATIC, Limits, Principal
 from hearth.services.key_watch import KeyWatch
 from hearth.store.api_keys import ApiKeys
@@ -101,7 +102,14 @@ class Keyring:
         # Once true it stays true (rows are never deleted): no more queries.
         if known is not None and (known[1] or now - known[0] < self._ttl):
             return known[1]
-        self._any_stored = (now, await self._stored.any())
+        try:
+            self._any_stored = (now, await self._stored.any())
+        except StoreUnavailable:
+            if known is None:
+                raise  # never asked: refused (503), not an open door
+            # Keys are only made in the database: none was made while it is away, so the
+            # last answer holds, and what needs no store works through an outage.
+            return known[1]
         return self._any_stored[1]
 
     async def verify(self, presented: str | None) -> bool:
