@@ -113,9 +113,12 @@ def test_port_in_use(tmp_path: Path) -> None:
 def test_models_subcommand_reads_the_same_settings(tmp_path: Path) -> None:
     result = hearth("models", tmp_path=tmp_path)
     assert result.returncode == 0
-    assert result.stdout.startswith(MODEL + "\t")
+    assert result.stdout.startswith(MODEL + "\tllama_cpp\t")
     (tmp_path / "hearth.toml").write_text('[models]\nalias = "/no/such.gguf"\n')
     assert "/no/such.gguf" in one_clear_line(hearth("models", tmp_path=tmp_path))
+    (tmp_path / "hearth.toml").write_text('[[models]]\nname = "q"\npath = "/x.gguf"\nnope = 1\n')
+    line = one_clear_line(hearth("models", tmp_path=tmp_path))
+    assert "model entry 'q': nope" in line
 
 
 def _popen(args: list[str], tmp_path: Path) -> subprocess.Popen[str]:

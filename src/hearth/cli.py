@@ -17,7 +17,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args, get_origin
 
 from hearth import __version__
-from hearth.core.config import ConfigError, Settings, load_settings
+from hearth.core.config import ConfigError, ModelSpec, Settings, load_settings
 from hearth.core.errors import HearthError
 from hearth.core.ids import unix_now
 from hearth.core.logtext import quote_prompts
@@ -36,6 +36,8 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("options (also HEARTH_<NAME> env vars and hearth.toml keys)")
     for name, field in Settings.model_fields.items():
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if "flag" in extra and extra["flag"] is None:
+            continue  # set in hearth.toml only (tables have no flag form)
         flag = str(extra.get("flag", "--" + name.replace("_", "-")))
         kwargs: dict[str, Any] = {"dest": name, "default": None, "help": field.description}
         annotation = field.annotation
@@ -120,23 +122,31 @@ class UsageError(Exception):
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {name: getattr(args, name) for name in Settings.model_fields}
+    overrides = {name: getattr(args, name, None) for name in Settings.model_fields}
     try:
         return load_settings(overrides, args.config)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
 
 
-def _checked_models(settings: Settings) -> dict[str, Any]:
+def _checked_models(settings: Settings) -> dict[str, ModelSpec]:
     from hearth.engine.llama_cpp.model import ModelFileError, check_gguf
 
     try:
         models = settings.served_models()
-        for path in models.values():
-            check_gguf(path)
+        for spec in models.values():
+            if spec.path is not None:
+                check_gguf(spec.path)
     except (ConfigError, ModelFileError) as exc:
         raise UsageError(str(exc)) from None
     return models
+
+
+def _where(spec: ModelSpec) -> str:
+    """Where a model is served from, for the terminal."""
+    if spec.path is not None:
+        return str(spec.path)
+    return f"{spec.backend}: " + ", ".join(member.url for member in spec.urls)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -191,8 +201,8 @@ def serve(settings: Settings) -> int:
         )
     url = _url(settings.host, port)
     print(f"Hearth {__version__}", flush=True)
-    for name, path in models.items():
-        print(f"  model     {name}  ({path})", flush=True)
+    for name, spec in models.items():
+        print(f"  model     {name}  ({_where(spec)})", flush=True)
     print(f"  data dir  {settings.data_dir}", flush=True)
     print(f"  database  {_shown_url(settings.store_url)}", flush=True)
     print(f"  auth      {'API key required' if keyed else 'off'}", flush=True)
@@ -275,8 +285,8 @@ def _draining_server(config: uvicorn.Config, drain: Drain, grace: float) -> uvic
 
 
 def list_models(settings: Settings) -> int:
-    for name, path in _checked_models(settings).items():
-        print(f"{name}\t{path}")
+    for name, spec in _checked_models(settings).items():
+        print(f"{name}\t{spec.backend}\t{_where(spec)}")
     return 0
 
 

@@ -17,7 +17,12 @@ def test_defaults_work_on_a_laptop() -> None:
     assert s.port == 8000
     assert s.is_loopback
     assert s.api_keys == []
-    assert s.served_models() == {BUNDLED_MODEL_NAME: bundled_model_path()}
+    (spec,) = s.served_models().values()
+    assert (spec.name, spec.backend, spec.path) == (
+        BUNDLED_MODEL_NAME,
+        "llama_cpp",
+        bundled_model_path(),
+    )
 
 
 def test_precedence_flags_over_env_over_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):

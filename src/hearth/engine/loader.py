@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 
-from hearth.core.config import Settings
+from hearth.core.config import ConfigError, ModelSpec, Settings
 from hearth.engine.base import Backend
-from hearth.engine.catalog import Catalog
-from hearth.engine.registry import ModelRegistry
+from hearth.engine.catalog import Catalog, Profile
+from hearth.engine.registry import DEFAULT, BackendFactory, KeepAlive, ModelRegistry
 
 
 def _threads(settings: Settings) -> int:
     return settings.threads or os.cpu_count() or 1
 
 
-def _gguf_factory(name: str, path: Path, settings: Settings):  # type: ignore[no-untyped-def]
+def _gguf_factory(spec: ModelSpec, settings: Settings) -> BackendFactory:
+    name, path = spec.name, spec.path
+    assert path is not None  # checked by ModelSpec for llama_cpp entries
+
     async def load() -> Backend:
         # Imported here so that tests and tools that never load a GGUF skip llama.cpp.
         from hearth.engine.llama_cpp.backend import LlamaCppBackend
         from hearth.engine.llama_cpp.scheduler import SchedulerConfig
 
         config = SchedulerConfig(
-            ctx_size=settings.ctx_size,
-            parallel=settings.parallel,
+            ctx_size=spec.ctx_size or settings.ctx_size,
+            parallel=spec.parallel or settings.parallel,
             batch_size=settings.batch_size,
             host_cache_bytes=settings.cache_ram << 20,
             threads=_threads(settings),
@@ -37,10 +39,37 @@ def _gguf_factory(name: str, path: Path, settings: Settings):  # type: ignore[no
     return load
 
 
+def _factory(spec: ModelSpec, settings: Settings) -> BackendFactory:
+    if spec.backend == "llama_cpp":
+        return _gguf_factory(spec, settings)
+    raise ConfigError(f"model entry {spec.name!r}: backend {spec.backend!r} is not available")
+
+
+def _keep_alive(spec: ModelSpec) -> KeepAlive:
+    if spec.keep_alive is None:
+        return DEFAULT
+    return None if spec.keep_alive == "forever" else spec.keep_alive
+
+
+def _profile(spec: ModelSpec) -> Profile:
+    return Profile(system=spec.system, options=dict(spec.options))
+
+
 def build_registry(settings: Settings) -> ModelRegistry:
     catalog = Catalog(settings.data_dir / "models.json")
     registry = ModelRegistry(keep_alive=settings.keep_alive, catalog=catalog)
-    for name, path in settings.served_models().items():
-        registry.register(name, _gguf_factory(name, path, settings))
+    for name, spec in settings.served_models().items():
+        if spec.parallel and spec.parallel > settings.batch_size:
+            raise ConfigError(
+                f"model entry {name!r}: parallel ({spec.parallel}) must not exceed "
+                f"batch_size ({settings.batch_size})"
+            )
+        registry.register(
+            name,
+            _factory(spec, settings),
+            keep_alive=_keep_alive(spec),
+            profile=_profile(spec),
+            aliases=spec.aliases,
+        )
     registry.load_catalog()
     return registry

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hearth.core import principal
 from hearth.core.errors import Conflict, EngineError, Forbidden, HearthError, ModelNotFound
@@ -57,6 +57,8 @@ class _Entry:
     leases: int = 0
     error: str | None = None
     removed: bool = False  # gone from the registry; unloaded when its last lease ends
+    keep_alive: KeepAlive = DEFAULT  # the model's own, from its config entry
+    profile: Profile = field(default_factory=Profile)  # its entry's system and options
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,7 @@ class ModelRegistry:
         self.keep_alive = keep_alive
         self._entries: dict[str, _Entry] = {}
         self._aliases: dict[str, CatalogEntry] = {}
+        self._config_aliases: dict[str, CatalogEntry] = {}
         self._catalog = catalog
         self._reaper: asyncio.Task[None] | None = None
         # Removed models that requests still hold, by identity (a new model may reuse
@@ -96,13 +99,27 @@ class ModelRegistry:
 
     # ---- names -----------------------------------------------------------------------
 
-    def register(self, name: str, factory: BackendFactory) -> None:
-        self._entries[name] = _Entry(name=name, factory=factory)
+    def register(
+        self,
+        name: str,
+        factory: BackendFactory,
+        *,
+        keep_alive: KeepAlive = DEFAULT,
+        profile: Profile | None = None,
+        aliases: tuple[str, ...] = (),
+    ) -> None:
+        """A served model; `aliases` are other names for it from its config entry (kept
+        out of the catalog: the config file says them again at each start)."""
+        self._entries[name] = _Entry(
+            name=name, factory=factory, keep_alive=keep_alive, profile=profile or Profile()
+        )
+        for alias in aliases:
+            self._config_aliases[alias] = CatalogEntry(name)
 
     def _target(self, name: str) -> str | None:
         """The registered model a name stands for, if the current key may see it: a key
         sees a name it lists, and an alias of a model it lists."""
-        alias = self._aliases.get(name)
+        alias = self._aliases.get(name) or self._config_aliases.get(name)
         target = alias.target if alias is not None else name
         if target not in self._entries or not principal.current().sees(name, target):
             return None
@@ -110,7 +127,8 @@ class ModelRegistry:
 
     def names(self) -> list[str]:
         """Registered models, then aliases."""
-        return [n for n in [*self._entries, *self._aliases] if self._target(n) is not None]
+        every = [*self._entries, *self._config_aliases, *self._aliases]
+        return [n for n in every if self._target(n) is not None]
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._target(name) is not None
@@ -123,9 +141,14 @@ class ModelRegistry:
         return target
 
     def profile(self, name: str) -> Profile:
-        """What a derived model adds to its base (empty for models and plain aliases)."""
+        """What a derived model adds to its base, or what a model's config entry sets
+        (an alias of a configured model shares its entry's)."""
+        if name not in self:
+            return Profile()
         alias = self._aliases.get(name)
-        return alias.profile if alias is not None and name in self else Profile()
+        if alias is not None:
+            return alias.profile
+        return self._entries[self.resolve(name)].profile
 
     @staticmethod
     def check_may_change() -> None:
@@ -137,7 +160,7 @@ class ModelRegistry:
         """Create or replace `alias` → target (copy), or a derived model (create). A
         derived model's own profile is folded into the new one, so chains stay flat."""
         self.check_may_change()
-        if alias in self._entries:
+        if alias in self._entries or alias in self._config_aliases:
             raise Conflict(f"'{alias}' is a configured model and cannot be replaced")
         base = self.profile(target)
         merged = profile or Profile()
@@ -151,7 +174,8 @@ class ModelRegistry:
         self._save()
 
     def aliases(self) -> dict[str, str]:
-        return {name: e.target for name, e in self._aliases.items() if name in self}
+        every = {**self._config_aliases, **self._aliases}
+        return {name: e.target for name, e in every.items() if name in self}
 
     async def remove(self, name: str) -> None:
         """Forget an alias, or a model and every alias of it. The model is unloaded at
@@ -161,9 +185,13 @@ class ModelRegistry:
             del self._aliases[name]
             self._save()
             return
+        if name in self._config_aliases:
+            del self._config_aliases[name]
+            return
         entry = self._entry(name)
         del self._entries[name]
         self._aliases = {a: e for a, e in self._aliases.items() if e.target != name}
+        self._config_aliases = {a: e for a, e in self._config_aliases.items() if e.target != name}
         self._save()
         # New requests no longer find it; those running finish on it first.
         entry.removed = True
@@ -213,6 +241,8 @@ class ModelRegistry:
         return backend, release
 
     def _touch(self, entry: _Entry, keep_alive: KeepAlive) -> None:
+        if isinstance(keep_alive, _Default):
+            keep_alive = entry.keep_alive
         seconds = self.keep_alive if isinstance(keep_alive, _Default) else keep_alive
         entry.expires_at = None if seconds is None or seconds < 0 else time.time() + seconds
 
