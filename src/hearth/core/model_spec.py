@@ -103,6 +103,9 @@ class ModelSpec(BaseModel):
     keep_alive: float | Literal["forever"] | None = None
     parallel: int | None = Field(None, ge=1, le=256)
     ctx_size: int | None = Field(None, ge=64, le=1 << 22)
+    # How the model marks its reasoning (hearth.chat.reasoning): "auto" reads it from the
+    # chat template; "none" passes everything through as the answer; or a family.
+    reasoning_format: Literal["auto", "none", "think", "harmony", "think_brackets"] = "auto"
 
     @field_validator("name")
     @classmethod
