@@ -167,3 +167,15 @@ def test_harmony_channels() -> None:
     assert split(HARMONY, [text.replace("<|end|>", "")]) == ("Let me think.", "Hello!")
     assert split(HARMONY, ["<|channel|>analysis<|message|>cut"]) == ("cut", "")
     assert split(HARMONY, ["plain text"]) == ("", "plain text")
+
+
+def test_an_answer_grammar_starts_where_the_reasoning_closes() -> None:
+    from hearth.chat.reasoning import answer_grammar
+
+    gbnf = 'root ::= "{" item "}"\nitem ::= "a"\n'
+    assert answer_grammar(gbnf, THINK) == (
+        'root ::= "</think>" [ \\t\\n]* reasoned-answer\n'
+        'reasoned-answer ::= "{" item "}"\nitem ::= "a"\n'
+    )
+    assert HARMONY is not None
+    assert answer_grammar(gbnf, HARMONY).startswith('root ::= "<|channel|>final<|message|>"')

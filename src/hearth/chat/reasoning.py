@@ -34,6 +34,21 @@ class ReasoningSyntax:
     # The template takes `reasoning_effort` (gpt-oss: low, medium, high).
     takes_effort: bool = False
 
+    @property
+    def end(self) -> str:
+        """The marker that ends the reasoning in the model's own output."""
+        return "<|end|>" if self.family == "harmony" else self.close
+
+    @property
+    def answer_start(self) -> str:
+        """What the answer follows: a grammar for the answer starts here."""
+        return "<|channel|>final<|message|>" if self.family == "harmony" else self.close
+
+    @property
+    def markers(self) -> tuple[str, ...]:
+        """The family's marker tokens, which a reply shows as text."""
+        return _HARMONY_MARKERS if self.family == "harmony" else (self.open, self.close)
+
 
 def _syntax(family: Family, template: str) -> ReasoningSyntax:
     if family == "harmony":
@@ -85,6 +100,19 @@ class ThinkingControl:
     effort: str | None = None  # low | medium | high (the family's levels)
 
 
+EFFORTS = ("none", "minimal", "low", "medium", "high")
+
+
+def effort_control(effort: str | None) -> ThinkingControl:
+    """OpenAI's reasoning_effort: none and minimal turn thinking off; low, medium and high
+    turn it on at the family's level of that name, where it has levels."""
+    if effort is None:
+        return ThinkingControl()
+    if effort in ("none", "minimal"):
+        return ThinkingControl(think=False)
+    return ThinkingControl(think=True, effort=effort)
+
+
 def template_vars(syntax: ReasoningSyntax, control: ThinkingControl) -> dict[str, Any]:
     """The template variables that carry a request's thinking control."""
     out: dict[str, Any] = {}
@@ -98,10 +126,31 @@ def template_vars(syntax: ReasoningSyntax, control: ThinkingControl) -> dict[str
     return out
 
 
+def answer_grammar(gbnf: str, syntax: ReasoningSyntax) -> str:
+    """A grammar for the answer of a reply that reasons first: free until the reasoning
+    closes, then `gbnf` (used as a lazy grammar whose trigger is `syntax.answer_start`)."""
+    literal = syntax.answer_start.replace("\\", "\\\\").replace('"', '\\"')
+    body = re.sub(r"(?m)^root(\s*::=)", r"reasoned-answer\1", gbnf)
+    return f'root ::= "{literal}" [ \\t\\n]* reasoned-answer\n{body}'
+
+
 def inside(prompt: str, syntax: ReasoningSyntax) -> bool:
     """Whether the prompt ends inside an open reasoning block (the generation prompt of
     DeepSeek-R1 and QwQ opens `<think>` itself): the reply starts as reasoning."""
     return prompt.rstrip().endswith(syntax.open)
+
+
+# Where a reasoning model's reply starts: inside a block the prompt opened, after a
+# block the prompt closed (thinking off), or free to open one; None: not read for it.
+Start = Literal["inside", "closed", "open"] | None
+
+
+def reply_start(prompt: str, syntax: ReasoningSyntax) -> Start:
+    if inside(prompt, syntax):
+        return "inside"
+    if syntax.family != "harmony" and prompt.rstrip().endswith(syntax.close):
+        return "closed"
+    return "open"
 
 
 def close_in_prompt(prompt: str, syntax: ReasoningSyntax) -> str:

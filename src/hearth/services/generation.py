@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
+from hearth.chat.reasoning import ReasoningSplitter
 from hearth.chat.toolparse import ToolCallParser
 from hearth.core.errors import Overloaded
 from hearth.core.ids import new_id
@@ -27,6 +28,7 @@ from hearth.engine.types import (
     FinishReason,
     GenerationEvent,
     GenerationRequest,
+    ReasoningDelta,
     TokenEvent,
     TokenLogprob,
     ToolCall,
@@ -48,6 +50,8 @@ class ChoiceResult:
     stop: str | None = None  # the stop string that ended it, when one did
     logprobs: list[TokenLogprob] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    reasoning: str = ""  # a reasoning model's thinking, apart from its answer (text)
+    reasoning_tokens: int = 0
 
     def add(self, delta: ToolCallDelta) -> None:
         if delta.id is not None:
@@ -104,6 +108,10 @@ class ModelReply:
     lease: Lease | None = None
     charged: int = 0  # completion tokens charged so far
     call_id_prefix: str = "call_"  # of the ids given to the model's tool calls (toolu_)
+    # Each choice's reasoning splitter (a reasoning model's chat reply), and the tokens
+    # its reasoning took (about one a raw event).
+    _splitters: dict[int, ReasoningSplitter | None] = field(default_factory=dict)
+    reasoning_tokens: dict[int, int] = field(default_factory=dict)
 
     @property
     def prompt_tokens(self) -> int:
@@ -120,36 +128,78 @@ class ModelReply:
                 self.clock.output(index)
             yield index, event
 
+    def _splitter(self, index: int) -> ReasoningSplitter | None:
+        if index not in self._splitters:
+            gen = self.generations[index // self.n]
+            syntax = getattr(gen, "reasoning", None)  # only a reasoning model's have it
+            inside = bool(getattr(gen, "reasoning_inside", False))
+            self._splitters[index] = (
+                None if syntax is None else ReasoningSplitter(syntax, inside=inside)
+            )
+        return self._splitters[index]
+
     async def _parsed_events(self) -> AsyncIterator[tuple[int, GenerationEvent]]:
-        if not self.tool_names:
-            async for pair in self._raw_events():
-                yield pair
-            return
+        """A reasoning model's thinking split off first (ReasoningDelta), then tool
+        calls out of what remains: the calls parse as if the thinking were not there."""
         parsers: dict[int, ToolCallParser] = {}
         async for index, event in self._raw_events():
-            if index not in parsers:
-                make_id = functools.partial(new_id, self.call_id_prefix)
-                parsers[index] = ToolCallParser(self.tool_names, make_id)
-            parser = parsers[index]
-            if isinstance(event, TokenEvent):
-                pieces = parser.feed(event.text)
-                if all(isinstance(p, str) for p in pieces):
-                    # plain content: keeps its token's logprobs
-                    text = "".join(pieces)  # type: ignore[arg-type]
-                    if text or event.logprobs:
-                        yield index, replace(event, text=text)
-                    continue
-                for piece in pieces:
-                    yield index, _piece(piece, index)
-            elif isinstance(event, Finished):
-                for piece in parser.finish(cut=event.reason == "length"):
-                    yield index, _piece(piece, index)
-                if event.reason == "stop" and _whole_calls(parser.calls):
-                    event = replace(event, reason="tool_calls")
-                    self.finished[index] = event
+            if isinstance(event, ToolCallDelta | ReasoningDelta):
                 yield index, event
-            else:
-                yield index, event
+                continue
+            splitter = self._splitter(index)
+            content = event
+            if splitter is not None:
+                if isinstance(event, TokenEvent):
+                    pieces = splitter.feed(event.text)
+                else:
+                    pieces = splitter.finish()
+                text = ""
+                for kind, piece in pieces:
+                    if kind == "reasoning":
+                        yield index, ReasoningDelta(piece, index)
+                    else:
+                        text += piece
+                if splitter.in_reasoning and isinstance(event, TokenEvent):
+                    self.reasoning_tokens[index] = self.reasoning_tokens.get(index, 0) + 1
+                if isinstance(event, TokenEvent):
+                    if not text and (not event.logprobs or pieces or splitter.in_reasoning):
+                        continue  # reasoning only (its logprobs are not the answer's)
+                    content = replace(event, text=text)
+                elif text:  # held text at the end, before the Finished
+                    async for pair in self._tool_parsed(parsers, index, TokenEvent(text, index)):
+                        yield pair
+            async for pair in self._tool_parsed(parsers, index, content):
+                yield pair
+
+    async def _tool_parsed(
+        self, parsers: dict[int, ToolCallParser], index: int, event: GenerationEvent
+    ) -> AsyncIterator[tuple[int, GenerationEvent]]:
+        if not self.tool_names:
+            yield index, event
+            return
+        if index not in parsers:
+            make_id = functools.partial(new_id, self.call_id_prefix)
+            parsers[index] = ToolCallParser(self.tool_names, make_id)
+        parser = parsers[index]
+        if isinstance(event, TokenEvent):
+            pieces = parser.feed(event.text)
+            if all(isinstance(p, str) for p in pieces):
+                # plain content: keeps its token's logprobs
+                text = "".join(pieces)  # type: ignore[arg-type]
+                if text or event.logprobs:
+                    yield index, replace(event, text=text)
+                return
+            for piece in pieces:
+                yield index, _piece(piece, index)
+        elif isinstance(event, Finished):
+            for piece in parser.finish(cut=event.reason == "length"):
+                yield index, _piece(piece, index)
+            if event.reason == "stop" and _whole_calls(parser.calls):
+                event = replace(event, reason="tool_calls")
+                self.finished[index] = event
+            yield index, event
+        else:
+            yield index, event
 
     async def _raw_events(self) -> AsyncIterator[tuple[int, GenerationEvent]]:
         try:
@@ -200,6 +250,7 @@ class ModelReply:
             prompt_tokens=sum(f.usage.prompt_tokens for f in per_prompt.values()),
             completion_tokens=sum(f.usage.completion_tokens for f in done),
             cached_tokens=sum(f.usage.cached_tokens for f in per_prompt.values()),
+            reasoning_tokens=sum(self.reasoning_tokens.values()),
         )
 
     async def aclose(self) -> None:
@@ -251,9 +302,12 @@ class ModelReply:
                     raise engine_failure(event)
                 result.finish_reason = event.reason
                 result.usage = event.usage
+                result.reasoning_tokens = self.reasoning_tokens.get(index, 0)
                 result.stop = event.stop
             elif isinstance(event, ToolCallDelta):
                 result.add(event)
+            elif isinstance(event, ReasoningDelta):
+                result.reasoning += event.text
             else:
                 result.text += event.text
                 result.logprobs.extend(event.logprobs)

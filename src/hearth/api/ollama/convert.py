@@ -8,6 +8,7 @@ from typing import Any
 
 from hearth.api.ollama.schemas import ChatRequest, GenerateRequest, Message, Options
 from hearth.api.state import AppState
+from hearth.chat.reasoning import ThinkingControl
 from hearth.chat.structured import json_object_grammar, schema_grammar
 from hearth.core.errors import InvalidRequest, ModelNotFound
 from hearth.engine.types import ChatMessage, Grammar, SamplingParams, Tool, ToolCall
@@ -159,6 +160,24 @@ def refuse_unsupported(body: ChatRequest | GenerateRequest) -> None:
         )
     if body.raw and body.system:
         raise InvalidRequest("raw mode does not support template, system, or context")
+
+
+def thinking(body: ChatRequest | GenerateRequest, reasoning: str | None) -> ThinkingControl:
+    """Ollama's `think`: true or false, or a level (low, medium, high). Asking a model
+    that does not reason to think is an error, as in Ollama."""
+    think = body.think
+    if think is None:
+        return ThinkingControl()
+    if isinstance(think, str) and think not in ("low", "medium", "high"):
+        raise InvalidRequest(
+            f"invalid think value: {think!r} (use true, false, low, medium or high)",
+            param="think",
+        )
+    if think is not False and reasoning is None:
+        raise InvalidRequest(f"{body.model!r} does not support thinking", param="think")
+    if isinstance(think, str):
+        return ThinkingControl(think=True, effort=think)
+    return ThinkingControl(think=bool(think))
 
 
 def chat_message(position: int, message: Message) -> ChatMessage:

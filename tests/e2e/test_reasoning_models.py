@@ -1,0 +1,134 @@
+"""A reasoning model (the tests' tiny <think> model, Qwen3's template) behind a real
+server, read by the real clients: the thinking apart from the answer on every surface."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import ollama
+import openai
+import pytest
+
+from hearth.core.model_spec import ModelSpec
+from tests.conftest import LiveServer, make_settings
+from tests.engine.tiny_reasoner import ANSWER, REASONING, TinyReasoner
+
+USER = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_reasoner: TinyReasoner
+) -> Iterator[LiveServer]:
+    entries = (
+        ModelSpec(name="reasoner", path=tiny_reasoner.path, ctx_size=1024, parallel=2),
+        # The same file with reasoning passed through as the answer.
+        ModelSpec(name="plain", path=tiny_reasoner.path, ctx_size=1024, reasoning_format="none"),
+    )
+    settings = make_settings(tmp_path_factory.mktemp("reasoning"), model_entries=entries)
+    live = LiveServer(settings).start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server: LiveServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=server.url + "/v1", api_key="none", max_retries=0) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def ollama_client(server: LiveServer) -> Iterator[ollama.Client]:
+    with ollama.Client(host=server.url) as c:
+        yield c
+
+
+def chat(client: openai.OpenAI, **kw: object):  # type: ignore[no-untyped-def]
+    args: dict[str, object] = {"model": "reasoner", "temperature": 0, "max_tokens": 40, **kw}
+    return client.chat.completions.create(messages=USER, **args)  # type: ignore[call-overload]
+
+
+def test_openai_chat_whole(client: openai.OpenAI) -> None:
+    reply = chat(client)
+    message = reply.choices[0].message
+    assert message.content == ANSWER
+    assert message.reasoning_content == REASONING  # type: ignore[attr-defined]
+    assert message.reasoning == REASONING  # type: ignore[attr-defined]
+    assert reply.usage is not None and reply.usage.completion_tokens_details is not None
+    assert reply.usage.completion_tokens_details.reasoning_tokens == 5
+
+
+def test_openai_chat_streamed(client: openai.OpenAI) -> None:
+    reasoning = content = ""
+    for chunk in chat(client, stream=True):
+        for choice in chunk.choices:
+            reasoning += getattr(choice.delta, "reasoning_content", None) or ""
+            content += choice.delta.content or ""
+    assert (reasoning, content) == (REASONING, ANSWER)
+
+
+def test_openai_reasoning_effort_none_turns_thinking_off(client: openai.OpenAI) -> None:
+    message = chat(client, reasoning_effort="none").choices[0].message
+    assert (message.content, getattr(message, "reasoning_content", None)) == (ANSWER, None)
+    kwargs = {"chat_template_kwargs": {"enable_thinking": False}}
+    message = chat(client, extra_body=kwargs).choices[0].message
+    assert (message.content, getattr(message, "reasoning_content", None)) == (ANSWER, None)
+
+
+def test_openai_budget_and_length(client: openai.OpenAI, tiny_reasoner: TinyReasoner) -> None:
+    looping = {str(tiny_reasoner.id("</think>")): -100}
+    reply = chat(client, logit_bias=looping, extra_body={"max_reasoning_tokens": 4})
+    message = reply.choices[0].message
+    assert (message.reasoning_content, message.content) == ("Let me think.", ANSWER)  # type: ignore[attr-defined]
+    cut = chat(client, logit_bias=looping, max_tokens=8).choices[0]
+    assert cut.finish_reason == "length" and cut.message.content == ""
+    assert cut.message.reasoning_content.startswith("Let me think. think")  # type: ignore[attr-defined]
+
+
+def test_openai_json_after_the_reasoning(client: openai.OpenAI) -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    reply = chat(
+        client,
+        max_tokens=80,
+        response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema}},
+    )
+    message = reply.choices[0].message
+    assert message.reasoning_content == REASONING  # type: ignore[attr-defined]
+    assert isinstance(json.loads(message.content or "")["ok"], bool)
+
+
+def test_a_model_entry_can_pass_reasoning_through(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(model="plain", messages=USER, temperature=0)
+    message = reply.choices[0].message
+    assert message.content == f"<think>{REASONING}</think>\n\n{ANSWER}"
+    assert getattr(message, "reasoning_content", None) is None
+
+
+def test_ollama_chat_and_generate(ollama_client: ollama.Client) -> None:
+    reply = ollama_client.chat(model="reasoner", messages=USER, think=True)
+    assert (reply.message.thinking, reply.message.content) == (REASONING, ANSWER)
+    thinking = content = ""
+    for part in ollama_client.chat(model="reasoner", messages=USER, stream=True):
+        thinking += part.message.thinking or ""
+        content += part.message.content or ""
+    assert (thinking, content) == (REASONING, ANSWER)
+    generated = ollama_client.generate(model="reasoner", prompt="hi")
+    assert (generated.thinking, generated.response) == (REASONING, ANSWER)
+    off = ollama_client.chat(model="reasoner", messages=USER, think=False)
+    assert (off.message.thinking, off.message.content) == (None, ANSWER)
+
+
+def test_ollama_show_and_think_errors(ollama_client: ollama.Client) -> None:
+    assert "thinking" in (ollama_client.show("reasoner").capabilities or [])
+    assert "thinking" not in (ollama_client.show("plain").capabilities or [])
+    with pytest.raises(ollama.ResponseError) as err:
+        ollama_client.chat(model="plain", messages=USER, think=True)
+    assert err.value.status_code == 400 and "does not support thinking" in err.value.error
+
+
+def test_a_bad_think_value_is_a_400(server: LiveServer) -> None:
+    body = {"model": "reasoner", "messages": USER, "think": "loud", "stream": False}
+    reply = httpx.post(server.url + "/api/chat", json=body)
+    assert reply.status_code == 400 and "think" in reply.json()["error"]
