@@ -132,3 +132,47 @@ def test_a_bad_think_value_is_a_400(server: LiveServer) -> None:
     body = {"model": "reasoner", "messages": USER, "think": "loud", "stream": False}
     reply = httpx.post(server.url + "/api/chat", json=body)
     assert reply.status_code == 400 and "think" in reply.json()["error"]
+
+
+def test_responses_whole_and_streamed(client: openai.OpenAI) -> None:
+    reply = client.responses.create(model="reasoner", input="hi", temperature=0)
+    kinds = [item.type for item in reply.output]
+    assert kinds == ["reasoning", "message"]
+    reasoning = reply.output[0]
+    assert reasoning.content is not None and reasoning.content[0].text == REASONING  # type: ignore[union-attr]
+    assert reply.output_text == ANSWER
+    assert reply.usage is not None and reply.usage.output_tokens_details.reasoning_tokens == 5
+    deltas = [
+        e.delta
+        for e in client.responses.create(model="reasoner", input="hi", stream=True)
+        if e.type == "response.reasoning_text.delta"
+    ]
+    assert "".join(deltas) == REASONING
+    # The reasoning item goes back as input, as clients send a turn's output.
+    follow = client.responses.create(
+        model="reasoner",
+        input=[*[i.model_dump(exclude_none=True) for i in reply.output], USER[0]],
+        reasoning={"effort": "none"},
+    )
+    assert [i.type for i in follow.output] == ["message"] and follow.output_text == ANSWER
+    assert follow.reasoning is not None and follow.reasoning.effort == "none"
+
+
+def test_anthropic_thinking_blocks(server: LiveServer) -> None:
+    anthropic = pytest.importorskip("anthropic")
+    with anthropic.Anthropic(base_url=server.url, api_key="none", max_retries=0) as claude:
+        reply = claude.messages.create(model="reasoner", max_tokens=40, messages=USER)
+        assert [b.type for b in reply.content] == ["thinking", "text"]
+        assert (reply.content[0].thinking, reply.content[1].text) == (REASONING, ANSWER)
+        with claude.messages.stream(model="reasoner", max_tokens=40, messages=USER) as stream:
+            thinking = "".join(
+                e.delta.thinking
+                for e in stream
+                if e.type == "content_block_delta" and e.delta.type == "thinking_delta"
+            )
+            final = stream.get_final_message()
+        assert thinking == REASONING and final.content[1].text == ANSWER  # type: ignore[union-attr]
+        off = claude.messages.create(
+            model="reasoner", max_tokens=40, messages=USER, thinking={"type": "disabled"}
+        )
+        assert [b.type for b in off.content] == ["text"]
