@@ -176,3 +176,17 @@ def test_anthropic_thinking_blocks(server: LiveServer) -> None:
             model="reasoner", max_tokens=40, messages=USER, thinking={"type": "disabled"}
         )
         assert [b.type for b in off.content] == ["text"]
+
+
+async def test_websocket_reasoning_frames(server: LiveServer) -> None:
+    from tests.e2e.ws_client import next_frame, open_socket, send
+
+    async with open_socket(server) as ws:
+        await send(ws, {"type": "chat", "id": "r1", "model": "reasoner", "messages": USER})
+        frames = []
+        while not frames or frames[-1]["type"] not in ("done", "error"):
+            frames.append(await next_frame(ws))
+    thinking = "".join(f["content"] for f in frames if f["type"] == "reasoning")
+    content = "".join(f["content"] for f in frames if f["type"] == "delta")
+    assert (thinking, content) == (REASONING, ANSWER)
+    assert frames[-1]["reasoning_content"] == REASONING
