@@ -190,3 +190,20 @@ async def test_websocket_reasoning_frames(server: LiveServer) -> None:
     content = "".join(f["content"] for f in frames if f["type"] == "delta")
     assert (thinking, content) == (REASONING, ANSWER)
     assert frames[-1]["reasoning_content"] == REASONING
+
+
+@pytest.mark.filterwarnings("ignore:deprecated$:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The Assistants API is deprecated:DeprecationWarning")
+def test_assistants_stream_the_reasoning_apart(client: openai.OpenAI) -> None:
+    beta = client.beta
+    assistant = beta.assistants.create(model="reasoner", temperature=0)
+    thread = beta.threads.create(messages=USER)  # type: ignore[list-item]
+    thinking = ""
+    with beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id) as stream:
+        for event in stream:
+            if event.event == "thread.message.delta":
+                thinking += getattr(event.data.delta, "reasoning_content", None) or ""
+    assert thinking == REASONING
+    messages = beta.threads.messages.list(thread_id=thread.id).data
+    (message,) = [m for m in messages if m.role == "assistant"]
+    assert message.content[0].text.value == ANSWER  # type: ignore[union-attr]
