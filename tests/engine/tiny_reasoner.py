@@ -48,6 +48,9 @@ MARKERS: tuple[tuple[str, int], ...] = (
     ("<|start|>", gguf.TokenType.CONTROL),
     ("<|end|>", gguf.TokenType.CONTROL),
     ("<|return|>", gguf.TokenType.CONTROL),
+    # With <|return|> and <|call|> present, llama.cpp takes <|end|> off the end-of-generation
+    # tokens, as for gpt-oss's own vocabulary.
+    ("<|call|>", gguf.TokenType.CONTROL),
     ("[THINK]", gguf.TokenType.CONTROL),
     ("[/THINK]", gguf.TokenType.CONTROL),
 )

@@ -21,7 +21,13 @@ from hearth.engine.types import (
 from hearth.services.generation import ChoiceResult, start_reply
 from tests.conftest import registry_of
 from tests.engine.test_llama_cpp import config
-from tests.engine.tiny_reasoner import ANSWER, REASONING, TinyReasoner
+from tests.engine.tiny_reasoner import (
+    ANSWER,
+    REASONING,
+    THINK_SCRIPT,
+    TinyReasoner,
+    write_tiny_reasoner,
+)
 
 
 @pytest.fixture
@@ -124,3 +130,32 @@ async def test_a_raw_prompt_is_not_read_for_reasoning(reasoner: LlamaCppBackend)
     )
     result = await one(reasoner, request)
     assert (result.reasoning, result.text) == ("", "<think>Let me think.</think>\n\nHello")
+
+
+HARMONY_SCRIPT: tuple[tuple[str, str, str | None], ...] = (
+    ("*", "<|channel|>", None),
+    ("<|channel|>", "analysis", None),
+    ("analysis", "<|message|>", None),
+    ("<|message|>", "Let", None),
+    *THINK_SCRIPT[2:4],  # Let me think
+    ("Ġthink", ".", None),
+    (".", "<|end|>", "Ġthink"),
+    ("<|end|>", "<|im_end|>", None),
+)
+
+
+async def test_gpt_oss_channels_and_a_budget(tmp_path: Path) -> None:
+    model = write_tiny_reasoner(tmp_path / "oss.gguf", "openai-gpt-oss-120b.jinja", HARMONY_SCRIPT)
+    backend = LlamaCppBackend("oss", model.path, config(ctx_size=2048))
+    try:
+        assert backend.info.reasoning == "harmony"
+        oss = {"model": "oss", "max_tokens": 30}
+        result = await one(backend, ask(**oss))
+        # <|end|> is a control token: shown all the same, it ends the analysis.
+        assert (result.reasoning, result.text, result.finish_reason) == (REASONING, "", "stop")
+        looping = SamplingParams(temperature=0.0, logit_bias={model.id("<|end|>"): -100})
+        spent = await one(backend, ask(**oss, sampling=looping, max_reasoning_tokens=2))
+        assert spent.reasoning == "Let me"
+        assert spent.text.startswith("Let me think. think")  # the final channel, after
+    finally:
+        await backend.close()
