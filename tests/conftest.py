@@ -6,7 +6,7 @@ import itertools
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -88,6 +88,17 @@ def tiny_reasoner(tmp_path_factory: pytest.TempPathFactory) -> TinyReasoner:
     """A tiny <think> model with Qwen3's chat template (tests/engine/tiny_reasoner.py)."""
     path = tmp_path_factory.mktemp("reasoner") / "tiny-qwen3.gguf"
     return write_tiny_reasoner(path, "Qwen-Qwen3-0.6B.jinja")
+
+
+@pytest.fixture
+async def reasoner(tiny_reasoner: TinyReasoner) -> AsyncIterator[Backend]:
+    """The tiny reasoning model loaded in the real llama.cpp engine."""
+    from hearth.engine.llama_cpp.backend import LlamaCppBackend
+    from tests.engine.test_llama_cpp import config
+
+    backend = LlamaCppBackend("tiny", tiny_reasoner.path, config(ctx_size=1024))
+    yield backend
+    await backend.close()
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from hearth.engine.llama_cpp.backend import LlamaCppBackend
 from hearth.engine.types import ChatMessage, GenerationRequest, SamplingParams, TokenEvent
@@ -17,13 +14,6 @@ from tests.engine.tiny_reasoner import (
     TinyReasoner,
     write_tiny_reasoner,
 )
-
-
-@pytest.fixture
-async def reasoner(tiny_reasoner: TinyReasoner) -> AsyncIterator[LlamaCppBackend]:
-    backend = LlamaCppBackend("tiny", tiny_reasoner.path, config(ctx_size=1024))
-    yield backend
-    await backend.close()
 
 
 async def reply(backend: LlamaCppBackend, max_tokens: int = 40, **sampling: object) -> str:

@@ -3,10 +3,7 @@ apart from the answer, switched off, bounded, cut, and followed by JSON or a too
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from hearth.engine.llama_cpp.backend import LlamaCppBackend
 from hearth.engine.types import (
@@ -28,13 +25,6 @@ from tests.engine.tiny_reasoner import (
     TinyReasoner,
     write_tiny_reasoner,
 )
-
-
-@pytest.fixture
-async def reasoner(tiny_reasoner: TinyReasoner) -> AsyncIterator[LlamaCppBackend]:
-    backend = LlamaCppBackend("tiny", tiny_reasoner.path, config(ctx_size=1024))
-    yield backend
-    await backend.close()
 
 
 def ask(**kw: object) -> GenerationRequest:
