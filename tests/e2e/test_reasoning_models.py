@@ -120,12 +120,14 @@ def test_ollama_chat_and_generate(ollama_client: ollama.Client) -> None:
     assert (off.message.thinking, off.message.content) == (None, ANSWER)
 
 
-def test_ollama_show_and_think_errors(ollama_client: ollama.Client) -> None:
+def test_ollama_show_and_think_on_a_model_that_does_not_reason(
+    ollama_client: ollama.Client,
+) -> None:
     assert "thinking" in (ollama_client.show("reasoner").capabilities or [])
     assert "thinking" not in (ollama_client.show("plain").capabilities or [])
-    with pytest.raises(ollama.ResponseError) as err:
-        ollama_client.chat(model="plain", messages=USER, think=True)
-    assert err.value.status_code == 400 and "does not support thinking" in err.value.error
+    plain = ollama_client.chat(model="plain", messages=USER, think=True)
+    assert plain.message.thinking is None
+    assert plain.message.content == f"<think>{REASONING}</think>\n\n{ANSWER}"
 
 
 def test_a_bad_think_value_is_a_400(server: LiveServer) -> None:

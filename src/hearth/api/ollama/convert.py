@@ -162,9 +162,9 @@ def refuse_unsupported(body: ChatRequest | GenerateRequest) -> None:
         raise InvalidRequest("raw mode does not support template, system, or context")
 
 
-def thinking(body: ChatRequest | GenerateRequest, reasoning: str | None) -> ThinkingControl:
-    """Ollama's `think`: true or false, or a level (low, medium, high). Asking a model
-    that does not reason to think is an error, as in Ollama."""
+def thinking(body: ChatRequest | GenerateRequest) -> ThinkingControl:
+    """Ollama's `think`: true or false, or a level (low, medium, high). A model that does
+    not reason ignores it (Ollama refuses it; clients that always send it work here)."""
     think = body.think
     if think is None:
         return ThinkingControl()
@@ -173,8 +173,6 @@ def thinking(body: ChatRequest | GenerateRequest, reasoning: str | None) -> Thin
             f"invalid think value: {think!r} (use true, false, low, medium or high)",
             param="think",
         )
-    if think is not False and reasoning is None:
-        raise InvalidRequest(f"{body.model!r} does not support thinking", param="think")
     if isinstance(think, str):
         return ThinkingControl(think=True, effort=think)
     return ThinkingControl(think=bool(think))

@@ -118,7 +118,7 @@ async def answer(
     backend = await unless_disconnected(request, state.registry.get(name, keep))
     clock.loaded_ns = time.perf_counter_ns()
     shape = Shape(model=body.model, chat=chat)
-    control = convert.thinking(body, backend.info.reasoning)
+    control = convert.thinking(body)
     if not messages and not prompt:
         return shape.loaded(unloading=keep == 0)
     gen = GenerationRequest(
