@@ -209,3 +209,9 @@ def test_assistants_stream_the_reasoning_apart(client: openai.OpenAI) -> None:
     messages = beta.threads.messages.list(thread_id=thread.id).data
     (message,) = [m for m in messages if m.role == "assistant"]
     assert message.content[0].text.value == ANSWER  # type: ignore[union-attr]
+
+
+def test_chat_template_kwargs_cannot_set_what_hearth_sets(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as err:
+        chat(client, extra_body={"chat_template_kwargs": {"add_generation_prompt": False}})
+    assert err.value.body["param"] == "chat_template_kwargs"  # type: ignore[index]

@@ -38,6 +38,9 @@ from hearth.engine.types import (
     first_unknown_token,
 )
 
+# What Hearth itself hands a chat template; a request's chat_template_kwargs cannot.
+_RENDER_ARGS = frozenset({"messages", "tools", "add_generation_prompt", "bos_token", "eos_token"})
+
 
 class LlamaGeneration:
     """Iterates the events of one request's admitted sequences (one per choice).
@@ -148,6 +151,16 @@ class LlamaCppBackend:
     def render(self, request: GenerationRequest) -> list[int]:
         return self._render(request)[0]
 
+    @staticmethod
+    def _template_kwargs(request: GenerationRequest) -> dict[str, object]:
+        taken = sorted(set(request.template_kwargs) & _RENDER_ARGS)
+        if taken:
+            raise InvalidRequest(
+                f"chat_template_kwargs cannot set {', '.join(taken)}: Hearth sets them",
+                param="chat_template_kwargs",
+            )
+        return dict(request.template_kwargs)
+
     def _thinking_off(self, request: GenerationRequest) -> bool:
         budget = request.max_reasoning_tokens
         if budget is None:
@@ -169,7 +182,7 @@ class LlamaCppBackend:
             native = uses_tools(template.source)
             syntax = self.reasoning
             off = self._thinking_off(request)
-            extra = dict(request.template_kwargs)
+            extra = self._template_kwargs(request)
             if syntax is not None:
                 control = ThinkingControl(False if off else request.think, request.reasoning_effort)
                 extra.update(template_vars(syntax, control))
