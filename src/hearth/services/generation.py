@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
-from hearth.chat.reasoning import ReasoningSplitter
-from hearth.chat.toolparse import ToolCallParser
+from hearth.chat.reasoning import ReasoningSyntax
 from hearth.core.errors import Overloaded
-from hearth.core.ids import new_id
 from hearth.engine.base import Backend, Generation
 from hearth.engine.meter import RunMeter, RunReport
 from hearth.engine.registry import DEFAULT, KeepAlive, ModelRegistry, Release
@@ -37,6 +33,7 @@ from hearth.engine.types import (
 )
 from hearth.services.failures import engine_failure
 from hearth.services.limits import Lease, current_lease
+from hearth.services.reply_parsing import ReplyParsers
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +105,7 @@ class ModelReply:
     lease: Lease | None = None
     charged: int = 0  # completion tokens charged so far
     call_id_prefix: str = "call_"  # of the ids given to the model's tool calls (toolu_)
-    # Each choice's reasoning splitter (a reasoning model's chat reply), and the tokens
-    # its reasoning took (about one a raw event).
-    _splitters: dict[int, ReasoningSplitter | None] = field(default_factory=dict)
+    # The tokens each choice's reasoning took (a reasoning model's chat reply).
     reasoning_tokens: dict[int, int] = field(default_factory=dict)
 
     @property
@@ -128,78 +123,20 @@ class ModelReply:
                 self.clock.output(index)
             yield index, event
 
-    def _splitter(self, index: int) -> ReasoningSplitter | None:
-        if index not in self._splitters:
-            gen = self.generations[index // self.n]
-            syntax = getattr(gen, "reasoning", None)  # only a reasoning model's have it
-            inside = bool(getattr(gen, "reasoning_inside", False))
-            self._splitters[index] = (
-                None if syntax is None else ReasoningSplitter(syntax, inside=inside)
-            )
-        return self._splitters[index]
-
     async def _parsed_events(self) -> AsyncIterator[tuple[int, GenerationEvent]]:
-        """A reasoning model's thinking split off first (ReasoningDelta), then tool
-        calls out of what remains: the calls parse as if the thinking were not there."""
-        parsers: dict[int, ToolCallParser] = {}
+        parsers = ReplyParsers(self.tool_names, self.call_id_prefix, self._reasoning_of)
+        self.reasoning_tokens = parsers.reasoning_tokens
         async for index, event in self._raw_events():
-            if isinstance(event, ToolCallDelta | ReasoningDelta):
-                yield index, event
-                continue
-            splitter = self._splitter(index)
-            content = event
-            if splitter is not None:
-                if isinstance(event, TokenEvent):
-                    pieces = splitter.feed(event.text)
-                else:
-                    pieces = splitter.finish()
-                text = ""
-                for kind, piece in pieces:
-                    if kind == "reasoning":
-                        yield index, ReasoningDelta(piece, index)
-                    else:
-                        text += piece
-                if splitter.in_reasoning and isinstance(event, TokenEvent):
-                    self.reasoning_tokens[index] = self.reasoning_tokens.get(index, 0) + 1
-                if isinstance(event, TokenEvent):
-                    if not text and (not event.logprobs or pieces or splitter.in_reasoning):
-                        continue  # reasoning only (its logprobs are not the answer's)
-                    content = replace(event, text=text)
-                elif text:  # held text at the end, before the Finished
-                    async for pair in self._tool_parsed(parsers, index, TokenEvent(text, index)):
-                        yield pair
-            async for pair in self._tool_parsed(parsers, index, content):
-                yield pair
+            for out in parsers.parse(index, event):
+                if isinstance(out, Finished):
+                    self.finished[index] = out  # a reply of calls ends in "tool_calls"
+                yield index, out
 
-    async def _tool_parsed(
-        self, parsers: dict[int, ToolCallParser], index: int, event: GenerationEvent
-    ) -> AsyncIterator[tuple[int, GenerationEvent]]:
-        if not self.tool_names:
-            yield index, event
-            return
-        if index not in parsers:
-            make_id = functools.partial(new_id, self.call_id_prefix)
-            parsers[index] = ToolCallParser(self.tool_names, make_id)
-        parser = parsers[index]
-        if isinstance(event, TokenEvent):
-            pieces = parser.feed(event.text)
-            if all(isinstance(p, str) for p in pieces):
-                # plain content: keeps its token's logprobs
-                text = "".join(pieces)  # type: ignore[arg-type]
-                if text or event.logprobs:
-                    yield index, replace(event, text=text)
-                return
-            for piece in pieces:
-                yield index, _piece(piece, index)
-        elif isinstance(event, Finished):
-            for piece in parser.finish(cut=event.reason == "length"):
-                yield index, _piece(piece, index)
-            if event.reason == "stop" and _whole_calls(parser.calls):
-                event = replace(event, reason="tool_calls")
-                self.finished[index] = event
-            yield index, event
-        else:
-            yield index, event
+    def _reasoning_of(self, index: int) -> tuple[ReasoningSyntax | None, bool]:
+        """How choice `index` marks its reasoning (only a reasoning model's generations
+        say), and whether it starts inside a block its prompt opened."""
+        gen = self.generations[index // self.n]
+        return getattr(gen, "reasoning", None), bool(getattr(gen, "reasoning_inside", False))
 
     async def _raw_events(self) -> AsyncIterator[tuple[int, GenerationEvent]]:
         try:
@@ -312,24 +249,6 @@ class ModelReply:
                 result.text += event.text
                 result.logprobs.extend(event.logprobs)
         return results
-
-
-def _whole_calls(calls: list[ToolCall]) -> bool:
-    """Whether a choice made calls, each with arguments that are a JSON object: only then
-    does it finish with "tool_calls" (a backend without a call grammar can stop mid-call)."""
-    for call in calls:
-        try:
-            if not isinstance(json.loads(call.arguments), dict):
-                return False
-        except ValueError:
-            return False
-    return bool(calls)
-
-
-def _piece(piece: str | ToolCallDelta, index: int) -> GenerationEvent:
-    if isinstance(piece, str):
-        return TokenEvent(text=piece, index=index)
-    return replace(piece, index=index)
 
 
 async def start_reply(
