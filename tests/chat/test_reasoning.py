@@ -179,3 +179,18 @@ def test_an_answer_grammar_starts_where_the_reasoning_closes() -> None:
     )
     assert HARMONY is not None
     assert answer_grammar(gbnf, HARMONY).startswith('root ::= "<|channel|>final<|message|>"')
+
+
+def test_an_earlier_turns_reasoning_reaches_a_template_that_shows_it() -> None:
+    from hearth.chat.tools import template_messages
+    from hearth.chat.types import ChatMessage, ToolCall
+
+    turns = [
+        ChatMessage("user", "ping it"),
+        ChatMessage("assistant", "", tool_calls=(ToolCall("c1", "ping", "{}"),), reasoning="why"),
+        ChatMessage("tool", "pong", tool_call_id="c1"),
+    ]
+    messages = template_messages(turns, (), native=True)
+    assert messages[1]["reasoning_content"] == "why"
+    text = ChatTemplate(template("Qwen-Qwen3-0.6B.jinja")).render(messages)
+    assert "<think>\nwhy\n</think>" in text  # Qwen3 keeps it within a tool-call loop

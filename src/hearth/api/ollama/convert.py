@@ -193,6 +193,7 @@ def chat_message(position: int, message: Message) -> ChatMessage:
         content=message.content or "",
         name=message.tool_name if message.role == "tool" else None,
         tool_calls=tool_calls,
+        reasoning=message.thinking,
     )
 
 

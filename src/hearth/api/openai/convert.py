@@ -91,7 +91,12 @@ def _message(i: int, msg: Message) -> ChatMessage:
         for c in msg.tool_calls or ()
     )
     return ChatMessage(
-        role=role, content=text, name=msg.name, tool_calls=calls, tool_call_id=msg.tool_call_id
+        role=role,
+        content=text,
+        name=msg.name,
+        tool_calls=calls,
+        tool_call_id=msg.tool_call_id,
+        reasoning=msg.reasoning_content or msg.reasoning,
     )
 
 

@@ -58,6 +58,9 @@ class Message(BaseModel):
     name: str | None = None
     tool_calls: list[ToolCallIn] | None = None
     tool_call_id: str | None = None
+    # An assistant turn's reasoning sent back (vLLM's and llama.cpp's names).
+    reasoning_content: str | None = None
+    reasoning: str | None = None
 
     def text(self) -> str | None:
         if isinstance(self.content, list):
