@@ -194,3 +194,9 @@ def test_an_earlier_turns_reasoning_reaches_a_template_that_shows_it() -> None:
     assert messages[1]["reasoning_content"] == "why"
     text = ChatTemplate(template("Qwen-Qwen3-0.6B.jinja")).render(messages)
     assert "<think>\nwhy\n</think>" in text  # Qwen3 keeps it within a tool-call loop
+
+
+def test_brackets_split_like_think() -> None:
+    brackets = resolve("think_brackets", None)
+    assert brackets is not None
+    assert split(brackets, ["[THI", "NK]plan[/TH", "INK]answer"]) == ("plan", "answer")
