@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         description="Models with their own settings: the [[models]] tables of hearth.toml "
         "(name, backend, path or urls, upstream_model, aliases, system, options, "
         "keep_alive, parallel, ctx_size).",
-        json_schema_extra={"flag": None},
+        json_schema_extra={"flag": None, "toml": "[[models]]"},
     )
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
