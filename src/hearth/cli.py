@@ -1,4 +1,4 @@
-"""`hearth serve | models | db upgrade | keys`: the command line. Flags come from the
+"""`hearth serve | models | pull | db upgrade | keys`: the command line. Flags come from the
 Settings fields, so each option is declared once (core/config.py) and is also an env var
 and a TOML key."""
 
@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = [
         (sub, "serve", "serve the configured models over HTTP"),
         (sub, "models", "list the configured models"),
+        (sub, "pull", "download a GGUF model from Hugging Face into the models folder"),
     ]
     db = sub.add_parser("db", help="manage the database", description="manage the database")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -79,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
         )
         _add_setting_flags(cmd)
         parsers[command] = cmd
+    parsers["pull"].add_argument(
+        "reference", metavar="[hf.co/]USER/REPO[:QUANT]", help="the repo; QUANT: Q4_K_M if left out"
+    )
+    parsers["pull"].add_argument("--name", help="serve it under this name (default: repo:quant)")
     _add_key_flags(parsers["create"])
     parsers["revoke"].add_argument("key", metavar="NAME|PREFIX", help="the key's name or prefix")
     parsers["usage"].add_argument(
@@ -285,8 +290,42 @@ def _draining_server(config: uvicorn.Config, drain: Drain, grace: float) -> uvic
 
 
 def list_models(settings: Settings) -> int:
+    from hearth.engine.loader import models_folder
+    from hearth.engine.registry import ModelRegistry
+
     for name, spec in _checked_models(settings).items():
         print(f"{name}\t{spec.backend}\t{_where(spec)}")
+    folder = models_folder(settings, ModelRegistry())
+    for name in folder.scan():
+        print(f"{name}\tllama_cpp\t{folder.files(name)[0]}")  # type: ignore[index]
+    return 0
+
+
+def pull_model(settings: Settings, reference: str, name: str | None) -> int:
+    from hearth.services.pull import pull
+    from hearth.services.pull.terminal import TerminalProgress
+
+    # Its retry notices would break the bar; what failed is said once, below.
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    try:
+        configured = settings.served_models()
+    except ConfigError:
+        configured = {}
+    try:
+        pulled = pull(
+            reference,
+            settings.models_folder,
+            name=name,
+            taken=configured.__contains__,
+            report=TerminalProgress(sys.stdout),
+        )
+    except HearthError as exc:
+        raise UsageError(exc.message) from None
+    except KeyboardInterrupt:
+        print("\nhearth: pull stopped; run it again to resume", file=sys.stderr)
+        return 130
+    print(f"pulled {pulled.repo} {pulled.quant} ({pulled.size / 1e6:.1f} MB) as {pulled.name}")
+    print(f"  {pulled.path}")
     return 0
 
 
@@ -436,6 +475,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings(args)
         if args.command == "serve":
             return serve(settings)
+        if args.command == "pull":
+            return pull_model(settings, args.reference, args.name)
         if args.command == "db":
             return db_upgrade(settings)
         if args.command == "keys":
