@@ -10,7 +10,8 @@ Every file is served over plain HTTP: no X-Xet-* header ever goes out, so the cl
 downloads what it is sent. A private repo answers 401 (as the Hub does, with
 X-Error-Code: RepoNotFound) unless the request carries the token. `cut_after(n)` makes the
 next file download stop after n bytes and the hub answer 503 until `restore()` — a network
-that goes away mid-download. Every GET of a file is logged with the byte it started at.
+that goes away mid-download; `tamper` damages every file in transit. Every GET of a file
+is logged with the byte it started at.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class FakeHub:
     token: str = "hf_fake_token"
     repos: dict[str, Repo] = field(default_factory=dict)
     fetches: list[Fetch] = field(default_factory=list)
+    tamper: bool = False  # serve every file with its last byte changed
     _cut: int | None = None
     _down: bool = False
 
@@ -191,6 +193,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         self.hub.fetches.append(Fetch(name, file, start))
         body = data[start:]
+        if self.hub.tamper and body:
+            body = body[:-1] + bytes([body[-1] ^ 1])
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
@@ -208,3 +212,9 @@ class _Handler(BaseHTTPRequestHandler):
         step = max(1, len(body) // 16)
         for offset in range(0, len(body), step):
             self.wfile.write(body[offset : offset + step])
+
+
+def gguf_bytes(size: int, seed: int = 0) -> bytes:
+    """Bytes that start like a GGUF file (what the models folder checks), not a model."""
+    block = hashlib.sha256(str(seed).encode()).digest()
+    return (b"GGUF" + block * (size // len(block) + 1))[:size]

@@ -95,6 +95,12 @@ class ModelsFolder:
         self._skipped: set[tuple[str, Path]] = set()  # logged once
         self._watch: asyncio.Task[None] | None = None
 
+    def taken(self, name: str) -> bool:
+        """Whether a name is served by something other than this folder."""
+        return name in self._configured_names or (
+            name in self._registry.names() and name not in self._served
+        )
+
     def files(self, name: str) -> list[Path] | None:
         """The files of a model from the folder, or None for one served from elsewhere."""
         first = self._served.get(name)
@@ -181,8 +187,8 @@ class ModelsFolder:
     async def delete(self, name: str) -> None:
         """Remove a model of the folder and its files. A request running on it finishes:
         the loaded model maps the file, and the data stays until that mapping goes."""
+        await self._registry.remove(name)  # refuses a key that may not change models
         first = self._served.pop(name)
-        await self._registry.remove(name)
         for part in parts_of(first):
             part.unlink(missing_ok=True)
         manifest = read_manifest(self.directory)

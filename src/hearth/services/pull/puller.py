@@ -104,8 +104,12 @@ def _targets(repo: str, choice: Choice, models_dir: Path) -> list[tuple[RepoFile
     """Each file with the name it gets in the folder (its name in the repo, sans folders)."""
     out = []
     for f in choice.files:
-        file_name = f.path.rsplit("/", 1)[-1]
-        if not _FILE_NAME.match(file_name) or ".." in file_name:
+        *folders, file_name = f.path.split("/")
+        if (
+            not _FILE_NAME.match(file_name)
+            or ".." in file_name
+            or any(part in ("", ".", "..") for part in folders)
+        ):
             raise HubUnavailable(f"{repo} lists a file Hearth will not write: {f.path!r}")
         out.append((f, models_dir / file_name))
     match = SPLIT.search(out[0][1].name)

@@ -22,11 +22,6 @@ class Reference:
     repo: str  # user/repo, as the Hub spells it
     quant: str | None  # as asked for; None: the default
 
-    @property
-    def default_name(self) -> str:
-        """`repo:quant` lower-cased: what the model is served as unless named."""
-        return f"{self.repo.split('/', 1)[1]}:{self.quant or DEFAULT_QUANT}".lower()
-
 
 def is_hub_name(name: str) -> bool:
     """Whether a model name asks for a download (Ollama's `hf.co/...`)."""
@@ -39,17 +34,16 @@ def parse(text: str) -> Reference:
         if ref.lower().startswith(host):
             ref = ref[len(host) :]
             break
-    repo, _, quant = ref.partition(":")
-    if quant.lower() == "latest":  # Ollama's tag for "whatever is default"
-        quant = ""
+    repo, colon, quant = ref.partition(":")
     if not _REPO.match(repo) or ".." in repo:
         raise InvalidRequest(
             f"{text!r} is not a Hugging Face model repo: expected user/repo[:QUANT], "
             "e.g. bartowski/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M",
             param="model",
         )
-    if quant and not _QUANT.match(quant):
+    if colon and not _QUANT.match(quant):
         raise InvalidRequest(
             f"{quant!r} is not a quantisation such as Q4_K_M or Q8_0", param="model"
         )
-    return Reference(repo, quant or None)
+    # Ollama's tag for "whatever is default"
+    return Reference(repo, None if quant.lower() in ("", "latest") else quant)
