@@ -91,7 +91,7 @@ class ModelsFolder:
         self._configured_names = set(configured)
         self._configured_paths = {_real(s.path) for s in configured.values() if s.path}
         self._served: dict[str, Path] = {}  # name → first part, of the folder's models
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[object, ...] | None = None
         self._skipped: set[tuple[str, Path]] = set()  # logged once
         self._watch: asyncio.Task[None] | None = None
 
@@ -107,15 +107,18 @@ class ModelsFolder:
         return parts_of(first) if first is not None else None
 
     def _changed(self) -> bool:
+        # What is there, not the folder's mtime: two changes within one clock tick of
+        # the file system would look like one.
         try:
-            stamp = (
-                self.directory.stat().st_mtime_ns,
-                (self.directory / MANIFEST).stat().st_mtime_ns
-                if (self.directory / MANIFEST).exists()
-                else 0,
-            )
+            meta = (self.directory / MANIFEST).stat()
+            manifest = (meta.st_mtime_ns, meta.st_size)
         except OSError:
-            stamp = (0, 0)
+            manifest = (0, 0)
+        try:
+            names = tuple(sorted(os.listdir(self.directory)))
+        except OSError:
+            names = ()
+        stamp = (names, manifest)
         changed, self._stamp = stamp != self._stamp, stamp
         return changed
 

@@ -29,6 +29,7 @@ def _info(state: AppState, name: str) -> ModelInfo | None:
 @router.get("/tags")
 @router.head("/tags", include_in_schema=False)
 async def tags(state: State) -> dict[str, Any]:
+    state.models_folder.scan()  # a file put there a moment ago is listed
     models = []
     for name in state.registry.names():
         info = _info(state, name)

@@ -34,6 +34,7 @@ async def list_models(
     after_id: str | None = None,
     limit: Annotated[int, Query()] = 20,
 ) -> dict[str, Any]:
+    state.models_folder.scan()  # a file put there a moment ago is listed
     names = state.registry.names()
     if anthropic_version is not None:
         models = [model_info(n, _created(state, n)) for n in names]
