@@ -17,6 +17,7 @@ import ollama
 import openai
 import pytest
 
+import hearth
 from hearth.engine.fake import FakeBackend
 from tests.conftest import MODEL, LiveServer, make_settings, registry_of
 from tests.fakehub import FakeHub, gguf_bytes
@@ -44,6 +45,8 @@ def endpoint(hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
 def hearth_pull(*args: str, data_dir: Path, hub: FakeHub) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEARTH_", "HF_"))}
     env |= {"HEARTH_DATA_DIR": str(data_dir), "HF_ENDPOINT": hub.url}
+    # The hearth under test, wherever the process starts.
+    env["PYTHONPATH"] = str(Path(hearth.__file__).parents[1])
     return subprocess.run(
         [sys.executable, "-m", "hearth", "pull", *args],
         capture_output=True,

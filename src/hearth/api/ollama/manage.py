@@ -119,9 +119,9 @@ async def pull(body: PullRequest, state: State) -> Response:
     except ModelNotFound:
         if not is_hub_name(name):
             raise ModelNotFound(
-                f"pull model manifest: {name!r} is not served here. Hearth pulls from "
-                "Hugging Face: hf.co/USER/REPO[:QUANT] (or start it with --model "
-                "NAME=/path/to/model.gguf)"
+                f"pull model manifest: {name!r} is not served here. Hearth pulls GGUF "
+                "models from Hugging Face as hf.co/USER/REPO[:QUANT], or serves a local "
+                "file given with --model NAME=/path/to/model.gguf"
             ) from None
         # Served under the name the client asked for: the one it will chat with.
         steps = pulling.start(state, name, _new_name(name, "model"))
