@@ -293,11 +293,18 @@ def list_models(settings: Settings) -> int:
     from hearth.engine.loader import models_folder
     from hearth.engine.registry import ModelRegistry
 
-    for name, spec in _checked_models(settings).items():
-        print(f"{name}\t{spec.backend}\t{_where(spec)}")
     folder = models_folder(settings, ModelRegistry())
-    for name in folder.scan():
-        print(f"{name}\tllama_cpp\t{folder.files(name)[0]}")  # type: ignore[index]
+    rows = [("NAME", "BACKEND", "SIZE", "QUANT", "CONTEXT", "WHERE")]
+    listed = [(n, s.backend, _where(s)) for n, s in _checked_models(settings).items()]
+    listed += [(n, "llama_cpp", str(folder.files(n)[0])) for n in folder.scan()]  # type: ignore[index]
+    for name, backend, where in listed:
+        about = folder.describe(name)
+        size = f"{int(about['size']) / 1e6:.1f} MB" if "size" in about else "-"
+        rows.append((
+            name, backend, size, str(about.get("quantization", "-")),
+            str(about.get("context_length", "-")), where,
+        ))  # fmt: skip
+    _print_table(rows)
     return 0
 
 

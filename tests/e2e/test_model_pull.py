@@ -161,8 +161,13 @@ def test_a_file_dropped_into_the_folder_is_listed_without_a_restart(
         # A copy: a link to the bundled model is that model, served already (not twice).
         shutil.copyfile(model_path, folder / ".copying")
         (folder / ".copying").rename(folder / "Dropped-In.gguf")
-        assert "dropped-in" in [m.id for m in client.models.list()]
-    assert chat(server.url, "dropped-in")
+        listed = {m.id: m.model_dump() for m in client.models.list()}
+        assert listed["dropped-in"]["state"] == "unloaded"
+        assert listed["dropped-in"]["quantization"] == "Q4_1"
+        assert listed["dropped-in"]["context_length"] == 8192
+        assert listed["dropped-in"]["size"] == model_path.stat().st_size
+        assert chat(server.url, "dropped-in")
+        assert client.models.retrieve("dropped-in").model_dump()["state"] == "loaded"
 
 
 @pytest.fixture(scope="module")

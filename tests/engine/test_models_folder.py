@@ -83,3 +83,16 @@ async def test_delete_removes_the_files_and_prune_forgets_vanished_ones(tmp_path
     (tmp_path / "b.gguf").unlink()
     await folder.prune()
     assert registry.names() == []
+
+
+def test_describe_reads_the_header_and_survives_a_file_that_is_not_gguf(
+    tmp_path: Path, model_path: Path
+) -> None:
+    (tmp_path / "real.gguf").symlink_to(model_path)
+    (tmp_path / "fake.gguf").write_bytes(gguf_bytes(1000))
+    folder = _folder(tmp_path)
+    folder.scan()
+    size = model_path.stat().st_size
+    assert folder.describe("real") == {"size": size, "quantization": "Q4_1", "context_length": 8192}
+    assert folder.describe("fake") == {"size": 1000}
+    assert folder.describe("unknown") == {}

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hearth.core.model_spec import ModelSpec, valid_model_name
+from hearth.engine.gguf_header import read_header
 from hearth.engine.registry import BackendFactory, ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class ModelsFolder:
         self._registry = registry
         self._factory = factory
         self._configured_names = set(configured)
+        self._configured_files = {n: s.path for n, s in configured.items() if s.path}
         self._configured_paths = {_real(s.path) for s in configured.values() if s.path}
         self._served: dict[str, Path] = {}  # name → first part, of the folder's models
         self._stamp: tuple[object, ...] | None = None
@@ -105,6 +107,21 @@ class ModelsFolder:
         """The files of a model from the folder, or None for one served from elsewhere."""
         first = self._served.get(name)
         return parts_of(first) if first is not None else None
+
+    def describe(self, name: str) -> dict[str, int | str]:
+        """Size, quantisation and trained context of a model's GGUF (of the folder or
+        configured), from its header: what listings show before it is loaded."""
+        first = self._served.get(name) or self._configured_files.get(name)
+        if first is None:
+            return {}
+        size = sum(p.stat().st_size for p in parts_of(first) if p.exists())
+        header = read_header(first)
+        out: dict[str, int | str] = {"size": size}
+        if header.quantization:
+            out["quantization"] = header.quantization
+        if header.context_length:
+            out["context_length"] = header.context_length
+        return out
 
     def _changed(self) -> bool:
         # What is there, not the folder's mtime: two changes within one clock tick of

@@ -33,14 +33,18 @@ async def tags(state: State) -> dict[str, Any]:
     models = []
     for name in state.registry.names():
         info = _info(state, name)
+        # Not loaded: what the file's header says (size and quantisation) instead.
+        known = state.models_folder.describe(state.registry.resolve(name))
+        about = details(info)
+        about["quantization_level"] = about["quantization_level"] or known.get("quantization", "")
         models.append(
             {
                 "name": name,
                 "model": name,
                 "modified_at": iso(info.created if info is not None else state.started_at),
-                "size": info.size_bytes if info is not None else 0,
+                "size": info.size_bytes if info is not None else known.get("size", 0),
                 "digest": digest(state.registry.resolve(name), info),
-                "details": details(info),
+                "details": about,
             }
         )
     return {"models": models}
