@@ -209,6 +209,7 @@ def serve(settings: Settings) -> int:
     for name, spec in models.items():
         print(f"  model     {name}  ({_where(spec)})", flush=True)
     print(f"  data dir  {settings.data_dir}", flush=True)
+    print(f"  models    {settings.models_folder}  (each GGUF file there, on first use)", flush=True)
     print(f"  database  {_shown_url(settings.store_url)}", flush=True)
     print(f"  auth      {'API key required' if keyed else 'off'}", flush=True)
     print("  loading models…", flush=True)

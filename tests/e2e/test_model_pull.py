@@ -193,6 +193,9 @@ def test_pulling_needs_an_admin_key(keyed: LiveServer) -> None:
         assert ollama_refused.status_code == 403
         bad = http.post("/admin/models/pull", json={"model": "fake/x:.."}, headers=admin)
         assert bad.status_code == 400 and "quantisation" in bad.json()["error"]["message"]
+        bad_name = {"model": "fake/small-GGUF", "name": "../up"}
+        refused_name = http.post("/admin/models/pull", json=bad_name, headers=admin)
+        assert refused_name.status_code == 400 and refused_name.json()["error"]["param"] == "name"
 
         with http.stream("POST", "/admin/models/pull", json=body, headers=admin) as reply:
             assert reply.status_code == 200

@@ -205,3 +205,16 @@ def test_a_second_pull_of_the_same_model_downloads_nothing(hub: FakeHub, tmp_pat
     again = pull("fake/tiny-GGUF", tmp_path)
     assert again.path.read_bytes() == SMALL
     assert len(hub.starts("tiny-Q4_K_M.gguf")) == 1
+
+
+def test_one_download_of_a_file_at_a_time(hub: FakeHub, tmp_path: Path) -> None:
+    import fcntl
+    import hashlib
+
+    part = tmp_path / PARTIAL / f"sha256-{hashlib.sha256(SMALL).hexdigest()}.part"
+    part.parent.mkdir()
+    with part.open("ab") as other:  # another process pulling it
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with pytest.raises(Conflict, match="being pulled already"):
+            pull("fake/tiny-GGUF", tmp_path)
+    assert pull("fake/tiny-GGUF", tmp_path).path.read_bytes() == SMALL

@@ -7,7 +7,7 @@ in the surface's error shape; one before it (a bad name) is a plain HTTP error."
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from fastapi.responses import JSONResponse, Response
@@ -15,17 +15,20 @@ from fastapi.responses import JSONResponse, Response
 from hearth.api.ollama.replies import NDJSON
 from hearth.api.state import AppState
 from hearth.api.streaming import EventStream, ndjson_line
-from hearth.core.errors import HearthError
+from hearth.core.errors import HearthError, InvalidRequest
+from hearth.core.model_spec import valid_model_name
 from hearth.engine.registry import ModelRegistry
 from hearth.services.pull import Progress, events, pull
 from hearth.services.pull.progress import Report
 from hearth.services.pull.reference import parse
 
 
-def start(state: AppState, reference: str, name: str | None) -> AsyncIterator[Progress]:
+def start(state: AppState, reference: str, name: str | None) -> AsyncGenerator[Progress]:
     """Check who asks and what (raising before any byte), then the pull's progress."""
     ModelRegistry.check_may_change()
     parse(reference)
+    if name is not None and not valid_model_name(name):
+        raise InvalidRequest(f"invalid model name {name!r}", param="name")
     folder = state.models_folder
 
     def work(report: Report, stop: threading.Event) -> None:
@@ -38,7 +41,7 @@ def start(state: AppState, reference: str, name: str | None) -> AsyncIterator[Pr
             stop=stop,
         )
 
-    async def progress() -> AsyncIterator[Progress]:
+    async def progress() -> AsyncGenerator[Progress]:
         async for p in events(work):
             if p.status == "success":
                 folder.scan()
@@ -48,7 +51,7 @@ def start(state: AppState, reference: str, name: str | None) -> AsyncIterator[Pr
 
 
 async def reply(
-    steps: AsyncIterator[Progress],
+    steps: AsyncGenerator[Progress],
     stream: bool | None,
     error_body: Callable[[HearthError], dict[str, Any]],
 ) -> Response:
@@ -65,5 +68,7 @@ async def reply(
                 yield ndjson_line(p.as_dict())
         except HearthError as err:
             yield ndjson_line(error_body(err))
+        finally:
+            await steps.aclose()  # a client gone: the download stops now, not at GC
 
     return EventStream(chunks(), media_type=NDJSON)

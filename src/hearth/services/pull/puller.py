@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import os
 import re
@@ -11,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from hearth.core.errors import Conflict, HearthError, InvalidRequest
 from hearth.core.model_spec import valid_model_name
@@ -156,12 +158,53 @@ def _fetch(
     stop: threading.Event | None,
 ) -> None:
     digest = _digest(f)
-    status = f"pulling {digest.split(':', 1)[1][:12]}"
     part.parent.mkdir(parents=True, exist_ok=True)
-    have = part.stat().st_size if part.exists() else 0
-    if have > f.size:  # not this file after all: start over
-        part.unlink()
-        have = 0
+    try:
+        with part.open("ab") as out:
+            _lock(out, f.path)
+            have = out.seek(0, os.SEEK_END)
+            if have > f.size:  # not this file after all: start over
+                out.truncate(0)
+                have = 0
+            _download(hub, repo, revision, f, out, have, report, stop)
+            out.flush()  # read back below, while still locked
+            report(Progress("verifying sha256 digest", digest, f.size, f.size))
+            if not _verified(part, f):
+                part.unlink(missing_ok=True)
+                raise HubUnavailable(
+                    f"{f.path} from {repo} does not match the hash the hub lists for it "
+                    "(damaged in transit); nothing was kept: pull again"
+                )
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            part.unlink(missing_ok=True)  # nothing half-written stays to fill the disk
+            raise DiskFull(
+                f"the disk filled up while downloading {f.path} into {part.parent.parent}; "
+                "nothing was kept: free some space and pull again"
+            ) from None
+        raise
+
+
+def _lock(out: BinaryIO, path: str) -> None:
+    """One download per file at a time, across processes (a server and `hearth pull`)."""
+    try:
+        fcntl.flock(out, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise Conflict(f"{path} is being pulled already; wait for that pull to finish") from None
+
+
+def _download(
+    hub: Hub,
+    repo: str,
+    revision: str,
+    f: RepoFile,
+    out: BinaryIO,
+    have: int,
+    report: Report,
+    stop: threading.Event | None,
+) -> None:
+    digest = _digest(f)
+    status = f"pulling {digest.split(':', 1)[1][:12]}"
     done = have
     report(Progress(status, digest, f.size, done))
 
@@ -172,24 +215,7 @@ def _fetch(
         done += n
         report(Progress(status, digest, f.size, done))
 
-    try:
-        with part.open("ab") as out:
-            hub.download(repo, revision, f, out, have, on_bytes)
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            part.unlink(missing_ok=True)  # nothing half-written stays to fill the disk
-            raise DiskFull(
-                f"the disk filled up while downloading {f.path} into {part.parent.parent}; "
-                "nothing was kept: free some space and pull again"
-            ) from None
-        raise
-    report(Progress("verifying sha256 digest", digest, f.size, f.size))
-    if not _verified(part, f):
-        part.unlink(missing_ok=True)
-        raise HubUnavailable(
-            f"{f.path} from {repo} does not match the hash the hub lists for it (damaged "
-            "in transit); nothing was kept: pull again"
-        )
+    hub.download(repo, revision, f, out, have, on_bytes)
 
 
 def _verified(path: Path, f: RepoFile) -> bool:
