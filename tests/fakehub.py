@@ -20,6 +20,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
@@ -48,6 +49,7 @@ class FakeHub:
     repos: dict[str, Repo] = field(default_factory=dict)
     fetches: list[Fetch] = field(default_factory=list)
     tamper: bool = False  # serve every file with its last byte changed
+    pause: float = 0.0  # seconds between the pieces of a file: a slow network
     _cut: int | None = None
     _down: bool = False
 
@@ -212,6 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
         step = max(1, len(body) // 16)
         for offset in range(0, len(body), step):
             self.wfile.write(body[offset : offset + step])
+            time.sleep(self.hub.pause)
 
 
 def gguf_bytes(size: int, seed: int = 0) -> bytes:

@@ -218,3 +218,22 @@ def test_one_download_of_a_file_at_a_time(hub: FakeHub, tmp_path: Path) -> None:
         with pytest.raises(Conflict, match="being pulled already"):
             pull("fake/tiny-GGUF", tmp_path)
     assert pull("fake/tiny-GGUF", tmp_path).path.read_bytes() == SMALL
+
+
+async def test_leaving_the_progress_stream_stops_the_download(hub: FakeHub, tmp_path: Path) -> None:
+    import asyncio
+
+    from hearth.services.pull import events
+
+    hub.pause = 0.2  # 16 pieces: three seconds for the whole file
+    steps = events(
+        lambda report, stop: pull("fake/tiny-GGUF:Q8_0", tmp_path, report=report, stop=stop)
+    )
+    async for p in steps:
+        if p.completed:
+            break
+    await steps.aclose()
+    await asyncio.sleep(4)  # past when the whole file would have come
+    assert not (tmp_path / "tiny-Q8_0.gguf").exists()
+    part = next((tmp_path / PARTIAL).iterdir())
+    assert 0 < part.stat().st_size < len(BIG)  # kept for the next pull

@@ -166,7 +166,7 @@ def _fetch(
             if have > f.size:  # not this file after all: start over
                 out.truncate(0)
                 have = 0
-            _download(hub, repo, revision, f, out, have, report, stop)
+            hub.download(repo, revision, f, out, have, _meter(f, have, report, stop))
             out.flush()  # read back below, while still locked
             report(Progress("verifying sha256 digest", digest, f.size, f.size))
             if not _verified(part, f):
@@ -193,16 +193,10 @@ def _lock(out: BinaryIO, path: str) -> None:
         raise Conflict(f"{path} is being pulled already; wait for that pull to finish") from None
 
 
-def _download(
-    hub: Hub,
-    repo: str,
-    revision: str,
-    f: RepoFile,
-    out: BinaryIO,
-    have: int,
-    report: Report,
-    stop: threading.Event | None,
-) -> None:
+def _meter(
+    f: RepoFile, have: int, report: Report, stop: threading.Event | None
+) -> Callable[[int], None]:
+    """Reports f's progress from `have` bytes on; stops the download once `stop` is set."""
     digest = _digest(f)
     status = f"pulling {digest.split(':', 1)[1][:12]}"
     done = have
@@ -211,11 +205,11 @@ def _download(
     def on_bytes(n: int) -> None:
         nonlocal done
         if stop is not None and stop.is_set():
-            raise PullStopped(f"the pull of {repo} was stopped")
+            raise PullStopped(f"the pull of {f.path} was stopped")
         done += n
         report(Progress(status, digest, f.size, done))
 
-    hub.download(repo, revision, f, out, have, on_bytes)
+    return on_bytes
 
 
 def _verified(path: Path, f: RepoFile) -> bool:
