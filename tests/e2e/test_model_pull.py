@@ -202,6 +202,10 @@ def test_pulling_needs_an_admin_key(keyed: LiveServer) -> None:
             lines = [line for line in reply.iter_lines() if line]
         assert '"status":"success"' in lines[-1].replace(" ", "")
         assert (keyed.state.settings.models_folder / "small-Q4_K_M.gguf").exists()
+        whole = http.post(
+            "/admin/models/pull", json={**body, "stream": False}, headers=admin
+        )  # pulled already: nothing to download, and one reply
+        assert (whole.status_code, whole.json()) == (200, {"status": "success"})
         listed = http.get("/v1/models", headers=user).json()["data"]
         assert "small-gguf:q4_k_m" in [m["id"] for m in listed]
 

@@ -58,11 +58,12 @@ def _profile(spec: ModelSpec) -> Profile:
 
 def models_folder(settings: Settings, registry: ModelRegistry) -> ModelsFolder:
     """The models folder, registering into `registry` what it finds (scan() to look)."""
+    try:
+        configured = settings.served_models()
+    except ConfigError:  # no model configured nor bundled: the folder's may be all there is
+        configured = {}
     return ModelsFolder(
-        settings.models_folder,
-        registry,
-        lambda spec: _factory(spec, settings),
-        settings.served_models(),
+        settings.models_folder, registry, lambda spec: _factory(spec, settings), configured
     )
 
 
