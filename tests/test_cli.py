@@ -113,7 +113,9 @@ def test_port_in_use(tmp_path: Path) -> None:
 def test_models_subcommand_reads_the_same_settings(tmp_path: Path) -> None:
     result = hearth("models", tmp_path=tmp_path)
     assert result.returncode == 0
-    assert result.stdout.startswith(MODEL + "\tllama_cpp\t")
+    header, row = result.stdout.splitlines()
+    assert header.split() == ["NAME", "BACKEND", "SIZE", "QUANT", "CONTEXT", "WHERE"]
+    assert row.split()[:6] == [MODEL, "llama_cpp", "98.4", "MB", "Q4_1", "8192"]
     (tmp_path / "hearth.toml").write_text('[models]\nalias = "/no/such.gguf"\n')
     assert "/no/such.gguf" in one_clear_line(hearth("models", tmp_path=tmp_path))
     (tmp_path / "hearth.toml").write_text('[[models]]\nname = "q"\npath = "/x.gguf"\nnope = 1\n')
@@ -241,3 +243,16 @@ def test_db_upgrade_on_postgresql(tmp_path: Path, postgres: PostgresServer) -> N
         done = hearth("db", "upgrade", "--database-url", url, tmp_path=tmp_path)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().endswith(f"/hearth_cli is at revision {HEAD}")
+
+
+def test_models_lists_the_models_folder_with_what_the_headers_say(
+    tmp_path: Path, model_path: Path
+) -> None:
+    folder = tmp_path / "data" / "models"
+    folder.mkdir(parents=True)
+    (folder / "Copied-Q4_1.gguf").write_bytes(model_path.read_bytes())
+    (folder / ".partial").mkdir()
+    (folder / ".partial" / "half.gguf").write_bytes(b"GGUF")
+    lines = hearth("models", tmp_path=tmp_path).stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["NAME", MODEL, "copied-q4_1"]
+    assert lines[2].split()[1:6] == ["llama_cpp", "98.4", "MB", "Q4_1", "8192"]

@@ -8,6 +8,7 @@ import os
 from hearth.core.config import ConfigError, ModelSpec, Settings
 from hearth.engine.base import Backend
 from hearth.engine.catalog import Catalog, Profile
+from hearth.engine.models_folder import ModelsFolder
 from hearth.engine.registry import DEFAULT, BackendFactory, KeepAlive, ModelRegistry
 
 
@@ -53,6 +54,17 @@ def _keep_alive(spec: ModelSpec) -> KeepAlive:
 
 def _profile(spec: ModelSpec) -> Profile:
     return Profile(system=spec.system, options=dict(spec.options))
+
+
+def models_folder(settings: Settings, registry: ModelRegistry) -> ModelsFolder:
+    """The models folder, registering into `registry` what it finds (scan() to look)."""
+    try:
+        configured = settings.served_models()
+    except ConfigError:  # no model configured nor bundled: the folder's may be all there is
+        configured = {}
+    return ModelsFolder(
+        settings.models_folder, registry, lambda spec: _factory(spec, settings), configured
+    )
 
 
 def build_registry(settings: Settings) -> ModelRegistry:
