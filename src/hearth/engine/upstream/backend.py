@@ -253,8 +253,8 @@ class UpstreamBackend:
             )
             try:
                 response = await self.client.send(post, stream=True)
-            except httpx.TimeoutException:
-                raise _Retry("no answer within the timeouts", down=True) from None
+            except httpx.TimeoutException as exc:
+                raise _Retry(self._timed_out(exc), down=True) from None
             except httpx.HTTPError as exc:
                 raise _Retry(describe(exc), down=isinstance(exc, httpx.ConnectError)) from None
             await _check_status(response, self.spec.connect_timeout)
@@ -275,6 +275,12 @@ class UpstreamBackend:
                 if response is not None:
                     await response.aclose()
 
+    def _timed_out(self, exc: httpx.TimeoutException) -> str:
+        spec = self.spec
+        if isinstance(exc, httpx.ReadTimeout):
+            return f"sent nothing within the first-token timeout ({spec.first_token_timeout:g}s)"
+        return f"could not be reached within the connect timeout ({spec.connect_timeout:g}s)"
+
     async def _first_output(self, chunks: SseChunks, reader: ChunkReader) -> list[GenerationEvent]:
         """The events up to the first output (or every choice's end): held back until
         then, so that a member failing before it can still be replaced."""
@@ -284,7 +290,7 @@ class UpstreamBackend:
             try:
                 events.extend(reader.read(await chunks.next(deadline - time.monotonic())))
             except TimeoutError:
-                raise _Retry("sent no token within the first-token timeout", down=True) from None
+                raise _Retry(self._timed_out(httpx.ReadTimeout("")), down=True) from None
             except StreamEnded:
                 raise _Retry("closed the stream before its first token") from None
             except (Malformed, UpstreamStreamError) as exc:
@@ -301,8 +307,8 @@ class UpstreamBackend:
         try:
             try:
                 reply = await self.client.post(url, json=body, headers=member.headers)
-            except httpx.TimeoutException:
-                raise _Retry("no answer within the timeouts", down=True) from None
+            except httpx.TimeoutException as exc:
+                raise _Retry(self._timed_out(exc), down=True) from None
             except httpx.HTTPError as exc:
                 raise _Retry(describe(exc), down=isinstance(exc, httpx.ConnectError)) from None
             await _check_status(reply, self.spec.connect_timeout)

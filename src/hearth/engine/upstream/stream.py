@@ -67,7 +67,7 @@ class SseChunks:
 def _failure(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "stopped sending tokens (timed out)"
-    if isinstance(exc, StreamEnded):
+    if isinstance(exc, StreamEnded | httpx.RemoteProtocolError | httpx.ReadError):
         return "closed the stream before it finished"
     if isinstance(exc, Malformed | UpstreamStreamError):
         return str(exc)
