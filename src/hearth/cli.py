@@ -287,7 +287,18 @@ def _draining_server(config: uvicorn.Config, drain: Drain, grace: float) -> uvic
 def list_models(settings: Settings) -> int:
     for name, spec in _checked_models(settings).items():
         print(f"{name}\t{spec.backend}\t{_where(spec)}")
+        if spec.backend == "upstream":
+            _print_members(spec)
     return 0
+
+
+def _print_members(spec: ModelSpec) -> None:
+    """A pool's members, each after one health check (as the server's would do it)."""
+    from hearth.engine.upstream.pool import check_members
+
+    for m in asyncio.run(check_members(spec.urls, spec.connect_timeout)):
+        state = m.state if m.healthy else f"{m.state} ({m.last_error})"
+        print(f"  {m.url}\tweight {m.weight:g}\t{state}")
 
 
 def _shown_url(url: str) -> str:

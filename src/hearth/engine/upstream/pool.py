@@ -152,6 +152,14 @@ class Pool:
         return await self.client.get(url, headers=member.headers, timeout=self.check_timeout)
 
 
+async def check_members(members: Iterable[UpstreamMember], wait: float) -> list[Member]:
+    """Each member after one health check: for `hearth models`, outside a server."""
+    async with httpx.AsyncClient() as client:
+        pool = Pool(members, client, interval=1.0, check_timeout=wait)
+        await asyncio.gather(*(pool.check(m) for m in pool.members))
+        return pool.members
+
+
 def describe(exc: BaseException) -> str:
     """A transport failure in a few words, for logs, /metrics and error messages."""
     if isinstance(exc, httpx.TimeoutException):
