@@ -8,7 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
-Mode = Literal["malformed", "hangs", "fails", "cut"]
+Mode = Literal["malformed", "hangs", "fails", "cut", "busy"]
 
 _CHUNK = {"object": "chat.completion.chunk", "model": "x"}
 
@@ -41,6 +41,15 @@ class _Handler(BaseHTTPRequestHandler):
         mode = self.server.mode
         if mode == "hangs":
             self.server.stopping.wait()
+            return
+        if mode == "busy":
+            self.send_response(429)
+            self.send_header("Retry-After", "7")
+            self.send_header("Content-Type", "application/json")
+            body = b'{"error": {"message": "too many requests", "type": "rate_limit"}}'
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
             return
         if mode == "fails":
             page = b"<!DOCTYPE html><html><body><h1>500 Internal Server Error</h1></body></html>"

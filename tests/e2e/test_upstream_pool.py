@@ -59,7 +59,8 @@ def members(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServ
 
 @pytest.fixture(scope="module")
 def bad() -> Iterator[dict[str, Misbehaving]]:
-    servers = {mode: Misbehaving(mode) for mode in ("malformed", "hangs", "fails", "cut")}
+    modes = ("malformed", "hangs", "fails", "cut", "busy")
+    servers = {mode: Misbehaving(mode) for mode in modes}  # type: ignore[arg-type]
     yield servers
     for server in servers.values():
         server.stop()
@@ -92,6 +93,7 @@ def front(
         _pool("malformed", [bad["malformed"].url], **FAST_FAIL),
         _pool("fails", [bad["fails"].url], **FAST_FAIL),
         _pool("cut", [bad["cut"].url], **FAST_FAIL),
+        _pool("busy", [bad["busy"].url], **FAST_FAIL),
         _pool("hangs", [bad["hangs"].url], **{**FAST_FAIL, "health_interval": 30.0}),
     )
     server = LiveServer(make_settings(tmp_path_factory.mktemp("front"), model_entries=entries))
@@ -275,6 +277,24 @@ def test_a_failing_member_is_a_clear_error_within_the_timeouts(
         assert stream_info.value.status_code == 502
 
 
+def test_a_busy_member_is_a_429_with_its_retry_after(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.RateLimitError) as info:
+        client.chat.completions.create(model="busy", messages=HELLO)  # type: ignore[arg-type]
+    assert info.value.response.headers["retry-after"] == "7"
+
+
+def test_embeddings_through_the_pool(
+    client: openai.OpenAI, members: tuple[LiveServer, LiveServer]
+) -> None:
+    texts = ["a lighthouse", "a keeper"]
+    pooled = client.embeddings.create(model=MODEL, input=texts)
+    with openai.OpenAI(base_url=f"{members[0].url}/v1", api_key="n") as direct:
+        own = direct.embeddings.create(model=MODEL, input=texts)
+    assert [len(d.embedding) for d in pooled.data] == [len(d.embedding) for d in own.data]
+    assert pooled.data[1].embedding == pytest.approx(own.data[1].embedding, abs=1e-5)
+    assert pooled.usage.prompt_tokens == own.usage.prompt_tokens
+
+
 def test_a_stream_cut_after_its_first_token_ends_with_an_error_event(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(model="cut", messages=HELLO, stream=True)  # type: ignore[arg-type]
     text = ""
@@ -282,6 +302,14 @@ def test_a_stream_cut_after_its_first_token_ends_with_an_error_event(client: ope
         for chunk in stream:
             text += chunk.choices[0].delta.content or "" if chunk.choices else ""
     assert text == "Hello there"
+    job = client.responses.create(model="cut", input="Hi", background=True)
+    deadline = time.monotonic() + 30
+    while job.status in ("queued", "in_progress"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+        job = client.responses.retrieve(job.id)
+    assert job.status == "failed" and job.error is not None
+    assert "closed the stream" in job.error.message and job.output_text == "Hello there"
     host = str(client.base_url).removesuffix("/v1/")
     with ollama.Client(host=host) as oc, pytest.raises(ollama.ResponseError, match="closed"):
         for _ in oc.chat(model="cut", messages=HELLO, stream=True):
