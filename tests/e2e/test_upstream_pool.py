@@ -25,6 +25,7 @@ import pytest
 from hearth.core.model_spec import ModelSpec
 from tests.conftest import MODEL, LiveServer, make_settings
 from tests.e2e.misbehaving import Misbehaving
+from tests.postgres import PostgresServer
 from tests.prometheus import scrape
 
 pytestmark = [
@@ -419,3 +420,38 @@ def test_a_member_killed_under_load(tmp_path: Path, members: tuple[LiveServer, L
     assert all(streaming for _, streaming in failed), failed
     assert all("closed the stream" in outcome for outcome, _ in failed), failed
     assert len(results) - len(failed) >= 30
+
+
+def test_replicas_on_one_database_fronting_one_pool(
+    tmp_path: Path, postgres: PostgresServer, members: tuple[LiveServer, LiveServer]
+) -> None:
+    url = postgres.create_database(f"hearth_pool_{time.monotonic_ns()}")
+    entry = _pool(MODEL, [f"{m.url}/v1" for m in members])
+    a, b = (
+        LiveServer(make_settings(tmp_path / n, database_url=url, model_entries=(entry,))).start()
+        for n in ("a", "b")
+    )
+    try:
+        with (
+            openai.OpenAI(base_url=f"{a.url}/v1", api_key="x", max_retries=0) as on_a,
+            openai.OpenAI(base_url=f"{b.url}/v1", api_key="x", max_retries=0) as on_b,
+        ):
+            job = on_a.responses.create(
+                model=MODEL, input="Write a long story about a river.", max_output_tokens=1000,
+                background=True,
+            )  # fmt: skip
+            deadline = time.monotonic() + 60
+            while len(on_b.responses.retrieve(job.id).output_text) < 20:
+                assert time.monotonic() < deadline, "replica b never saw a's job grow"
+                time.sleep(0.2)
+            assert sum(_running(m.url) for m in members) == 1
+            assert on_b.responses.cancel(job.id).status == "cancelled"
+            deadline = time.monotonic() + 10
+            while sum(_running(m.url) for m in members):  # a closed its upstream request
+                assert time.monotonic() < deadline, "the member still decodes a cancelled job"
+                time.sleep(0.1)
+            final = on_a.responses.retrieve(job.id)
+            assert final.status == "cancelled" and final.output_text
+    finally:
+        a.stop()
+        b.stop()
