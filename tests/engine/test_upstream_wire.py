@@ -17,6 +17,7 @@ from hearth.engine.types import (
     ToolCall,
     ToolCallDelta,
 )
+from hearth.engine.upstream.counting import TOKENS_PER_MESSAGE, estimate_prompt
 from hearth.engine.upstream.wire import ChunkReader, Malformed, UpstreamStreamError, request_body
 
 TOOL = Tool("get_weather", "weather", {"type": "object", "properties": {}})
@@ -113,3 +114,12 @@ def test_a_text_completion_chunk_and_bad_ones() -> None:
             reader.read(bad)
     with pytest.raises(UpstreamStreamError, match="out of memory"):
         reader.read({"error": {"message": "out of memory"}})
+
+
+def test_the_prompt_estimate_where_no_member_counts() -> None:
+    assert estimate_prompt(GenerationRequest(model="m", prompt="x" * 10)) == 3  # 4 bytes a token
+    assert estimate_prompt(GenerationRequest(model="m", prompt_ids=(5, 6, 7))) == 3
+    chat = GenerationRequest(model="m", messages=(ChatMessage("user", "x" * 8),))
+    assert estimate_prompt(chat) == TOKENS_PER_MESSAGE + 2
+    with_tools = GenerationRequest(**{**_fields(chat), "tools": (TOOL,)})
+    assert estimate_prompt(with_tools) > estimate_prompt(chat)

@@ -11,16 +11,14 @@ most three members in all, never one twice. After that, failures end the stream
 from __future__ import annotations
 
 import asyncio
-import json
-import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
 from hearth.core.errors import (
-    ContextLengthExceeded,
     HearthError,
     InvalidRequest,
     Overloaded,
@@ -36,7 +34,9 @@ from hearth.engine.types import (
     MemberStatus,
     ModelInfo,
 )
+from hearth.engine.upstream.counting import count_of, estimate_prompt
 from hearth.engine.upstream.pool import Member, Pool, describe
+from hearth.engine.upstream.replies import Retry, check_status
 from hearth.engine.upstream.stream import SseChunks, StreamEnded, UpstreamGeneration
 from hearth.engine.upstream.wire import ChunkReader, Malformed, UpstreamStreamError, request_body
 
@@ -44,86 +44,6 @@ MAX_TRIES = 3  # members one request may be sent to before its first token
 DEFAULT_CONTEXT = 4096  # when neither the entry's ctx_size nor the members say
 # Token ids are the upstream's: any id is passed on for its engine to check.
 UNKNOWN_VOCAB = 1 << 31
-# The prompt estimate where no member counts tokens (/tokenize): about four bytes of
-# English text per token in the BPE vocabularies of current models, plus a few tokens
-# of template per message. It only feeds context checks and key limits before a
-# request; the usage every reply reports is the upstream's own count.
-BYTES_PER_TOKEN = 4
-TOKENS_PER_MESSAGE = 4
-
-
-class _Retry(Exception):
-    """This member failed the request before its first token; another may take it."""
-
-    def __init__(self, reason: str, *, down: bool = False, retry_after: float | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.down = down
-        self.retry_after = retry_after
-        self.busy = retry_after is not None
-
-
-def estimate_tokens(text: str) -> int:
-    return math.ceil(len(text.encode()) / BYTES_PER_TOKEN)
-
-
-def estimate_prompt(request: GenerationRequest) -> int:
-    if request.prompt_ids is not None:
-        return len(request.prompt_ids)
-    if request.messages is None:
-        return estimate_tokens(request.prompt or "")
-    total = 0
-    for m in request.messages:
-        parts = [m.content or "", *(c.name + c.arguments for c in m.tool_calls)]
-        total += TOKENS_PER_MESSAGE + estimate_tokens("".join(parts))
-    if request.calls_tools:
-        tools = [(t.name, t.description, t.parameters) for t in request.tools]
-        total += estimate_tokens(json.dumps(tools))
-    return total
-
-
-def _error_message(response: httpx.Response) -> tuple[str, str | None, str | None]:
-    """(message, param, code) of an error reply: OpenAI's shape, Ollama's, or text."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = response.text.strip()
-        if text.lstrip().lower().startswith(("<!doctype", "<html")):
-            return "an HTML page", None, None
-        return (text[:200] or "no body"), None, None
-    err = body.get("error", body) if isinstance(body, dict) else body
-    if isinstance(err, dict):
-        message = err.get("message") or err.get("detail") or json.dumps(err)[:200]
-        param, code = err.get("param"), err.get("code")
-        return str(message), param if isinstance(param, str) else None, str(code or "") or None
-    return str(err)[:200], None, None
-
-
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        return max(1.0, float(response.headers.get("retry-after", "1")))
-    except ValueError:
-        return 1.0
-
-
-async def _check_status(response: httpx.Response, read_timeout: float) -> None:
-    """Nothing for a 200; _Retry for what another member may answer; else the client's
-    own error (400, 413, 422: the request is wrong wherever it goes)."""
-    if response.status_code == 200:
-        return
-    try:
-        await asyncio.wait_for(response.aread(), read_timeout)
-    except (TimeoutError, httpx.HTTPError):
-        raise _Retry(f"HTTP {response.status_code} with a body that never came") from None
-    message, param, code = _error_message(response)
-    status = response.status_code
-    if status == 429:
-        raise _Retry(f"HTTP 429: {message}", retry_after=_retry_after(response))
-    if status >= 500 or status in (401, 403, 404, 408, 409):
-        raise _Retry(f"HTTP {status}: {message}")
-    if code == "context_length_exceeded":
-        raise ContextLengthExceeded(message, param=param)
-    raise InvalidRequest(message, param=param)
 
 
 class UpstreamBackend:
@@ -160,30 +80,41 @@ class UpstreamBackend:
 
     @classmethod
     async def open(cls, spec: ModelSpec) -> UpstreamBackend:
-        """A pool that checks its members now and then; its context length is the first
-        member's (vLLM's max_model_len, llama-server's n_ctx) unless the entry sets one."""
+        """A pool that checks its members now and then, with what its members tell of
+        the model (the entry's ctx_size wins over theirs)."""
         backend = cls(spec)
-        found = await asyncio.gather(*(backend._context_of(m) for m in backend.pool.members))
-        known = [n for n in found if n]
-        if known and not spec.ctx_size:
-            backend._info = ModelInfo(**{**backend._info.__dict__, "context_length": min(known)})
+        found = await asyncio.gather(*(backend._facts_of(m) for m in backend.pool.members))
+        facts: dict[str, int] = {}
+        for member_facts in found:  # the smallest context any member has
+            for key, value in member_facts.items():
+                facts[key] = min(value, facts.get(key, value))
+        if spec.ctx_size:
+            facts.pop("context_length", None)
+        backend._info = replace(backend._info, **facts)  # type: ignore[arg-type]
         backend.pool.start()
         return backend
 
-    async def _context_of(self, member: Member) -> int | None:
+    async def _facts_of(self, member: Member) -> dict[str, int]:
+        """What a member's /v1/models says of the model: vLLM's max_model_len,
+        llama-server's n_ctx (per slot), n_vocab and n_embd."""
         try:
-            reply = await self.client.get(f"{member.url}/models", headers=member.headers)
+            reply = await self.client.get(
+                f"{member.url}/models", headers=member.headers, timeout=self.spec.connect_timeout
+            )
             models = reply.json().get("data") if reply.status_code == 200 else None
         except (httpx.HTTPError, ValueError, AttributeError) as exc:
             self.pool.failed(member, f"listing models: {describe(exc)}", down=True)
-            return None
+            return {}
         for entry in models if isinstance(models, list) else ():
             if isinstance(entry, dict) and entry.get("id") == self.upstream_model:
                 meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
-                for n in (entry.get("max_model_len"), meta.get("n_ctx"), meta.get("n_ctx_train")):
-                    if isinstance(n, int) and n > 0:
-                        return n
-        return None
+                found = {
+                    "context_length": entry.get("max_model_len") or meta.get("n_ctx"),
+                    "vocab_size": meta.get("n_vocab"),
+                    "embedding_length": meta.get("n_embd"),
+                }
+                return {k: v for k, v in found.items() if isinstance(v, int) and v > 0}
+        return {}
 
     @property
     def info(self) -> ModelInfo:
@@ -201,7 +132,7 @@ class UpstreamBackend:
             "members": len(members),
         }
 
-    def _exhausted(self, failures: list[tuple[Member, _Retry]]) -> HearthError:
+    def _exhausted(self, failures: list[tuple[Member, Retry]]) -> HearthError:
         if not failures:
             return QueueTimeout(
                 f"No engine of the upstream pool serving {self.name} is reachable now; "
@@ -215,8 +146,8 @@ class UpstreamBackend:
         return UpstreamError(f"The engines serving {self.name} failed the request ({said}).")
 
     async def _each_member(self, attempt: Callable[[Member], Any]) -> Any:
-        """`attempt` on members in turn until one does not raise _Retry."""
-        failures: list[tuple[Member, _Retry]] = []
+        """`attempt` on members in turn until one does not raise Retry."""
+        failures: list[tuple[Member, Retry]] = []
         tried: list[Member] = []
         while len(tried) < MAX_TRIES:
             member = self.pool.pick(tried)
@@ -225,7 +156,7 @@ class UpstreamBackend:
             tried.append(member)
             try:
                 return await attempt(member)
-            except _Retry as exc:
+            except Retry as exc:
                 self.pool.failed(member, exc.reason, down=exc.down)
                 failures.append((member, exc))
         raise self._exhausted(failures)
@@ -254,13 +185,13 @@ class UpstreamBackend:
             try:
                 response = await self.client.send(post, stream=True)
             except httpx.TimeoutException as exc:
-                raise _Retry(self._timed_out(exc), down=True) from None
+                raise Retry(self._timed_out(exc), down=True) from None
             except httpx.HTTPError as exc:
-                raise _Retry(describe(exc), down=isinstance(exc, httpx.ConnectError)) from None
-            await _check_status(response, self.spec.connect_timeout)
+                raise Retry(describe(exc), down=isinstance(exc, httpx.ConnectError)) from None
+            await check_status(response, self.spec.connect_timeout)
             kind = response.headers.get("content-type", "")
             if not kind.startswith("text/event-stream"):
-                raise _Retry(f"answered {kind or 'without a content type'}, not an event stream")
+                raise Retry(f"answered {kind or 'without a content type'}, not an event stream")
             chunks = SseChunks(response)
             reader = ChunkReader(n)
             buffered = await self._first_output(chunks, reader)
@@ -290,32 +221,36 @@ class UpstreamBackend:
             try:
                 events.extend(reader.read(await chunks.next(deadline - time.monotonic())))
             except TimeoutError:
-                raise _Retry(self._timed_out(httpx.ReadTimeout("")), down=True) from None
+                raise Retry(self._timed_out(httpx.ReadTimeout("")), down=True) from None
             except StreamEnded:
-                raise _Retry("closed the stream before its first token") from None
+                raise Retry("closed the stream before its first token") from None
             except (Malformed, UpstreamStreamError) as exc:
-                raise _Retry(str(exc)) from None
+                raise Retry(str(exc)) from None
             except httpx.HTTPError as exc:
-                raise _Retry(describe(exc)) from None
+                raise Retry(describe(exc)) from None
             if any(not isinstance(e, Finished) for e in events):
                 return events
             if all(reader.state(i).reason is not None for i in range(reader.n)):
                 return events
 
-    async def _json(self, member: Member, url: str, body: dict[str, Any]) -> Any:
+    async def _json(
+        self, member: Member, url: str, body: dict[str, Any], *, quick: bool = False
+    ) -> Any:
+        """A plain JSON call; `quick` ones (token counts) wait no longer than a connect."""
+        wait = self.spec.connect_timeout if quick else self._timeout
         member.in_flight += 1
         try:
             try:
-                reply = await self.client.post(url, json=body, headers=member.headers)
+                reply = await self.client.post(url, json=body, headers=member.headers, timeout=wait)
             except httpx.TimeoutException as exc:
-                raise _Retry(self._timed_out(exc), down=True) from None
+                raise Retry(self._timed_out(exc), down=True) from None
             except httpx.HTTPError as exc:
-                raise _Retry(describe(exc), down=isinstance(exc, httpx.ConnectError)) from None
-            await _check_status(reply, self.spec.connect_timeout)
+                raise Retry(describe(exc), down=isinstance(exc, httpx.ConnectError)) from None
+            await check_status(reply, self.spec.connect_timeout)
             try:
                 return reply.json()
             except ValueError:
-                raise _Retry("answered with something that is not JSON") from None
+                raise Retry("answered with something that is not JSON") from None
         finally:
             member.in_flight -= 1
 
@@ -334,9 +269,9 @@ class UpstreamBackend:
                 vectors = [[float(x) for x in d["embedding"]] for d in data]
                 tokens = int((reply.get("usage") or {}).get("prompt_tokens", 0))
             except (KeyError, TypeError, ValueError, AttributeError):
-                raise _Retry("answered embeddings in a shape that is not OpenAI's") from None
+                raise Retry("answered embeddings in a shape that is not OpenAI's") from None
             if len(vectors) != len(inputs):
-                raise _Retry("answered a different number of embeddings")
+                raise Retry("answered a different number of embeddings")
             return EmbeddingResult(vectors=vectors, prompt_tokens=tokens)
 
         result: EmbeddingResult = await self._each_member(attempt)
@@ -349,25 +284,35 @@ class UpstreamBackend:
             if not member.healthy or member.has_tokenize is False:
                 continue
             try:
-                reply = await self._json(member, f"{member.root}{path}", body)
-            except (_Retry, InvalidRequest):
-                member.has_tokenize = False  # 404, or a server that reads no such body
+                reply = await self._json(member, f"{member.root}{path}", body, quick=True)
+            except InvalidRequest:
+                member.has_tokenize = False  # a server that reads no such body
+                continue
+            except Retry as exc:
+                if exc.reason.startswith(("HTTP 404", "HTTP 405")):
+                    member.has_tokenize = False  # it has none: never asked again
                 continue
             member.has_tokenize = True
             return reply
         return None
 
     async def prompt_tokens(self, request: GenerationRequest) -> int:
-        body: dict[str, Any] = {"model": self.upstream_model}
+        if request.prompt_ids is not None:
+            return len(request.prompt_ids)
+        text = request.prompt
         if request.messages is not None:
             _, chat = request_body(request, self.upstream_model)
-            body.update(messages=chat["messages"], add_generation_prompt=True)
-        elif request.prompt_ids is not None:
-            return len(request.prompt_ids)
-        else:
-            body.update(prompt=request.prompt, content=request.prompt)
-        reply = await self._tokenizer("/tokenize", body)
-        count = _count(reply)
+            body = {"model": self.upstream_model, "messages": chat["messages"]}
+            reply = await self._tokenizer("/tokenize", {**body, "add_generation_prompt": True})
+            if isinstance(reply, dict) and isinstance(reply.get("count"), int):
+                return int(reply["count"])  # vLLM counts a chat itself
+            # llama-server tokenizes text only: its own template renders the chat first.
+            rendered = await self._tokenizer("/apply-template", body)
+            text = rendered.get("prompt") if isinstance(rendered, dict) else None
+        if not isinstance(text, str):
+            return estimate_prompt(request)
+        body = {"model": self.upstream_model, "prompt": text, "content": text}
+        count = count_of(await self._tokenizer("/tokenize", body))
         return count if count is not None else estimate_prompt(request)
 
     async def tokenize(self, text: str) -> list[int]:
@@ -391,12 +336,3 @@ class UpstreamBackend:
     async def close(self) -> None:
         await self.pool.close()
         await self.client.aclose()
-
-
-def _count(reply: Any) -> int | None:
-    if not isinstance(reply, dict):
-        return None
-    if isinstance(reply.get("count"), int):
-        return int(reply["count"])
-    tokens = reply.get("tokens")
-    return len(tokens) if isinstance(tokens, list) else None

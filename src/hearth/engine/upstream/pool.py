@@ -118,7 +118,10 @@ class Pool:
             await asyncio.sleep(self.interval)
             now = time.monotonic()
             due = [m for m in self.members if m.healthy or m.next_check <= now]
-            await asyncio.gather(*(self.check(m) for m in due))
+            results = await asyncio.gather(*(self.check(m) for m in due), return_exceptions=True)
+            for result in results:  # a check that broke must not end the checking
+                if isinstance(result, Exception):
+                    log.error("a health check of the upstream pool failed: %r", result)
 
     async def check(self, member: Member) -> bool:
         """One health check: the server's /health, else (none there) its /v1/models."""
