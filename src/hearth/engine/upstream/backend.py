@@ -49,7 +49,7 @@ UNKNOWN_VOCAB = 1 << 31
 class UpstreamBackend:
     kind = "upstream"
 
-    def __init__(self, spec: ModelSpec, *, context_length: int | None = None) -> None:
+    def __init__(self, spec: ModelSpec) -> None:
         self.name = spec.name
         self.spec = spec
         self.upstream_model = spec.upstream_model or spec.name
@@ -71,7 +71,7 @@ class UpstreamBackend:
         self._info = ModelInfo(
             name=spec.name,
             backend=self.kind,
-            context_length=spec.ctx_size or context_length or DEFAULT_CONTEXT,
+            context_length=spec.ctx_size or DEFAULT_CONTEXT,
             embedding_length=0,
             vocab_size=UNKNOWN_VOCAB,
             owned_by="upstream",
@@ -326,7 +326,8 @@ class UpstreamBackend:
     async def detokenize(self, ids: Sequence[int]) -> str:
         body = {"model": self.upstream_model, "tokens": list(ids)}
         reply = await self._tokenizer("/detokenize", body)
-        text = (reply.get("prompt") or reply.get("content")) if isinstance(reply, dict) else None
+        # vLLM answers {"prompt": …}, llama-server {"content": …}
+        text = reply.get("prompt", reply.get("content")) if isinstance(reply, dict) else None
         if not isinstance(text, str):
             raise InvalidRequest(
                 f"the engines serving {self.name} do not turn token ids into text", param="prompt"
