@@ -19,6 +19,7 @@ from hearth.core.config import Settings
 from hearth.core.logtext import Content, quote_prompts
 from hearth.store.migrate import alembic_config
 from tests.conftest import MODEL
+from tests.e2e.misbehaving import Misbehaving
 from tests.postgres import PostgresServer
 
 # The newest migration: every one chains on the one before.
@@ -121,6 +122,27 @@ def test_models_subcommand_reads_the_same_settings(tmp_path: Path) -> None:
     (tmp_path / "hearth.toml").write_text('[[models]]\nname = "q"\npath = "/x.gguf"\nnope = 1\n')
     line = one_clear_line(hearth("models", tmp_path=tmp_path))
     assert "model entry 'q': nope" in line
+
+
+def test_models_shows_each_pool_member_state(tmp_path: Path) -> None:
+    live = Misbehaving("fails")  # answers its health checks: only requests fail
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    (tmp_path / "hearth.toml").write_text(
+        f'[[models]]\nname = "pool"\nbackend = "upstream"\nconnect_timeout = 2\n'
+        f'urls = ["{live.url}", {{ url = "{dead}", weight = 3 }}]\n'
+    )
+    try:
+        result = hearth("models", tmp_path=tmp_path)
+    finally:
+        live.stop()
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:2] == ["pool", "upstream"]
+    at = lines.index("pool: pool members")
+    assert lines[at + 1] == f"  {live.url}\tweight 1\tup"
+    assert lines[at + 2] == f"  {dead}\tweight 3\tdown (health check: connection refused)"
 
 
 def _popen(args: list[str], tmp_path: Path) -> subprocess.Popen[str]:

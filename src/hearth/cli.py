@@ -306,6 +306,10 @@ def list_models(settings: Settings) -> int:
             str(about.get("context_length", "-")), where,
         ))  # fmt: skip
     _print_table(rows)
+    for name, spec in _checked_models(settings).items():
+        if spec.backend == "upstream":
+            print(f"\n{name}: pool members")
+            _print_members(spec)
     return 0
 
 
@@ -335,6 +339,15 @@ def pull_model(settings: Settings, reference: str, name: str | None) -> int:
     print(f"pulled {pulled.repo} {pulled.quant} ({pulled.size / 1e6:.1f} MB) as {pulled.name}")
     print(f"  {pulled.path}")
     return 0
+
+
+def _print_members(spec: ModelSpec) -> None:
+    """A pool's members, each after one health check (as the server's would do it)."""
+    from hearth.engine.upstream.pool import check_members
+
+    for m in asyncio.run(check_members(spec.urls, spec.connect_timeout)):
+        state = m.state if m.healthy else f"{m.state} ({m.last_error})"
+        print(f"  {m.url}\tweight {m.weight:g}\t{state}")
 
 
 def _shown_url(url: str) -> str:

@@ -40,15 +40,26 @@ def _gguf_factory(spec: ModelSpec, settings: Settings) -> BackendFactory:
     return load
 
 
+def _upstream_factory(spec: ModelSpec) -> BackendFactory:
+    async def load() -> Backend:
+        from hearth.engine.upstream.backend import UpstreamBackend
+
+        return await UpstreamBackend.open(spec)
+
+    return load
+
+
 def _factory(spec: ModelSpec, settings: Settings) -> BackendFactory:
     if spec.backend == "llama_cpp":
         return _gguf_factory(spec, settings)
-    raise ConfigError(f"model entry {spec.name!r}: backend {spec.backend!r} is not available")
+    return _upstream_factory(spec)
 
 
 def _keep_alive(spec: ModelSpec) -> KeepAlive:
     if spec.keep_alive is None:
-        return DEFAULT
+        # A pool holds no weights here: unloading it would only stop its health checks
+        # and reset its members' counts.
+        return None if spec.backend == "upstream" else DEFAULT
     return None if spec.keep_alive == "forever" else spec.keep_alive
 
 

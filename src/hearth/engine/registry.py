@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 
 from hearth.core import principal
 from hearth.core.errors import Conflict, EngineError, Forbidden, HearthError, ModelNotFound
-from hearth.engine.base import Backend
+from hearth.engine.base import Backend, Pooled
 from hearth.engine.catalog import Catalog, CatalogEntry, Profile
 from hearth.engine.meter import RunMeter
+from hearth.engine.types import MemberStatus
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class ModelStatus:
     expires_at: float | None
     error: str | None
     stats: dict[str, int] | None
+    members: tuple[MemberStatus, ...] = ()  # a pool's engines (engine/upstream)
 
 
 class ModelRegistry:
@@ -328,7 +330,8 @@ class ModelRegistry:
                 state = "unloaded"
             stats = e.backend.stats() if e.backend is not None else None
             expires = e.expires_at if e.backend is not None else None
-            out.append(ModelStatus(e.name, state, e.loaded_at, expires, e.error, stats))
+            members = e.backend.members() if isinstance(e.backend, Pooled) else ()
+            out.append(ModelStatus(e.name, state, e.loaded_at, expires, e.error, stats, members))
         return out
 
     async def close(self) -> None:
