@@ -99,7 +99,10 @@ async def test_pages_are_newest_first_and_per_key(store: Store) -> None:
 async def test_only_an_ended_batch_is_deleted(store: Store) -> None:
     batch_id = await _batch(store, 2)
     assert not await store.batches.delete(batch_id)
-    await store.batches.close_pending(batch_id, {"type": "expired"})
+    await store.batches.take(batch_id, 1)
+    assert await store.batches.close_open(batch_id, {"type": "expired"}) == 1
+    assert not await store.batches.end_if_done(batch_id, 1.0)
+    assert await store.batches.close_open(batch_id, CUT, running=True) == 1
     assert await store.batches.end_if_done(batch_id, 1.0)
     assert await store.batches.delete(batch_id)
     assert await store.batches.get(batch_id) is None

@@ -13,6 +13,7 @@ from hearth.api.drain import Drain
 from hearth.core.config import Settings
 from hearth.engine.registry import ModelRegistry
 from hearth.services.assistants import AssistantsService
+from hearth.services.batches import BatchesService
 from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
 from hearth.services.limits import Limiter
@@ -31,6 +32,7 @@ class AppState:
     conversations: ConversationsService
     responses: ResponsesService
     assistants: AssistantsService
+    batches: BatchesService
     drain: Drain
     usage: UsageRecorder
     limiter: Limiter

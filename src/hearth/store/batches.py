@@ -102,14 +102,17 @@ class Batches:
             )
         return int(done.rowcount)  # type: ignore[attr-defined]
 
-    async def close_pending(self, batch_id: str, result: dict[str, Any]) -> int:
-        """Give every pending request of a batch this result (canceled, expired, errored)."""
+    async def close_open(
+        self, batch_id: str, result: dict[str, Any], *, running: bool = False
+    ) -> int:
+        """Give every pending request of a batch (with `running`: every running one
+        instead) this result (canceled, expired, errored); how many there were."""
         async with self.db.write() as session:
             done = await session.execute(
                 update(MessageBatchRequest)
                 .where(
                     MessageBatchRequest.batch_id == batch_id,
-                    MessageBatchRequest.status == "pending",
+                    MessageBatchRequest.status == ("running" if running else "pending"),
                 )
                 .values(status=result["type"], result=result)
             )
