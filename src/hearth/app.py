@@ -62,8 +62,9 @@ def create_app(
         store,
         functools.partial(batch_message, registry),
         anthropic_error_body,
-        concurrency=settings.parallel,  # a model's slots: its interactive requests preempt
+        concurrency=settings.parallel,  # at most a model's slots (when it is loaded)
         limiter=limiter,
+        registry=registry,
     )
 
     async def stop_jobs() -> None:

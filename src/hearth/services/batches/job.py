@@ -45,13 +45,20 @@ class BatchJob(Job[None]):
     INTERNAL = INTERNAL
 
     def __init__(
-        self, batch_id: str, expires_at: float, batches: Batches, run: RunOne, concurrency: int
+        self,
+        batch_id: str,
+        expires_at: float,
+        batches: Batches,
+        run: RunOne,
+        cap: Callable[[str], int],
     ) -> None:
+        """`cap(model)`: how many requests for that model may run at once."""
         super().__init__(batch_id)
         self.expires_at = expires_at
         self.batches = batches
         self._run = run
-        self.concurrency = max(1, concurrency)
+        self._cap = cap
+        self.concurrency = 1  # until the first request names its model
         self._inflight: dict[asyncio.Task[None], int] = {}  # each running request's seq
         self._ended = False
 
@@ -72,9 +79,13 @@ class BatchJob(Job[None]):
             if time.time() >= self.expires_at:
                 await self.batches.close_open(self.key, EXPIRED)
             room = self.concurrency - len(self._inflight)
-            for row in await self.batches.take(self.key, room) if room > 0 else []:
+            taken = await self.batches.take(self.key, room) if room > 0 else []
+            for row in taken:
                 task = asyncio.create_task(self._one(row.seq, row.params))
                 self._inflight[task] = row.seq
+                self.concurrency = max(1, self._cap(str(row.params.get("model", ""))))
+            if taken and len(self._inflight) < self.concurrency:
+                continue  # room for more (the first request named its model's slots)
             if not self._inflight:
                 return
             left = self.expires_at - time.time()

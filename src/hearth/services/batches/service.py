@@ -25,6 +25,7 @@ from hearth.core import principal
 from hearth.core.errors import HearthError, InvalidRequest, NotFound, Overloaded, RateLimited
 from hearth.core.ids import new_id, unix_now
 from hearth.core.principal import OPEN, STATIC, Principal
+from hearth.engine.registry import ModelRegistry
 from hearth.services.batches.job import CUT_OFF, REVOKED, BatchJob
 from hearth.services.batches.objects import EXPIRES_AFTER, errored, render
 from hearth.services.jobs import JobTable
@@ -38,6 +39,9 @@ from hearth.store.pages import PageQuery
 RunMessage = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 ErrorBody = Callable[[HearthError], dict[str, Any]]
 RESULTS_PAGE = 500
+# How long one request keeps trying while it is refused for a moment (a rate limit, a
+# full engine) before that refusal becomes its result.
+RETRY_FOR = 600.0
 
 
 def _missing(batch_id: str) -> NotFound:
@@ -53,8 +57,12 @@ class BatchesService:
         *,
         concurrency: int,
         limiter: Limiter | None = None,
+        registry: ModelRegistry | None = None,
     ) -> None:
+        """`concurrency`: requests of a batch run at once, where `registry` does not say
+        how many slots their model has (when loaded, at most that many)."""
         self.store = store
+        self.registry = registry
         self.batches = store.batches
         self.run = run
         self.error_body = error_body
@@ -97,13 +105,29 @@ class BatchesService:
     def _spawn(self, row: MessageBatch) -> None:
         """Its job, acting for the current principal; no request's lease rides along (each
         of its requests gets its own)."""
-        job = BatchJob(row.id, row.expires_at, self.batches, self._run_one, self.concurrency)
+        job = BatchJob(row.id, row.expires_at, self.batches, self._run_one, self._cap)
         with holding(None):
             self.jobs.spawn(job)
+
+    def _cap(self, model: str) -> int:
+        """At most the model's slots: a batch never holds more than there are, so its
+        requests do not queue in the engine (an interactive request would take a slot
+        from them anyway)."""
+        if self.registry is None:
+            return self.concurrency
+        try:
+            name = self.registry.resolve(model)
+        except HearthError:  # the request errs on its own
+            return self.concurrency
+        for status in self.registry.status():
+            if status.name == name and status.stats and status.stats.get("slots"):
+                return min(self.concurrency, status.stats["slots"])
+        return self.concurrency
 
     async def _run_one(self, params: dict[str, Any]) -> dict[str, Any]:
         """One request's result: its message, or the error it would have got."""
         who = principal.current()
+        give_up = time.monotonic() + RETRY_FOR
         while True:
             lease = Lease(self.limiter, who) if self.limiter and limited(who) else None
             try:
@@ -111,7 +135,10 @@ class BatchesService:
                     message = await self.run(params)
                 return {"type": "succeeded", "message": message}
             except (RateLimited, Overloaded) as err:  # for a moment: wait, then again
-                await asyncio.sleep(err.retry_after or 1.0)
+                wait = err.retry_after or 1.0
+                if time.monotonic() + wait > give_up:
+                    return {"type": "errored", "error": self.error_body(err)}
+                await asyncio.sleep(wait)
             except HearthError as err:
                 return {"type": "errored", "error": self.error_body(err)}
             finally:
