@@ -14,6 +14,7 @@ import pytest
 from hearth.core import principal
 from hearth.core.errors import HearthError, ModelNotFound, RateLimited
 from hearth.services.batches import BatchesService
+from hearth.services.batches.job import BatchJob
 from hearth.services.jobs.owners import orphan_judge
 from hearth.store import Store
 from hearth.store.pages import PageQuery
@@ -73,6 +74,17 @@ async def started(path: Path, n: int) -> None:
             await path.moved.wait()
 
 
+async def two_of_four_running(store: Store) -> tuple[Path, BatchesService, Any, BatchJob]:
+    """A batch of four requests, two of them running (held at the path's gate)."""
+    path = Path()
+    svc = service(store, path)
+    row = await svc.create([(f"r{i}", params(f"t{i}")) for i in range(4)])
+    job = svc.jobs.get(row.id)
+    assert job is not None
+    await started(path, 2)
+    return path, svc, row, job
+
+
 async def test_a_batch_runs_a_few_at_a_time_and_ends(store: Store) -> None:
     path = Path()
     svc = service(store, path)
@@ -107,14 +119,8 @@ async def test_cancel_stops_the_running_and_cancels_the_rest(store: Store) -> No
 
 
 async def test_requests_not_run_by_the_expiry_expire(store: Store) -> None:
-    path = Path()
-    svc = service(store, path)
-    row = await svc.create([(f"r{i}", params(f"t{i}")) for i in range(4)])
-    job = svc.jobs.get(row.id)
-    assert job is not None
-    await started(path, 2)
-    job.expires_at = time.time()  # as if 24 hours had passed: the job wakes for it
-    await asyncio.sleep(0.05)
+    path, svc, row, job = await two_of_four_running(store)
+    job.expires_at = time.time()  # as if 24 hours had passed as the running ones end
     path.gate.set()
     await job.done.wait()
     counts = (await svc.retrieve(row.id, "u"))["request_counts"]
@@ -122,12 +128,7 @@ async def test_requests_not_run_by_the_expiry_expire(store: Store) -> None:
 
 
 async def test_a_revoked_keys_batch_ends_with_the_reason(store: Store) -> None:
-    path = Path()
-    svc = service(store, path)
-    row = await svc.create([(f"r{i}", params(f"t{i}")) for i in range(4)])
-    job = svc.jobs.get(row.id)
-    assert job is not None
-    await started(path, 2)
+    _, svc, row, job = await two_of_four_running(store)
     await svc.jobs.stop(job, "revoked")
     batch = await svc.retrieve(row.id, "u")
     assert batch["processing_status"] == "ended" and batch["request_counts"]["errored"] == 4
