@@ -14,6 +14,7 @@ from hearth.core.config import Settings
 from hearth.engine.models_folder import ModelsFolder
 from hearth.engine.registry import ModelRegistry
 from hearth.services.assistants import AssistantsService
+from hearth.services.batches import BatchesService
 from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
 from hearth.services.limits import Limiter
@@ -32,6 +33,7 @@ class AppState:
     conversations: ConversationsService
     responses: ResponsesService
     assistants: AssistantsService
+    batches: BatchesService
     drain: Drain
     usage: UsageRecorder
     limiter: Limiter

@@ -19,6 +19,7 @@ __all__ = [
     "Grammar",
     "MemberStatus",
     "ModelInfo",
+    "Priority",
     "SamplingParams",
     "TokenEvent",
     "TokenLogprob",
@@ -31,6 +32,9 @@ __all__ = [
 ]
 
 FinishReason = Literal["stop", "length", "tool_calls", "cancelled", "error"]
+# "batch" work (Message Batches) yields to "interactive" requests: an engine that schedules
+# admits interactive ones first and preempts batch sequences to make room for them.
+Priority = Literal["interactive", "batch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class GenerationRequest:
     n: int = 1
     # Names the request in the engine's logs (a surface may pass its own wire id).
     request_id: str = field(default_factory=lambda: new_id("req_"))
+    priority: Priority = "interactive"
 
     def __post_init__(self) -> None:
         given = (self.messages, self.prompt, self.prompt_ids)

@@ -254,3 +254,47 @@ class LimitHold(Base):
     owner: Mapped[str] = mapped_column(String(128), primary_key=True)
     held: Mapped[int] = mapped_column(Integer, default=0)
     heartbeat_at: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+# ---- Message Batches (the Anthropic API) --------------------------------------------------
+
+
+class MessageBatch(Stored, Base):
+    """A Message Batch. `status` is its processing_status (in_progress, canceling, ended);
+    its request counts are counted from its requests' rows. It belongs to the key that
+    created it: `key_id` (None for a static key or an open server) and `key_name`, whom
+    its requests act for, also after a restart. Times are unix seconds (floats where
+    Anthropic shows fractions). `owner` and `heartbeat_at` as on Response."""
+
+    __tablename__ = "message_batches"
+    __table_args__ = (Index("ix_message_batches_status", "status"),)
+
+    status: Mapped[str] = mapped_column(String(16))
+    key_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    key_name: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    ended_at: Mapped[float | None] = mapped_column(Float)
+    cancel_initiated_at: Mapped[float | None] = mapped_column(Float)
+    owner: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[float | None] = mapped_column(Float)
+
+
+class MessageBatchRequest(Base):
+    """One request of a batch: its `params` (a /v1/messages body) and, once it has one, its
+    `result` as the results file shows it. `status`: pending, running, or the result's
+    type (succeeded, errored, canceled, expired)."""
+
+    __tablename__ = "message_batch_requests"
+    __table_args__ = (
+        Index("ix_message_batch_requests_custom_id", "batch_id", "custom_id", unique=True),
+        Index("ix_message_batch_requests_status", "batch_id", "status"),
+    )
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("message_batches.id", ondelete="CASCADE")
+    )
+    custom_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    params: Mapped[Json]
+    result: Mapped[Json | None]

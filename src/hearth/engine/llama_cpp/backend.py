@@ -193,6 +193,7 @@ class LlamaCppBackend:
             request.logprobs,
             grammar,
             request.request_id,
+            batch=request.priority == "batch",
         )
         try:
             for seq in seqs:
