@@ -19,6 +19,8 @@ from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Inte
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from hearth.store.tenants import creator
+
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
 JsonType = JSON().with_variant(JSONB(), "postgresql")
@@ -37,7 +39,14 @@ class Stored:
     created_at: Mapped[int] = mapped_column(BigInteger)
 
 
-class Conversation(Stored, Base):
+class Tenanted:
+    """Objects a key owns (store/tenants.py): `tenant` is the id of the database key that
+    created it, None for an admin's static key or an open server."""
+
+    tenant: Mapped[str | None] = mapped_column(String(64), default=creator, index=True)
+
+
+class Conversation(Tenanted, Stored, Base):
     __tablename__ = "conversations"
 
     meta: Mapped[Json] = mapped_column("metadata", default=dict)
@@ -60,7 +69,7 @@ class ConversationItem(Base):
     data: Mapped[Json]
 
 
-class Response(Stored, Base):
+class Response(Tenanted, Stored, Base):
     """A stored response. `request` holds the parameters it echoes back (instructions,
     temperature, text, tools, …); `output`, `usage`, `error` and `incomplete_details` are
     written when it ends. While it runs, its text so far is in `ResponseDelta` rows."""
@@ -123,14 +132,14 @@ class ResponseDelta(Base):
 # (metadata always; a run's status), which is laid over it when it is drawn.
 
 
-class Assistant(Stored, Base):
+class Assistant(Tenanted, Stored, Base):
     __tablename__ = "assistants"
 
     meta: Mapped[Json] = mapped_column("metadata", default=dict)
     data: Mapped[Json]
 
 
-class Thread(Stored, Base):
+class Thread(Tenanted, Stored, Base):
     __tablename__ = "threads"
 
     meta: Mapped[Json] = mapped_column("metadata", default=dict)
