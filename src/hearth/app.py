@@ -85,8 +85,7 @@ def create_app(
         await state.responses.start()
         await state.assistants.start()
         if preload:
-            for name in state.registry.names():
-                await state.registry.get(name)
+            await state.registry.preload()
         state.registry.start_reaper()
         try:
             yield
