@@ -1,4 +1,4 @@
-"""`hearth serve | models | db upgrade | keys`: the command line. Flags come from the
+"""`hearth serve | models | chat | db upgrade | keys`: the command line. Flags come from the
 Settings fields, so each option is declared once (core/config.py) and is also an env var
 and a TOML key."""
 
@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import errno
 import logging
+import os
 import socket
 import sys
 import time
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         _add_setting_flags(cmd)
         parsers[command] = cmd
     _add_key_flags(parsers["create"])
+    _add_chat(sub)
     parsers["revoke"].add_argument("key", metavar="NAME|PREFIX", help="the key's name or prefix")
     parsers["usage"].add_argument(
         "--key", dest="usage_key", metavar="NAME|PREFIX", help="only this key (name or prefix)"
@@ -88,6 +90,19 @@ def _parser() -> argparse.ArgumentParser:
         "--since", metavar="DATE", help="from this UTC day on: 2026-12-01"
     )
     return parser
+
+
+def _add_chat(sub: Any) -> None:
+    text = "chat in the terminal with a running Hearth (or the engine in this process)"
+    chat = sub.add_parser("chat", help=text, description=text)
+    chat.add_argument("model", nargs="?", help="the model (default: the first one served)")
+    chat.add_argument(
+        "--url", default="http://127.0.0.1:8000", help="the server (default: %(default)s)"
+    )
+    chat.add_argument("--api-key", dest="chat_key", help="its API key (default: $HEARTH_API_KEY)")
+    chat.add_argument(
+        "--config", metavar="PATH", help="for the engine started here when none answers"
+    )
 
 
 def _positive(text: str) -> int:
@@ -433,6 +448,11 @@ def keys_usage(settings: Settings, key: str | None, since_text: str | None) -> i
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "chat":
+            from hearth.repl.session import chat
+
+            key = args.chat_key or os.environ.get("HEARTH_API_KEY")
+            return chat(args.url, key, args.model, lambda: _settings(args))
         settings = _settings(args)
         if args.command == "serve":
             return serve(settings)
