@@ -10,7 +10,7 @@ import pytest
 from hearth.core.errors import EngineError, ModelNotFound, QueueTimeout
 from hearth.engine.base import Backend
 from hearth.engine.fake import FakeBackend
-from hearth.engine.registry import ModelRegistry
+from hearth.engine.registry import ModelRegistry, Release
 
 
 class Models:
@@ -57,6 +57,20 @@ async def _settle() -> None:
         await asyncio.sleep(0.01)
 
 
+async def _busy(*others: str, patience: float = 5.0) -> tuple[Models, ModelRegistry, Release]:
+    """One place, taken by model `a` with a request running on it."""
+    models = Models()
+    registry = _registry(models, "a", *others, max_loaded=1, timeout=patience)
+    _, release = await registry.acquire("a")
+    return models, registry, release
+
+
+async def _waiting(registry: ModelRegistry, name: str) -> asyncio.Task[Backend]:
+    task = asyncio.create_task(registry.get(name))
+    await _settle()
+    return task
+
+
 async def test_the_least_recently_used_idle_model_makes_room() -> None:
     models = Models()
     registry = _registry(models, "a", "b", "c", max_loaded=2)
@@ -74,11 +88,8 @@ async def test_the_least_recently_used_idle_model_makes_room() -> None:
 
 
 async def test_a_model_in_use_is_never_unloaded_and_the_load_waits_for_it() -> None:
-    models = Models()
-    registry = _registry(models, "a", "b", max_loaded=1)
-    _, release = await registry.acquire("a")
-    waiting = asyncio.create_task(registry.get("b"))
-    await _settle()
+    models, registry, release = await _busy("b")
+    waiting = await _waiting(registry, "b")
     assert not waiting.done()
     assert _loaded(registry) == {"a"} and "close a" not in models.events
     await release()
@@ -89,9 +100,7 @@ async def test_a_model_in_use_is_never_unloaded_and_the_load_waits_for_it() -> N
 
 
 async def test_waiting_loads_are_served_first_come_first_served() -> None:
-    models = Models()
-    registry = _registry(models, "a", "b", "c", max_loaded=1)
-    _, release_a = await registry.acquire("a")
+    models, registry, release_a = await _busy("b", "c")
     got_b = asyncio.create_task(registry.acquire("b"))
     await _settle()
     got_c = asyncio.create_task(registry.acquire("c"))
@@ -108,11 +117,8 @@ async def test_waiting_loads_are_served_first_come_first_served() -> None:
 
 
 async def test_a_request_for_a_loaded_model_does_not_queue() -> None:
-    models = Models()
-    registry = _registry(models, "a", "b", max_loaded=1)
-    _, release = await registry.acquire("a")
-    waiting = asyncio.create_task(registry.get("b"))
-    await _settle()
+    _, registry, release = await _busy("b")
+    waiting = await _waiting(registry, "b")
     async with registry.lease("a"):  # queued b does not hold up a's own requests
         pass
     await release()
@@ -121,9 +127,7 @@ async def test_a_request_for_a_loaded_model_does_not_queue() -> None:
 
 
 async def test_a_load_that_waits_too_long_is_a_queue_timeout() -> None:
-    models = Models()
-    registry = _registry(models, "a", "b", max_loaded=1, timeout=0.1)
-    _, release = await registry.acquire("a")
+    models, registry, release = await _busy("b", patience=0.1)
     with pytest.raises(QueueTimeout) as caught:
         await registry.get("b")
     assert caught.value.status == 503 and caught.value.retry_after
@@ -136,9 +140,7 @@ async def test_a_load_that_waits_too_long_is_a_queue_timeout() -> None:
 
 
 async def test_waiting_loads_of_one_model_load_it_once() -> None:
-    models = Models()
-    registry = _registry(models, "a", "b", max_loaded=1)
-    _, release = await registry.acquire("a")
+    models, registry, release = await _busy("b")
     waiting = [asyncio.create_task(registry.get("b")) for _ in range(5)]
     await _settle()
     await release()
@@ -149,12 +151,9 @@ async def test_waiting_loads_of_one_model_load_it_once() -> None:
 
 
 async def test_a_removed_model_frees_its_place() -> None:
-    models = Models()
-    registry = _registry(models, "a", "b", "c", max_loaded=1)
-    _, release = await registry.acquire("a")
-    waiting_b = asyncio.create_task(registry.get("b"))
-    waiting_c = asyncio.create_task(registry.get("c"))
-    await _settle()
+    models, registry, release = await _busy("b", "c")
+    waiting_b = await _waiting(registry, "b")
+    waiting_c = await _waiting(registry, "c")
     await registry.remove("b")  # the load waiting for it learns it is gone
     with pytest.raises(ModelNotFound):
         await asyncio.wait_for(waiting_b, 2)
@@ -212,11 +211,8 @@ async def test_unloading_a_model_in_use_waits_for_its_requests() -> None:
 
 
 async def test_closing_fails_the_loads_still_waiting() -> None:
-    models = Models()
-    registry = _registry(models, "a", "b", max_loaded=1)
-    _, release = await registry.acquire("a")
-    waiting = asyncio.create_task(registry.get("b"))
-    await _settle()
+    _, registry, release = await _busy("b")
+    waiting = await _waiting(registry, "b")
     await registry.close()
     with pytest.raises(Exception, match="stopping"):
         await asyncio.wait_for(waiting, 2)
