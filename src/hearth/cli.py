@@ -82,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
         parsers[command] = cmd
     _add_key_flags(parsers["create"])
     _add_chat(sub)
+    parsers["models"].add_argument(
+        "--url", help="a running server's models as they stand: loaded, loading, in use, until when"
+    )
     parsers["revoke"].add_argument("key", metavar="NAME|PREFIX", help="the key's name or prefix")
     parsers["usage"].add_argument(
         "--key", dest="usage_key", metavar="NAME|PREFIX", help="only this key (name or prefix)"
@@ -305,6 +308,22 @@ def list_models(settings: Settings) -> int:
     return 0
 
 
+def live_models(url: str) -> int:
+    import httpx
+
+    try:  # /health: open with keys on too, and it has every model's state
+        models = httpx.get(url.rstrip("/") + "/health", timeout=10).json()["models"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"no Hearth answers at {url} ({exc})") from None
+    rows = [("MODEL", "STATE", "IN USE", "UNLOADS (UTC)")]
+    for m in models:
+        loaded = m["state"] == "loaded"
+        until = _when(m.get("expires_at"), "never" if loaded else "-")
+        rows.append((m["id"], m["state"], str(m.get("in_use", 0)), until))
+    _print_table(rows)
+    return 0
+
+
 def _shown_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -466,7 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.keys_command == "usage":
                 return keys_usage(settings, args.usage_key, args.since)
             return keys_list(settings)
-        return list_models(settings)
+        return live_models(args.url) if args.url else list_models(settings)
     except UsageError as exc:
         print(f"hearth: error: {exc}", file=sys.stderr)
         return 2
