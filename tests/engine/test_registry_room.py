@@ -165,6 +165,17 @@ async def test_a_removed_model_frees_its_place() -> None:
     await registry.close()
 
 
+async def test_a_model_loaded_with_no_request_on_it_gives_way() -> None:
+    models = Models()
+    registry = _registry(models, "a", "b", max_loaded=1)
+    loading_a = asyncio.create_task(registry.get("a"))  # get() holds no lease
+    await asyncio.sleep(0)
+    waiting_b = asyncio.create_task(registry.get("b"))  # a's place is taken while it loads
+    await asyncio.wait_for(asyncio.gather(loading_a, waiting_b), 2)
+    assert models.events == ["load a", "close a", "load b"]
+    await registry.close()
+
+
 async def test_a_failed_load_frees_its_place() -> None:
     models = Models()
     registry = ModelRegistry(max_loaded=1)

@@ -362,6 +362,8 @@ class ModelRegistry:
         entry.error = None
         entry.loading = None
         log.info("loaded model %s in %.1fs", entry.name, time.monotonic() - started)
+        # Loaded for get(), which holds no lease, it is idle at once: it may give way.
+        self._waiting.grant()
         return backend
 
     async def unload(self, name: str) -> bool:
