@@ -102,7 +102,9 @@ def _add_chat(sub: Any) -> None:
     chat.add_argument(
         "--url", default="http://127.0.0.1:8000", help="the server (default: %(default)s)"
     )
-    chat.add_argument("--api-key", dest="chat_key", help="its API key (default: $HEARTH_API_KEY)")
+    chat.add_argument(
+        "--api-key", dest="chat_key", metavar="KEY", help="its API key (default: $HEARTH_API_KEY)"
+    )
     chat.add_argument(
         "--config", metavar="PATH", help="for the engine started here when none answers"
     )

@@ -4,6 +4,8 @@ loads that find no room wait their turn, bounded by the queue timeout."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 
 import pytest
 
@@ -71,14 +73,21 @@ async def _waiting(registry: ModelRegistry, name: str) -> asyncio.Task[Backend]:
     return task
 
 
-async def test_the_least_recently_used_idle_model_makes_room() -> None:
+async def test_the_least_recently_used_idle_model_makes_room(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     models = Models()
     registry = _registry(models, "a", "b", "c", max_loaded=2)
     await registry.get("a")
     await registry.get("b")
     async with registry.lease("a"):
         pass  # a is used after b: b is now the least recently used
-    await registry.get("c")
+    with caplog.at_level(logging.INFO, logger="hearth.engine.registry"):
+        await registry.get("c")
+    # The log tells the swap as it happens, with the seconds each step took.
+    assert re.search(r"unloaded model b to make room for c in \d+\.\ds", caplog.text)
+    assert "loading model c" in caplog.text
+    assert re.search(r"loaded model c in \d+\.\ds", caplog.text)
     assert _loaded(registry) == {"a", "c"}
     # The old model is closed before the new one loads: never three in memory.
     assert models.events[-2:] == ["close b", "load c"]
