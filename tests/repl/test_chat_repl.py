@@ -18,7 +18,7 @@ import pytest
 
 from hearth.engine.fake import FakeBackend
 from hearth.engine.types import GenerationRequest
-from tests.conftest import MODEL, LiveServer, make_settings, registry_of
+from tests.conftest import LiveServer, make_settings, registry_of
 
 SRC = str(Path(__file__).parents[2] / "src")
 
@@ -134,36 +134,25 @@ def test_an_unknown_model_is_one_clear_line(server: LiveServer) -> None:
     assert done.stderr == f"hearth: error: {server.url} has no model 'nope'; it has: echo, slow\n"
 
 
-def test_a_reply_from_the_real_model(live_server: LiveServer) -> None:
-    child = _spawn("--url", live_server.url, MODEL)
-    child.expect_exact(">>> ")
-    child.sendline("Name a colour.")
-    child.expect_exact("Name a colour.")  # the terminal's echo
-    child.expect_exact(">>> ")
-    assert child.before.strip(), "no reply was streamed"
-    child.sendline("/bye")
-    _leaves_with_zero(child)
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def test_with_no_server_it_starts_the_engine_itself(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
-    child = _spawn(
-        "--url",
-        url,
-        cwd=tmp_path,
-        HEARTH_DATA_DIR=str(tmp_path / "data"),
-        HEARTH_CTX_SIZE="512",
-        HEARTH_PARALLEL="1",
+def test_with_no_server_it_starts_the_engine_itself(tmp_path: Path, model_path: Path) -> None:
+    """The configured models (hearth.toml here: the bundled model, its replies kept short)."""
+    (tmp_path / "hearth.toml").write_text(
+        f'[[models]]\nname = "tiny"\npath = "{model_path}"\nctx_size = 512\n'
+        "options = {max_tokens = 8}\n"
     )
+    url = f"http://127.0.0.1:{_free_port()}"
+    child = _spawn("--url", url, cwd=tmp_path, HEARTH_DATA_DIR=str(tmp_path / "data"))
+    child.timeout = 180  # loading, on a busy machine
     child.expect_exact(f"No Hearth server answers at {url}: starting the engine in this process.")
+    child.expect_exact("Loading tiny")
     child.expect_exact("Ready in")
-    child.expect_exact(f"Chatting with {MODEL}.")
+    child.expect_exact("Chatting with tiny.")
     child.expect_exact(">>> ")
     child.sendline("Name a colour.")
     child.expect_exact("Name a colour.")
