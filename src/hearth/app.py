@@ -27,7 +27,7 @@ from hearth.api.responses import responses_router
 from hearth.api.state import AppState
 from hearth.api.streaming import ClientGone
 from hearth.core.config import Settings
-from hearth.engine.loader import build_registry
+from hearth.engine.loader import build_registry, models_folder
 from hearth.engine.meter import Meters
 from hearth.engine.registry import ModelRegistry
 from hearth.services.assistants import AssistantsService
@@ -70,6 +70,7 @@ def create_app(
         drain=Drain(stop_jobs),
         usage=UsageRecorder(store.usage),
         limiter=Limiter(store.rate_limits),
+        models_folder=models_folder(settings, registry),
     )
     if settings.metrics:
         state.metrics = Metrics(registry, max_tokens=settings.ctx_size)
@@ -86,11 +87,16 @@ def create_app(
         await state.assistants.start()
         if preload:
             await state.registry.preload()
+        # After the preload: the folder's models load on first use, however many.
+        state.models_folder.scan()
+        state.registry.load_catalog()  # aliases of the folder's models too
+        state.models_folder.start()
         state.registry.start_reaper()
         try:
             yield
         finally:
             await stop_jobs()
+            await state.models_folder.close()
             await state.registry.close()
             await state.usage.close()  # the last requests' usage, before the store goes
             await state.limiter.close()  # the last token charges, before the store closes

@@ -34,6 +34,11 @@ async def health(state: State) -> JSONResponse:
             entry["error"] = status.error
         if status.stats is not None:
             entry.update(status.stats)
+        if status.members:
+            entry["members"] = [
+                {"url": m.url, "state": m.state, "in_flight": m.in_flight, "errors": m.errors}
+                for m in status.members
+            ]
         models.append(entry)
     body = {
         "status": "ok" if ready else "unavailable",

@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 
 from hearth.api.drain import Drain
 from hearth.core.config import Settings
+from hearth.engine.models_folder import ModelsFolder
 from hearth.engine.registry import ModelRegistry
 from hearth.services.assistants import AssistantsService
 from hearth.services.conversations import ConversationsService
@@ -34,6 +35,7 @@ class AppState:
     drain: Drain
     usage: UsageRecorder
     limiter: Limiter
+    models_folder: ModelsFolder
     started_at: float = field(default_factory=time.time)
     metrics: Metrics | None = None  # None with --no-metrics
 

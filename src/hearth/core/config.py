@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         description="Models with their own settings: the [[models]] tables of hearth.toml "
         "(name, backend, path or urls, upstream_model, aliases, system, options, "
         "keep_alive, parallel, ctx_size).",
-        json_schema_extra={"flag": None},
+        json_schema_extra={"flag": None, "toml": "[[models]]"},
     )
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(
         default_factory=_default_data_dir, description="Where Hearth keeps its state."
+    )
+    models_dir: Path | None = Field(
+        None,
+        description="A folder of GGUF files, each served under its file name (new ones "
+        "without a restart); `hearth pull` downloads into it. Default: models in the data dir.",
+        json_schema_extra={"metavar": "DIR"},
     )
     database_url: str | None = Field(
         None,
@@ -271,6 +277,10 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://...")
         return value
+
+    @property
+    def models_folder(self) -> Path:
+        return (self.models_dir or self.data_dir / "models").expanduser()
 
     @property
     def store_url(self) -> str:

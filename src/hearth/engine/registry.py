@@ -38,10 +38,11 @@ from hearth.core.errors import (
     ModelNotFound,
     ShuttingDown,
 )
-from hearth.engine.base import Backend
+from hearth.engine.base import Backend, Pooled
 from hearth.engine.catalog import Catalog, CatalogEntry, Profile
 from hearth.engine.meter import RunMeter
 from hearth.engine.places import Loading, LoadQueue, least_recently_used_idle
+from hearth.engine.types import MemberStatus
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class ModelStatus:
     expires_at: float | None
     error: str | None
     stats: dict[str, int] | None
+    members: tuple[MemberStatus, ...] = ()  # a pool's engines (engine/upstream)
 
 
 class ModelRegistry:
@@ -437,7 +439,10 @@ class ModelRegistry:
                 state = "unloaded"
             stats = e.backend.stats() if e.backend is not None else None
             expires = e.expires_at if e.backend is not None else None
-            out.append(ModelStatus(e.name, state, e.leases, e.loaded_at, expires, e.error, stats))
+            members = e.backend.members() if isinstance(e.backend, Pooled) else ()
+            out.append(
+                ModelStatus(e.name, state, e.leases, e.loaded_at, expires, e.error, stats, members)
+            )
         return out
 
     async def close(self) -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "GenerationEvent",
     "GenerationRequest",
     "Grammar",
+    "MemberStatus",
     "ModelInfo",
     "SamplingParams",
     "TokenEvent",
@@ -191,3 +192,15 @@ class ModelInfo:
     size_bytes: int = 0  # the weights file's size, for listings
     metadata: dict[str, str] = field(default_factory=dict)
     chat_template: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberStatus:
+    """One engine of an upstream pool, as /metrics, /health and `hearth models` show it."""
+
+    url: str
+    state: str  # "up" | "down"
+    in_flight: int
+    requests: int
+    errors: int
+    last_error: str | None = None
