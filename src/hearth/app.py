@@ -101,8 +101,7 @@ def create_app(
         await state.responses.start()
         await state.assistants.start()
         if preload:
-            for name in state.registry.names():
-                await state.registry.get(name)
+            await state.registry.preload()
         # After the preload: the folder's models load on first use, however many.
         state.models_folder.scan()
         state.registry.load_catalog()  # aliases of the folder's models too

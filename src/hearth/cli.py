@@ -1,6 +1,6 @@
-"""`hearth serve | models | pull | db upgrade | keys`: the command line. Flags come from the
-Settings fields, so each option is declared once (core/config.py) and is also an env var
-and a TOML key."""
+"""`hearth serve | models | pull | chat | db upgrade | keys`: the command line. Flags come
+from the Settings fields, so each option is declared once (core/config.py) and is also an
+env var and a TOML key."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import errno
 import logging
+import os
 import socket
 import sys
 import time
@@ -85,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parsers["pull"].add_argument("--name", help="serve it under this name (default: repo:quant)")
     _add_key_flags(parsers["create"])
+    _add_chat(sub)
+    parsers["models"].add_argument(
+        "--url", help="a running server's models as they stand: loaded, loading, in use, until when"
+    )
     parsers["revoke"].add_argument("key", metavar="NAME|PREFIX", help="the key's name or prefix")
     parsers["usage"].add_argument(
         "--key", dest="usage_key", metavar="NAME|PREFIX", help="only this key (name or prefix)"
@@ -93,6 +98,21 @@ def _parser() -> argparse.ArgumentParser:
         "--since", metavar="DATE", help="from this UTC day on: 2026-12-01"
     )
     return parser
+
+
+def _add_chat(sub: Any) -> None:
+    text = "chat in the terminal with a running Hearth (or the engine in this process)"
+    chat = sub.add_parser("chat", help=text, description=text)
+    chat.add_argument("model", nargs="?", help="the model (default: the first one served)")
+    chat.add_argument(
+        "--url", default="http://127.0.0.1:8000", help="the server (default: %(default)s)"
+    )
+    chat.add_argument(
+        "--api-key", dest="chat_key", metavar="KEY", help="its API key (default: $HEARTH_API_KEY)"
+    )
+    chat.add_argument(
+        "--config", metavar="PATH", help="for the engine started here when none answers"
+    )
 
 
 def _positive(text: str) -> int:
@@ -313,6 +333,22 @@ def list_models(settings: Settings) -> int:
     return 0
 
 
+def live_models(url: str) -> int:
+    import httpx
+
+    try:  # /health: open with keys on too, and it has every model's state
+        models = httpx.get(url.rstrip("/") + "/health", timeout=10).json()["models"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"no Hearth answers at {url} ({exc})") from None
+    rows = [("MODEL", "STATE", "IN USE", "UNLOADS (UTC)")]
+    for m in models:
+        loaded = m["state"] == "loaded"
+        until = _when(m.get("expires_at"), "never" if loaded else "-")
+        rows.append((m["id"], m["state"], str(m.get("in_use", 0)), until))
+    _print_table(rows)
+    return 0
+
+
 def pull_model(settings: Settings, reference: str, name: str | None) -> int:
     from hearth.services.pull import pull
     from hearth.services.pull.terminal import TerminalProgress
@@ -493,6 +529,11 @@ def keys_usage(settings: Settings, key: str | None, since_text: str | None) -> i
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "chat":
+            from hearth.repl.session import chat
+
+            key = args.chat_key or os.environ.get("HEARTH_API_KEY")
+            return chat(args.url, key, args.model, lambda: _settings(args))
         settings = _settings(args)
         if args.command == "serve":
             return serve(settings)
@@ -508,7 +549,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.keys_command == "usage":
                 return keys_usage(settings, args.usage_key, args.since)
             return keys_list(settings)
-        return list_models(settings)
+        return live_models(args.url) if args.url else list_models(settings)
     except UsageError as exc:
         print(f"hearth: error: {exc}", file=sys.stderr)
         return 2

@@ -22,7 +22,11 @@ async def health(state: State) -> JSONResponse:
     for status in state.registry.status():
         if status.state in {"loading", "failed"}:
             ready = False
-        entry: dict[str, object] = {"id": status.name, "state": status.state}
+        entry: dict[str, object] = {
+            "id": status.name,
+            "state": status.state,
+            "in_use": status.in_use,
+        }
         if status.loaded_at is not None:
             entry["loaded_at"] = int(status.loaded_at)
             entry["expires_at"] = int(status.expires_at) if status.expires_at else None

@@ -153,6 +153,13 @@ class Settings(BaseSettings):
         "-1: for good). Ollama clients may set it per request.",
         json_schema_extra={"metavar": "DURATION"},
     )
+    max_loaded_models: int = Field(
+        3,
+        ge=0,
+        le=1024,
+        description="Local models loaded at once (0: no limit); loading another unloads the "
+        "least recently used idle one, or waits up to --queue-timeout while all are in use.",
+    )
     shutdown_grace: float = Field(
         10.0,
         ge=0,

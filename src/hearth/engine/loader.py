@@ -80,7 +80,12 @@ def models_folder(settings: Settings, registry: ModelRegistry) -> ModelsFolder:
 
 def build_registry(settings: Settings) -> ModelRegistry:
     catalog = Catalog(settings.data_dir / "models.json")
-    registry = ModelRegistry(keep_alive=settings.keep_alive, catalog=catalog)
+    registry = ModelRegistry(
+        keep_alive=settings.keep_alive,
+        catalog=catalog,
+        max_loaded=settings.max_loaded_models,
+        queue_timeout=settings.queue_timeout,
+    )
     for name, spec in settings.served_models().items():
         if spec.parallel and spec.parallel > settings.batch_size:
             raise ConfigError(
@@ -93,6 +98,8 @@ def build_registry(settings: Settings) -> ModelRegistry:
             keep_alive=_keep_alive(spec),
             profile=_profile(spec),
             aliases=spec.aliases,
+            # An upstream pool holds no weights here: only local models count.
+            bounded=spec.backend == "llama_cpp",
         )
     registry.load_catalog()
     return registry
