@@ -13,14 +13,18 @@ from hearth.api.state import State
 router = APIRouter()
 
 
-@router.get(
-    "/health", responses={503: {"description": "A model is loading or failed to load (same body)"}}
-)
+_UNREADY = "A model is loading for the first time, or failed to load"
+
+
+@router.get("/health", responses={503: {"description": _UNREADY}})
 async def health(state: State) -> JSONResponse:
     models = []
     ready = True
     for status in state.registry.status():
-        if status.state in {"loading", "failed"}:
+        # Not ready while a model loads for the first time or failed to; a model loading
+        # again (swapped in under --max-loaded-models, or back after its keep-alive) is
+        # no reason for a load balancer to take the whole server out.
+        if status.state == "failed" or (status.state == "loading" and not status.loaded_before):
             ready = False
         entry: dict[str, object] = {
             "id": status.name,

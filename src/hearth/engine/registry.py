@@ -72,6 +72,7 @@ class _Entry:
     leases: int = 0
     error: str | None = None
     removed: bool = False  # gone from the registry; unloaded when its last lease ends
+    loaded_before: bool = False
     keep_alive: KeepAlive = DEFAULT  # the model's own, from its config entry
     profile: Profile = field(default_factory=Profile)  # its entry's system and options
     # Counts against max_loaded: a model in this process's memory (an upstream pool
@@ -91,6 +92,9 @@ class ModelStatus:
     error: str | None
     stats: dict[str, int] | None
     members: tuple[MemberStatus, ...] = ()  # a pool's engines (engine/upstream)
+    # Loaded before in this process: loading again is a swap (--max-loaded-models) or a
+    # reload after its keep-alive, which /health does not call unready.
+    loaded_before: bool = False
 
 
 class ModelRegistry:
@@ -360,6 +364,7 @@ class ModelRegistry:
             raise EngineError(f"The model '{entry.name}' could not be loaded.") from exc
         entry.backend = backend
         entry.loaded_at = time.time()
+        entry.loaded_before = True
         entry.last_used = time.monotonic()
         entry.error = None
         entry.loading = None
@@ -441,7 +446,17 @@ class ModelRegistry:
             expires = e.expires_at if e.backend is not None else None
             members = e.backend.members() if isinstance(e.backend, Pooled) else ()
             out.append(
-                ModelStatus(e.name, state, e.leases, e.loaded_at, expires, e.error, stats, members)
+                ModelStatus(
+                    e.name,
+                    state,
+                    e.leases,
+                    e.loaded_at,
+                    expires,
+                    e.error,
+                    stats,
+                    members,
+                    loaded_before=e.loaded_before,
+                )
             )
         return out
 
