@@ -19,6 +19,7 @@ from hearth.core.config import Settings
 from hearth.core.logtext import Content, quote_prompts
 from hearth.store.migrate import alembic_config
 from tests.conftest import MODEL
+from tests.e2e.misbehaving import Misbehaving
 from tests.postgres import PostgresServer
 
 # The newest migration: every one chains on the one before.
@@ -113,12 +114,35 @@ def test_port_in_use(tmp_path: Path) -> None:
 def test_models_subcommand_reads_the_same_settings(tmp_path: Path) -> None:
     result = hearth("models", tmp_path=tmp_path)
     assert result.returncode == 0
-    assert result.stdout.startswith(MODEL + "\tllama_cpp\t")
+    header, row = result.stdout.splitlines()
+    assert header.split() == ["NAME", "BACKEND", "SIZE", "QUANT", "CONTEXT", "WHERE"]
+    assert row.split()[:6] == [MODEL, "llama_cpp", "98.4", "MB", "Q4_1", "8192"]
     (tmp_path / "hearth.toml").write_text('[models]\nalias = "/no/such.gguf"\n')
     assert "/no/such.gguf" in one_clear_line(hearth("models", tmp_path=tmp_path))
     (tmp_path / "hearth.toml").write_text('[[models]]\nname = "q"\npath = "/x.gguf"\nnope = 1\n')
     line = one_clear_line(hearth("models", tmp_path=tmp_path))
     assert "model entry 'q': nope" in line
+
+
+def test_models_shows_each_pool_member_state(tmp_path: Path) -> None:
+    live = Misbehaving("fails")  # answers its health checks: only requests fail
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    (tmp_path / "hearth.toml").write_text(
+        f'[[models]]\nname = "pool"\nbackend = "upstream"\nconnect_timeout = 2\n'
+        f'urls = ["{live.url}", {{ url = "{dead}", weight = 3 }}]\n'
+    )
+    try:
+        result = hearth("models", tmp_path=tmp_path)
+    finally:
+        live.stop()
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:2] == ["pool", "upstream"]
+    at = lines.index("pool: pool members")
+    assert lines[at + 1] == f"  {live.url}\tweight 1\tup"
+    assert lines[at + 2] == f"  {dead}\tweight 3\tdown (health check: connection refused)"
 
 
 def _popen(args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
@@ -241,3 +265,16 @@ def test_db_upgrade_on_postgresql(tmp_path: Path, postgres: PostgresServer) -> N
         done = hearth("db", "upgrade", "--database-url", url, tmp_path=tmp_path)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().endswith(f"/hearth_cli is at revision {HEAD}")
+
+
+def test_models_lists_the_models_folder_with_what_the_headers_say(
+    tmp_path: Path, model_path: Path
+) -> None:
+    folder = tmp_path / "data" / "models"
+    folder.mkdir(parents=True)
+    (folder / "Copied-Q4_1.gguf").write_bytes(model_path.read_bytes())
+    (folder / ".partial").mkdir()
+    (folder / ".partial" / "half.gguf").write_bytes(b"GGUF")
+    lines = hearth("models", tmp_path=tmp_path).stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["NAME", MODEL, "copied-q4_1"]
+    assert lines[2].split()[1:6] == ["llama_cpp", "98.4", "MB", "Q4_1", "8192"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,9 +15,10 @@ from hearth import __version__
 from hearth.api import auth, health, ui, ws
 from hearth.api.admin import admin_router
 from hearth.api.anthropic import anthropic_router
+from hearth.api.anthropic.messages import batch_message
 from hearth.api.assistants import assistants_router
 from hearth.api.drain import Drain, DrainGate
-from hearth.api.errors import install_error_handlers
+from hearth.api.errors import anthropic_error_body, install_error_handlers
 from hearth.api.key_limits import KeyLimitGate
 from hearth.api.limits import BodyLimit
 from hearth.api.metrics import HttpMetrics
@@ -27,10 +29,11 @@ from hearth.api.responses import responses_router
 from hearth.api.state import AppState
 from hearth.api.streaming import ClientGone
 from hearth.core.config import Settings
-from hearth.engine.loader import build_registry
+from hearth.engine.loader import build_registry, models_folder
 from hearth.engine.meter import Meters
 from hearth.engine.registry import ModelRegistry
 from hearth.services.assistants import AssistantsService
+from hearth.services.batches import BatchesService
 from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
 from hearth.services.limits import Limiter
@@ -54,10 +57,20 @@ def create_app(
     conversations = ConversationsService(store)
     responses = ResponsesService(store, registry, conversations)
     assistants = AssistantsService(store, registry)
+    limiter = Limiter(store.rate_limits)
+    batches = BatchesService(
+        store,
+        functools.partial(batch_message, registry),
+        anthropic_error_body,
+        concurrency=settings.parallel,  # at most a model's slots (when it is loaded)
+        limiter=limiter,
+        registry=registry,
+    )
 
     async def stop_jobs() -> None:
         await responses.close()
         await assistants.close()
+        await batches.close()
 
     state = AppState(
         settings=settings,
@@ -67,15 +80,18 @@ def create_app(
         conversations=conversations,
         responses=responses,
         assistants=assistants,
+        batches=batches,
         drain=Drain(stop_jobs),
         usage=UsageRecorder(store.usage),
-        limiter=Limiter(store.rate_limits),
+        limiter=limiter,
+        models_folder=models_folder(settings, registry),
     )
     if settings.metrics:
         state.metrics = Metrics(registry, max_tokens=settings.ctx_size)
     registry.meter = Meters(state.usage, *([state.metrics] if state.metrics else []))
     # A revoke stops the key's background responses and runs too, not only its streams.
     responses.jobs.watch = assistants.runs.jobs.watch = state.keyring.watch
+    batches.jobs.watch = state.keyring.watch
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,13 +101,19 @@ def create_app(
         await state.responses.start()
         await state.assistants.start()
         if preload:
-            for name in state.registry.names():
-                await state.registry.get(name)
+            await state.registry.preload()
+        # After the preload: the folder's models load on first use, however many.
+        state.models_folder.scan()
+        state.registry.load_catalog()  # aliases of the folder's models too
+        state.models_folder.start()
         state.registry.start_reaper()
+        # After the models: the batches a dead server left go on running from here.
+        await state.batches.start()
         try:
             yield
         finally:
             await stop_jobs()
+            await state.models_folder.close()
             await state.registry.close()
             await state.usage.close()  # the last requests' usage, before the store goes
             await state.limiter.close()  # the last token charges, before the store closes

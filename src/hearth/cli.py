@@ -1,6 +1,6 @@
-"""`hearth serve | models | db upgrade | keys`: the command line. Flags come from the
-Settings fields, so each option is declared once (core/config.py) and is also an env var
-and a TOML key."""
+"""`hearth serve | models | pull | chat | db upgrade | keys`: the command line. Flags come
+from the Settings fields, so each option is declared once (core/config.py) and is also an
+env var and a TOML key."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import errno
 import logging
+import os
 import socket
 import sys
 import time
@@ -61,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = [
         (sub, "serve", "serve the configured models over HTTP"),
         (sub, "models", "list the configured models"),
+        (sub, "pull", "download a GGUF model from Hugging Face into the models folder"),
     ]
     db = sub.add_parser("db", help="manage the database", description="manage the database")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -79,7 +81,15 @@ def _parser() -> argparse.ArgumentParser:
         )
         _add_setting_flags(cmd)
         parsers[command] = cmd
+    parsers["pull"].add_argument(
+        "reference", metavar="[hf.co/]USER/REPO[:QUANT]", help="the repo; QUANT: Q4_K_M if left out"
+    )
+    parsers["pull"].add_argument("--name", help="serve it under this name (default: repo:quant)")
     _add_key_flags(parsers["create"])
+    _add_chat(sub)
+    parsers["models"].add_argument(
+        "--url", help="a running server's models as they stand: loaded, loading, in use, until when"
+    )
     parsers["revoke"].add_argument("key", metavar="NAME|PREFIX", help="the key's name or prefix")
     parsers["usage"].add_argument(
         "--key", dest="usage_key", metavar="NAME|PREFIX", help="only this key (name or prefix)"
@@ -88,6 +98,21 @@ def _parser() -> argparse.ArgumentParser:
         "--since", metavar="DATE", help="from this UTC day on: 2026-12-01"
     )
     return parser
+
+
+def _add_chat(sub: Any) -> None:
+    text = "chat in the terminal with a running Hearth (or the engine in this process)"
+    chat = sub.add_parser("chat", help=text, description=text)
+    chat.add_argument("model", nargs="?", help="the model (default: the first one served)")
+    chat.add_argument(
+        "--url", default="http://127.0.0.1:8000", help="the server (default: %(default)s)"
+    )
+    chat.add_argument(
+        "--api-key", dest="chat_key", metavar="KEY", help="its API key (default: $HEARTH_API_KEY)"
+    )
+    chat.add_argument(
+        "--config", metavar="PATH", help="for the engine started here when none answers"
+    )
 
 
 def _positive(text: str) -> int:
@@ -204,6 +229,7 @@ def serve(settings: Settings) -> int:
     for name, spec in models.items():
         print(f"  model     {name}  ({_where(spec)})", flush=True)
     print(f"  data dir  {settings.data_dir}", flush=True)
+    print(f"  models    {settings.models_folder}  (each GGUF file there, on first use)", flush=True)
     print(f"  database  {_shown_url(settings.store_url)}", flush=True)
     print(f"  auth      {'API key required' if keyed else 'off'}", flush=True)
     print("  loading models…", flush=True)
@@ -285,9 +311,79 @@ def _draining_server(config: uvicorn.Config, drain: Drain, grace: float) -> uvic
 
 
 def list_models(settings: Settings) -> int:
+    from hearth.engine.loader import models_folder
+    from hearth.engine.registry import ModelRegistry
+
+    folder = models_folder(settings, ModelRegistry())
+    rows = [("NAME", "BACKEND", "SIZE", "QUANT", "CONTEXT", "WHERE")]
+    listed = [(n, s.backend, _where(s)) for n, s in _checked_models(settings).items()]
+    listed += [(n, "llama_cpp", str(folder.files(n)[0])) for n in folder.scan()]  # type: ignore[index]
+    for name, backend, where in listed:
+        about = folder.describe(name)
+        size = f"{int(about['size']) / 1e6:.1f} MB" if "size" in about else "-"
+        rows.append((
+            name, backend, size, str(about.get("quantization", "-")),
+            str(about.get("context_length", "-")), where,
+        ))  # fmt: skip
+    _print_table(rows)
     for name, spec in _checked_models(settings).items():
-        print(f"{name}\t{spec.backend}\t{_where(spec)}")
+        if spec.backend == "upstream":
+            print(f"\n{name}: pool members")
+            _print_members(spec)
     return 0
+
+
+def live_models(url: str) -> int:
+    import httpx
+
+    try:  # /health: open with keys on too, and it has every model's state
+        models = httpx.get(url.rstrip("/") + "/health", timeout=10).json()["models"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"no Hearth answers at {url} ({exc})") from None
+    rows = [("MODEL", "STATE", "IN USE", "UNLOADS (UTC)")]
+    for m in models:
+        loaded = m["state"] == "loaded"
+        until = _when(m.get("expires_at"), "never" if loaded else "-")
+        rows.append((m["id"], m["state"], str(m.get("in_use", 0)), until))
+    _print_table(rows)
+    return 0
+
+
+def pull_model(settings: Settings, reference: str, name: str | None) -> int:
+    from hearth.services.pull import pull
+    from hearth.services.pull.terminal import TerminalProgress
+
+    # Its retry notices would break the bar; what failed is said once, below.
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    try:
+        configured = settings.served_models()
+    except ConfigError:
+        configured = {}
+    try:
+        pulled = pull(
+            reference,
+            settings.models_folder,
+            name=name,
+            taken=configured.__contains__,
+            report=TerminalProgress(sys.stdout),
+        )
+    except HearthError as exc:
+        raise UsageError(exc.message) from None
+    except KeyboardInterrupt:
+        print("\nhearth: pull stopped; run it again to resume", file=sys.stderr)
+        return 130
+    print(f"pulled {pulled.repo} {pulled.quant} ({pulled.size / 1e6:.1f} MB) as {pulled.name}")
+    print(f"  {pulled.path}")
+    return 0
+
+
+def _print_members(spec: ModelSpec) -> None:
+    """A pool's members, each after one health check (as the server's would do it)."""
+    from hearth.engine.upstream.pool import check_members
+
+    for m in asyncio.run(check_members(spec.urls, spec.connect_timeout)):
+        state = m.state if m.healthy else f"{m.state} ({m.last_error})"
+        print(f"  {m.url}\tweight {m.weight:g}\t{state}")
 
 
 def _shown_url(url: str) -> str:
@@ -433,9 +529,16 @@ def keys_usage(settings: Settings, key: str | None, since_text: str | None) -> i
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "chat":
+            from hearth.repl.session import chat
+
+            key = args.chat_key or os.environ.get("HEARTH_API_KEY")
+            return chat(args.url, key, args.model, lambda: _settings(args))
         settings = _settings(args)
         if args.command == "serve":
             return serve(settings)
+        if args.command == "pull":
+            return pull_model(settings, args.reference, args.name)
         if args.command == "db":
             return db_upgrade(settings)
         if args.command == "keys":
@@ -446,7 +549,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.keys_command == "usage":
                 return keys_usage(settings, args.usage_key, args.since)
             return keys_list(settings)
-        return list_models(settings)
+        return live_models(args.url) if args.url else list_models(settings)
     except UsageError as exc:
         print(f"hearth: error: {exc}", file=sys.stderr)
         return 2

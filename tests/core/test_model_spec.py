@@ -32,6 +32,8 @@ backend = "upstream"
 urls = ["http://gpu-1:8000/v1/", { url = "https://gpu-2/v1", api_key = "k", weight = 2 }]
 upstream_model = "meta/llama-70b"
 keep_alive = -1
+first_token_timeout = 30
+health_interval = 2.5
 """,
     )
     models = load_settings(config_path=cfg).served_models()
@@ -46,6 +48,8 @@ keep_alive = -1
         ("http://gpu-1:8000/v1", None, 1.0),
         ("https://gpu-2/v1", "k", 2.0),
     ]
+    timeouts = (big.connect_timeout, big.first_token_timeout, big.token_timeout)
+    assert timeouts == (5.0, 30.0, 60.0) and big.health_interval == 2.5
 
 
 def test_short_forms_and_entries_together(tmp_path: Path) -> None:
@@ -73,6 +77,7 @@ def test_short_forms_and_entries_together(tmp_path: Path) -> None:
         ('name = "q"\npath = "/x"\nkeep_alive = "soon"', "model entry 'q': keep_alive"),
         ('name = "q"\npath = "/x"\nparallel = 0', "model entry 'q': parallel"),
         ('name = "q"\npath = "/x"\naliases = ["a b"]', "model entry 'q': aliases"),
+        ('name = "q"\nurls = ["http://x"]\nbackend = "upstream"\ntoken_timeout = 0', "token_"),
     ],
 )
 def test_a_bad_entry_is_one_line_naming_entry_and_field(

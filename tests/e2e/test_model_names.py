@@ -74,7 +74,7 @@ def test_ollama_surfaces(ollama_client: ollama.Client, names: list[str]) -> None
             assert "not found" in info.value.error and "root:" not in info.value.error
         with pytest.raises(ollama.ResponseError) as info:
             ollama_client.pull(name)
-        assert info.value.status_code == 404 and "downloads nothing" in info.value.error
+        assert info.value.status_code == 404 and "hf.co/USER/REPO" in info.value.error
     assert "copied" not in {m.model for m in ollama_client.list().models}
 
 

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from hearth.core.errors import Overloaded
+from hearth.core.errors import Overloaded, QueueTimeout
 from hearth.engine.fake import FakeBackend
 from hearth.engine.meter import RunReport
 from hearth.engine.registry import ModelRegistry
@@ -74,6 +74,25 @@ async def test_a_refused_request_is_counted_and_raised() -> None:
     s = scrape(metrics)
     assert value(s, "hearth_requests_rejected_total", model="busy", reason="queue_full") == 1
     assert value(s, "hearth_e2e_request_latency_seconds_count", model="busy") is None
+    await registry.close()
+
+
+async def test_a_model_that_finds_no_place_in_time_is_counted_as_a_queue_timeout() -> None:
+    registry = ModelRegistry(max_loaded=1, queue_timeout=0.05)
+    for backend in (FakeBackend("a"), FakeBackend("b")):
+
+        async def load(b: FakeBackend = backend) -> FakeBackend:
+            return b
+
+        registry.register(backend.info.name, load)
+    metrics = Metrics(registry, max_tokens=4096)
+    registry.meter = metrics
+    _, release = await registry.acquire("a")
+    with pytest.raises(QueueTimeout):
+        await start_reply(registry, [GenerationRequest(model="b", prompt="hi")])
+    s = scrape(metrics)
+    assert value(s, "hearth_requests_rejected_total", model="b", reason="queue_timeout") == 1
+    await release()
     await registry.close()
 
 

@@ -13,16 +13,24 @@ from hearth.api.state import State
 router = APIRouter()
 
 
-@router.get(
-    "/health", responses={503: {"description": "A model is loading or failed to load (same body)"}}
-)
+_UNREADY = "A model is loading for the first time, or failed to load"
+
+
+@router.get("/health", responses={503: {"description": _UNREADY}})
 async def health(state: State) -> JSONResponse:
     models = []
     ready = True
     for status in state.registry.status():
-        if status.state in {"loading", "failed"}:
+        # Not ready while a model loads for the first time or failed to; a model loading
+        # again (swapped in under --max-loaded-models, or back after its keep-alive) is
+        # no reason for a load balancer to take the whole server out.
+        if status.state == "failed" or (status.state == "loading" and not status.loaded_before):
             ready = False
-        entry: dict[str, object] = {"id": status.name, "state": status.state}
+        entry: dict[str, object] = {
+            "id": status.name,
+            "state": status.state,
+            "in_use": status.in_use,
+        }
         if status.loaded_at is not None:
             entry["loaded_at"] = int(status.loaded_at)
             entry["expires_at"] = int(status.expires_at) if status.expires_at else None
@@ -30,6 +38,11 @@ async def health(state: State) -> JSONResponse:
             entry["error"] = status.error
         if status.stats is not None:
             entry.update(status.stats)
+        if status.members:
+            entry["members"] = [
+                {"url": m.url, "state": m.state, "in_flight": m.in_flight, "errors": m.errors}
+                for m in status.members
+            ]
         models.append(entry)
     body = {
         "status": "ok" if ready else "unavailable",

@@ -11,8 +11,10 @@ from starlette.requests import HTTPConnection
 
 from hearth.api.drain import Drain
 from hearth.core.config import Settings
+from hearth.engine.models_folder import ModelsFolder
 from hearth.engine.registry import ModelRegistry
 from hearth.services.assistants import AssistantsService
+from hearth.services.batches import BatchesService
 from hearth.services.conversations import ConversationsService
 from hearth.services.keys import Keyring
 from hearth.services.limits import Limiter
@@ -31,9 +33,11 @@ class AppState:
     conversations: ConversationsService
     responses: ResponsesService
     assistants: AssistantsService
+    batches: BatchesService
     drain: Drain
     usage: UsageRecorder
     limiter: Limiter
+    models_folder: ModelsFolder
     started_at: float = field(default_factory=time.time)
     metrics: Metrics | None = None  # None with --no-metrics
 

@@ -378,7 +378,8 @@ def schema_grammar(schema: dict[str, Any], param: str = "response_format") -> Gr
     """A grammar whose every output is JSON valid against `schema`."""
     builder = GrammarBuilder()
     builder.schema(schema, "", param)  # the converter names an unnamed schema "root"
-    return Grammar(builder.gbnf())
+    fmt = {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+    return Grammar(builder.gbnf(), response_format=fmt)
 
 
 # The converter's string characters admit raw control characters, which no JSON parser
@@ -409,4 +410,4 @@ ws     ::= | " " | "\n" [ \t]{0,8}
 
 
 def json_object_grammar() -> Grammar:
-    return Grammar(JSON_OBJECT_GBNF)
+    return Grammar(JSON_OBJECT_GBNF, response_format={"type": "json_object"})

@@ -52,6 +52,9 @@ class Grammar:
 
     gbnf: str
     trigger: str | None = None
+    # The OpenAI `response_format` this grammar enforces, when it came from one: what an
+    # upstream engine (engine/upstream) is sent, as it takes no GBNF of ours.
+    response_format: dict[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         description="Models with their own settings: the [[models]] tables of hearth.toml "
         "(name, backend, path or urls, upstream_model, aliases, system, options, "
         "keep_alive, parallel, ctx_size).",
-        json_schema_extra={"flag": None},
+        json_schema_extra={"flag": None, "toml": "[[models]]"},
     )
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(
         default_factory=_default_data_dir, description="Where Hearth keeps its state."
+    )
+    models_dir: Path | None = Field(
+        None,
+        description="A folder of GGUF files, each served under its file name (new ones "
+        "without a restart); `hearth pull` downloads into it. Default: models in the data dir.",
+        json_schema_extra={"metavar": "DIR"},
     )
     database_url: str | None = Field(
         None,
@@ -155,6 +161,13 @@ class Settings(BaseSettings):
         description="How long a model stays loaded after its last request (5m, 30s, 0; "
         "-1: for good). Ollama clients may set it per request.",
         json_schema_extra={"metavar": "DURATION"},
+    )
+    max_loaded_models: int = Field(
+        3,
+        ge=0,
+        le=1024,
+        description="Local models loaded at once (0: no limit); loading another unloads the "
+        "least recently used idle one, or waits up to --queue-timeout while all are in use.",
     )
     shutdown_grace: float = Field(
         10.0,
@@ -273,6 +286,10 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://...")
         return value
+
+    @property
+    def models_folder(self) -> Path:
+        return (self.models_dir or self.data_dir / "models").expanduser()
 
     @property
     def store_url(self) -> str:

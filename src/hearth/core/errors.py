@@ -121,6 +121,14 @@ class EngineError(HearthError):
     code = "engine_error"
 
 
+class UpstreamError(EngineError):
+    """The engines of an upstream pool failed a valid request (refused, hung, answered
+    with an error or with something that is not the OpenAI API): a bad gateway."""
+
+    status = 502
+    code = "upstream_error"
+
+
 class StoreUnavailable(HearthError):
     """The database cannot be reached (PostgreSQL down or restarting, SQLite's file out
     of reach or locked past its timeout): a passing fault, so 503 with Retry-After."""

@@ -13,6 +13,7 @@
     backend = "upstream"
     urls = ["http://gpu-1:8000/v1", { url = "http://gpu-2:8000/v1", api_key = "…", weight = 2 }]
     upstream_model = "meta-llama/Llama-3.3-70B-Instruct"
+    first_token_timeout = 300      # also connect_timeout, token_timeout, health_interval
 
 `--model NAME=PATH` and the `[models]` table are the short form of a llama_cpp entry with
 nothing else set. A bad entry is one line naming the entry and the field (ConfigError).
@@ -103,6 +104,14 @@ class ModelSpec(BaseModel):
     keep_alive: float | Literal["forever"] | None = None
     parallel: int | None = Field(None, ge=1, le=256)
     ctx_size: int | None = Field(None, ge=64, le=1 << 22)
+    # An upstream pool's timeouts, in seconds: to connect to a member; from sending a
+    # request to its first generated token (a member's queue counts); between tokens.
+    connect_timeout: float = Field(5.0, gt=0, le=600)
+    first_token_timeout: float = Field(120.0, gt=0, le=3600)
+    token_timeout: float = Field(60.0, gt=0, le=3600)
+    # Seconds between health checks of the pool's members; a member that fails one is
+    # checked again after twice as long each time, up to 32 intervals.
+    health_interval: float = Field(10.0, gt=0, le=3600)
     # How the model marks its reasoning (hearth.chat.reasoning): "auto" reads it from the
     # chat template; "none" passes everything through as the answer; or a family.
     reasoning_format: Literal["auto", "none", "think", "harmony", "think_brackets"] = "auto"

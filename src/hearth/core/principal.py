@@ -46,6 +46,12 @@ class Principal:
         exists for this key."""
         return self.models is None or any(n in self.models for n in names)
 
+    def owns(self, tenant: str | None) -> bool:
+        """Whether a stored object created by the database key `tenant` (None: by an
+        admin's static key or on an open server) is this key's: admins reach every
+        object, other keys only their own."""
+        return self.admin or (self.key_id is not None and tenant == self.key_id)
+
 
 OPEN = Principal(name="open", admin=True)  # authentication is off: anyone may do anything
 STATIC = Principal(name="static", admin=True)  # an --api-key key: the operator's own

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, runtime_checkable
 
-from hearth.engine.types import EmbeddingResult, GenerationEvent, GenerationRequest, ModelInfo
+from hearth.engine.types import (
+    EmbeddingResult,
+    GenerationEvent,
+    GenerationRequest,
+    MemberStatus,
+    ModelInfo,
+)
 
 
 class Generation(Protocol):
@@ -60,3 +66,12 @@ class Backend(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Pooled(Protocol):
+    """A backend that sends requests on to a pool of engines (engine/upstream)."""
+
+    def members(self) -> tuple[MemberStatus, ...]:
+        """Each engine's state, in-flight requests and errors, for /metrics and /health."""
+        ...

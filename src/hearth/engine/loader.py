@@ -8,6 +8,7 @@ import os
 from hearth.core.config import ConfigError, ModelSpec, Settings
 from hearth.engine.base import Backend
 from hearth.engine.catalog import Catalog, Profile
+from hearth.engine.models_folder import ModelsFolder
 from hearth.engine.registry import DEFAULT, BackendFactory, KeepAlive, ModelRegistry
 
 
@@ -47,15 +48,26 @@ def _gguf_factory(spec: ModelSpec, settings: Settings) -> BackendFactory:
     return load
 
 
+def _upstream_factory(spec: ModelSpec) -> BackendFactory:
+    async def load() -> Backend:
+        from hearth.engine.upstream.backend import UpstreamBackend
+
+        return await UpstreamBackend.open(spec)
+
+    return load
+
+
 def _factory(spec: ModelSpec, settings: Settings) -> BackendFactory:
     if spec.backend == "llama_cpp":
         return _gguf_factory(spec, settings)
-    raise ConfigError(f"model entry {spec.name!r}: backend {spec.backend!r} is not available")
+    return _upstream_factory(spec)
 
 
 def _keep_alive(spec: ModelSpec) -> KeepAlive:
     if spec.keep_alive is None:
-        return DEFAULT
+        # A pool holds no weights here: unloading it would only stop its health checks
+        # and reset its members' counts.
+        return None if spec.backend == "upstream" else DEFAULT
     return None if spec.keep_alive == "forever" else spec.keep_alive
 
 
@@ -63,9 +75,25 @@ def _profile(spec: ModelSpec) -> Profile:
     return Profile(system=spec.system, options=dict(spec.options))
 
 
+def models_folder(settings: Settings, registry: ModelRegistry) -> ModelsFolder:
+    """The models folder, registering into `registry` what it finds (scan() to look)."""
+    try:
+        configured = settings.served_models()
+    except ConfigError:  # no model configured nor bundled: the folder's may be all there is
+        configured = {}
+    return ModelsFolder(
+        settings.models_folder, registry, lambda spec: _factory(spec, settings), configured
+    )
+
+
 def build_registry(settings: Settings) -> ModelRegistry:
     catalog = Catalog(settings.data_dir / "models.json")
-    registry = ModelRegistry(keep_alive=settings.keep_alive, catalog=catalog)
+    registry = ModelRegistry(
+        keep_alive=settings.keep_alive,
+        catalog=catalog,
+        max_loaded=settings.max_loaded_models,
+        queue_timeout=settings.queue_timeout,
+    )
     for name, spec in settings.served_models().items():
         if spec.parallel and spec.parallel > settings.batch_size:
             raise ConfigError(
@@ -78,6 +106,8 @@ def build_registry(settings: Settings) -> ModelRegistry:
             keep_alive=_keep_alive(spec),
             profile=_profile(spec),
             aliases=spec.aliases,
+            # An upstream pool holds no weights here: only local models count.
+            bounded=spec.backend == "llama_cpp",
         )
     registry.load_catalog()
     return registry

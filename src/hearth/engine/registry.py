@@ -12,6 +12,12 @@ Every lookup and listing answers for the key the current request acts for
 (core/principal): a model the key may not use is missing exactly as an unknown one is, so
 no surface can confirm that it exists. Code outside requests (start-up) acts as OPEN and
 sees every model.
+
+With `max_loaded` set, at most that many local models are loaded (or loading) at once:
+loading another unloads the least recently used one that no request holds, and when every
+loaded model is held the load waits its turn (first come, first served) until one is free,
+for at most `queue_timeout` seconds (then QueueTimeout, a 503). A model in use is never
+unloaded under its requests.
 """
 
 from __future__ import annotations
@@ -24,10 +30,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from hearth.core import principal
-from hearth.core.errors import Conflict, EngineError, Forbidden, HearthError, ModelNotFound
-from hearth.engine.base import Backend
+from hearth.core.errors import (
+    Conflict,
+    EngineError,
+    Forbidden,
+    HearthError,
+    ModelNotFound,
+    ShuttingDown,
+)
+from hearth.engine.base import Backend, Pooled
 from hearth.engine.catalog import Catalog, CatalogEntry, Profile
 from hearth.engine.meter import RunMeter
+from hearth.engine.places import Loading, LoadQueue, least_recently_used_idle
+from hearth.engine.types import MemberStatus
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +72,44 @@ class _Entry:
     leases: int = 0
     error: str | None = None
     removed: bool = False  # gone from the registry; unloaded when its last lease ends
+    loaded_before: bool = False
     keep_alive: KeepAlive = DEFAULT  # the model's own, from its config entry
     profile: Profile = field(default_factory=Profile)  # its entry's system and options
+    # Counts against max_loaded: a model in this process's memory (an upstream pool
+    # costs none here).
+    bounded: bool = True
+    last_used: float = 0.0  # monotonic; the least recently used idle model makes room
+    unload_when_idle: bool = False  # asked to unload while in use: when its last lease ends
 
 
 @dataclass(frozen=True, slots=True)
 class ModelStatus:
     name: str
     state: str  # "unloaded" | "loading" | "loaded" | "failed"
+    in_use: int  # requests holding it
     loaded_at: float | None
     expires_at: float | None
     error: str | None
     stats: dict[str, int] | None
+    members: tuple[MemberStatus, ...] = ()  # a pool's engines (engine/upstream)
+    # Loaded before in this process: loading again is a swap (--max-loaded-models) or a
+    # reload after its keep-alive, which /health does not call unready.
+    loaded_before: bool = False
 
 
 class ModelRegistry:
-    def __init__(self, keep_alive: float | None = None, catalog: Catalog | None = None) -> None:
+    def __init__(
+        self,
+        keep_alive: float | None = None,
+        catalog: Catalog | None = None,
+        *,
+        max_loaded: int = 0,
+        queue_timeout: float = 600.0,
+    ) -> None:
         self.keep_alive = keep_alive
+        self.max_loaded = max_loaded  # 0: no limit
+        self.queue_timeout = queue_timeout
+        self._waiting = LoadQueue(self._start)
         self._entries: dict[str, _Entry] = {}
         self._aliases: dict[str, CatalogEntry] = {}
         self._config_aliases: dict[str, CatalogEntry] = {}
@@ -107,11 +143,17 @@ class ModelRegistry:
         keep_alive: KeepAlive = DEFAULT,
         profile: Profile | None = None,
         aliases: tuple[str, ...] = (),
+        bounded: bool = True,
     ) -> None:
         """A served model; `aliases` are other names for it from its config entry (kept
-        out of the catalog: the config file says them again at each start)."""
+        out of the catalog: the config file says them again at each start). One not
+        `bounded` loads without counting against max_loaded."""
         self._entries[name] = _Entry(
-            name=name, factory=factory, keep_alive=keep_alive, profile=profile or Profile()
+            name=name,
+            factory=factory,
+            keep_alive=keep_alive,
+            profile=profile or Profile(),
+            bounded=bounded,
         )
         for alias in aliases:
             self._config_aliases[alias] = CatalogEntry(name)
@@ -199,6 +241,7 @@ class ModelRegistry:
             self._retired[id(entry)] = entry
         else:
             await self._unload(entry)
+        self._waiting.grant()  # a load waiting for it learns it is gone
 
     def _entry(self, name: str) -> _Entry:
         return self._entries[self.resolve(name)]
@@ -207,6 +250,16 @@ class ModelRegistry:
 
     def loaded(self, name: str) -> Backend | None:
         return self._entry(name).backend
+
+    async def preload(self) -> None:
+        """Load the configured models, in order, as many as max_loaded allows."""
+        places = self.max_loaded or len(self._entries)
+        for entry in list(self._entries.values()):
+            if entry.bounded:
+                if not places:
+                    continue
+                places -= 1
+            await self.get(entry.name)
 
     async def get(self, name: str, keep_alive: KeepAlive = DEFAULT) -> Backend:
         """Load if needed and set when the model may be unloaded. Holds no lease: use
@@ -226,9 +279,10 @@ class ModelRegistry:
         finally:
             entry.leases -= 1
             self._touch(entry, keep_alive)
-            if entry.removed and not entry.leases:
+            if (entry.removed or entry.unload_when_idle) and not entry.leases:
                 self._retired.pop(id(entry), None)
                 await self._unload(entry)
+            self._waiting.grant()  # idle now: a load waiting for room may take its place
 
     async def acquire(self, name: str, keep_alive: KeepAlive = DEFAULT) -> tuple[Backend, Release]:
         """`lease()` for holders that outlive a block (a streamed reply): call the release."""
@@ -245,24 +299,64 @@ class ModelRegistry:
             keep_alive = entry.keep_alive
         seconds = self.keep_alive if isinstance(keep_alive, _Default) else keep_alive
         entry.expires_at = None if seconds is None or seconds < 0 else time.time() + seconds
+        entry.last_used = time.monotonic()
 
     async def _load(self, entry: _Entry) -> Backend:
-        if entry.backend is not None:
-            return entry.backend
-        if entry.loading is None:
-            entry.loading = asyncio.create_task(self._build(entry))
-        # shield: one impatient caller must not cancel the load the others wait for
-        return await asyncio.shield(entry.loading)
+        while entry.backend is None:
+            task = entry.loading or await self._place(entry)
+            if task is not None:
+                # shield: one impatient caller must not cancel the load the others wait for
+                return await asyncio.shield(task)
+        return entry.backend
 
-    async def _build(self, entry: _Entry) -> Backend:
+    # ---- room under max_loaded -------------------------------------------------------
+
+    def _held(self) -> list[_Entry]:
+        """The models that take a place: loaded or loading, removed ones still in use too."""
+        every = [*self._entries.values(), *self._retired.values()]
+        return [e for e in every if e.bounded and (e.backend is not None or e.loading is not None)]
+
+    def _start(self, entry: _Entry) -> Loading | None:
+        """Start loading `entry` if it has a place, unloading the least recently used
+        idle model to make one; None if every place is held by a model in use."""
+        victim = None
+        if entry.bounded and self.max_loaded:
+            held = self._held()
+            if len(held) >= self.max_loaded:
+                victim = least_recently_used_idle(held)
+                if victim is None:
+                    return None
+        # Taken now, so the place is this load's before anything else runs; the old model
+        # is closed before the new one loads, so memory holds at most max_loaded.
+        evicted = (victim.name, self._detach(victim)) if victim is not None else None
+        entry.loading = asyncio.create_task(self._build(entry, evicted))
+        return entry.loading
+
+    async def _place(self, entry: _Entry) -> Loading | None:
+        """Start loading `entry`, after the loads already waiting for a place."""
+        if not self._waiting or not entry.bounded:
+            task = self._start(entry)
+            if task is not None:
+                return task
+        log.info("model %s waits for a place: every loaded model is in use", entry.name)
+        return await self._waiting.wait(entry, self.queue_timeout, self.max_loaded)
+
+    async def _build(
+        self, entry: _Entry, evicted: tuple[str, Backend | None] | None = None
+    ) -> Backend:
         started = time.monotonic()
         try:
+            if evicted is not None:
+                await self._close(*evicted, why=f" to make room for {entry.name}")
+            log.info("loading model %s", entry.name)
             backend = await entry.factory()
         except HearthError:
             entry.loading = None
+            self._waiting.grant()
             raise
         except Exception as exc:
             entry.loading = None
+            self._waiting.grant()
             # The cause names files of this machine (the GGUF's path, llama.cpp's words):
             # the log has it; clients and the open /health get this line.
             entry.error = LOAD_FAILED
@@ -270,22 +364,43 @@ class ModelRegistry:
             raise EngineError(f"The model '{entry.name}' could not be loaded.") from exc
         entry.backend = backend
         entry.loaded_at = time.time()
+        entry.loaded_before = True
+        entry.last_used = time.monotonic()
         entry.error = None
         entry.loading = None
         log.info("loaded model %s in %.1fs", entry.name, time.monotonic() - started)
+        # Loaded for get(), which holds no lease, it is idle at once: it may give way.
+        self._waiting.grant()
         return backend
 
-    async def unload(self, name: str) -> None:
-        await self._unload(self._entry(name))
+    async def unload(self, name: str) -> bool:
+        """Unload a model now, or, while requests hold it, as soon as the last of them
+        ends. True if it is unloaded (or was not loaded) on return."""
+        entry = self._entry(name)
+        if entry.leases:
+            entry.unload_when_idle = True
+            return False
+        await self._unload(entry)
+        self._waiting.grant()
+        return True
 
-    async def _unload(self, entry: _Entry) -> None:
-        if entry.backend is None:
-            return
+    def _detach(self, entry: _Entry) -> Backend | None:
         backend, entry.backend = entry.backend, None
         entry.loaded_at = None
         entry.expires_at = None
+        entry.unload_when_idle = False
+        return backend
+
+    async def _unload(self, entry: _Entry) -> None:
+        await self._close(entry.name, self._detach(entry))
+
+    @staticmethod
+    async def _close(name: str, backend: Backend | None, why: str = "") -> None:
+        if backend is None:
+            return
+        started = time.monotonic()
         await backend.close()
-        log.info("unloaded model %s", entry.name)
+        log.info("unloaded model %s%s in %.1fs", name, why, time.monotonic() - started)
 
     # ---- expiry ----------------------------------------------------------------------
 
@@ -300,6 +415,7 @@ class ModelRegistry:
                 and entry.expires_at <= now
             ):
                 await self._unload(entry)
+                self._waiting.grant()
 
     def start_reaper(self, interval: float = 0.25) -> None:
         async def loop() -> None:
@@ -328,7 +444,20 @@ class ModelRegistry:
                 state = "unloaded"
             stats = e.backend.stats() if e.backend is not None else None
             expires = e.expires_at if e.backend is not None else None
-            out.append(ModelStatus(e.name, state, e.loaded_at, expires, e.error, stats))
+            members = e.backend.members() if isinstance(e.backend, Pooled) else ()
+            out.append(
+                ModelStatus(
+                    e.name,
+                    state,
+                    e.leases,
+                    e.loaded_at,
+                    expires,
+                    e.error,
+                    stats,
+                    members,
+                    loaded_before=e.loaded_before,
+                )
+            )
         return out
 
     async def close(self) -> None:
@@ -336,6 +465,7 @@ class ModelRegistry:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
+        self._waiting.fail(ShuttingDown("The server is stopping."))
         for entry in [*self._entries.values(), *self._retired.values()]:
             if entry.loading is not None:
                 entry.loading.cancel()

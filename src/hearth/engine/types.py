@@ -17,7 +17,9 @@ __all__ = [
     "GenerationEvent",
     "GenerationRequest",
     "Grammar",
+    "MemberStatus",
     "ModelInfo",
+    "Priority",
     "ReasoningDelta",
     "SamplingParams",
     "TokenEvent",
@@ -31,6 +33,9 @@ __all__ = [
 ]
 
 FinishReason = Literal["stop", "length", "tool_calls", "cancelled", "error"]
+# "batch" work (Message Batches) yields to "interactive" requests: an engine that schedules
+# admits interactive ones first and preempts batch sequences to make room for them.
+Priority = Literal["interactive", "batch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,7 @@ class GenerationRequest:
     n: int = 1
     # Names the request in the engine's logs (a surface may pass its own wire id).
     request_id: str = field(default_factory=lambda: new_id("req_"))
+    priority: Priority = "interactive"
 
     def __post_init__(self) -> None:
         given = (self.messages, self.prompt, self.prompt_ids)
@@ -212,3 +218,15 @@ class ModelInfo:
     metadata: dict[str, str] = field(default_factory=dict)
     chat_template: str | None = None
     reasoning: str | None = None  # the family of a model that reasons (chat/reasoning.py)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberStatus:
+    """One engine of an upstream pool, as /metrics, /health and `hearth models` show it."""
+
+    url: str
+    state: str  # "up" | "down"
+    in_flight: int
+    requests: int
+    errors: int
+    last_error: str | None = None

@@ -265,10 +265,15 @@ async def start_reply(
     (services/limits) has its prompt's tokens taken against the key's tokens per minute
     and budget once the engine has counted them; a refusal closes the run and raises."""
     clock = clock if clock is not None else Clock()
-    backend, release = await registry.acquire(requests[0].model, keep_alive)
+    meter = registry.meter
+    try:
+        backend, release = await registry.acquire(requests[0].model, keep_alive)
+    except Overloaded as exc:  # its model found no place within the queue timeout
+        if meter is not None:
+            meter.refused(registry.resolve(requests[0].model), exc)
+        raise
     if clock.loaded_ns is None:
         clock.loaded_ns = time.perf_counter_ns()
-    meter = registry.meter
     model = registry.resolve(requests[0].model) if meter is not None else ""
     try:
         run = await _admit_all(backend, requests, release)

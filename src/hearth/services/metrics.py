@@ -23,7 +23,7 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from hearth import __version__
 from hearth.core import principal
@@ -209,6 +209,7 @@ class Metrics:
             registry=reg,
         )
         reg.register(EngineCollector(models))
+        reg.register(PoolCollector(models))
         ProcessCollector(registry=reg)
         PlatformCollector(registry=reg)
         GCCollector(registry=reg)
@@ -327,3 +328,51 @@ class EngineCollector:
                 "hearth_host_cache_bytes", "Host memory held by those conversations' KV."
             ),
         }
+
+
+class PoolCollector:
+    """The engines of each upstream pool (engine/upstream): up or down, requests in
+    flight, requests sent and failed, read from the registry at each scrape."""
+
+    def __init__(self, models: ModelRegistry) -> None:
+        self.models = models
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    def collect(self) -> Iterator[Metric]:
+        up, in_flight, sent, errors = families = self._families()
+        for status in self.models.status():
+            for m in status.members:
+                labels = [status.name, m.url]
+                up.add_metric(labels, 1.0 if m.state == "up" else 0.0)
+                in_flight.add_metric(labels, float(m.in_flight))
+                sent.add_metric(labels, float(m.requests))
+                errors.add_metric(labels, float(m.errors))
+        yield from families
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, Metric, Metric]:
+        labels = ["model", "member"]
+        return (
+            GaugeMetricFamily(
+                "hearth_upstream_member_up",
+                "1 while a pool member passes its health checks, 0 while it is out.",
+                labels=labels,
+            ),
+            GaugeMetricFamily(
+                "hearth_upstream_member_in_flight",
+                "Requests a pool member is answering now.",
+                labels=labels,
+            ),
+            CounterMetricFamily(
+                "hearth_upstream_member_requests",
+                "Requests sent to a pool member (retries on another member count there).",
+                labels=labels,
+            ),
+            CounterMetricFamily(
+                "hearth_upstream_member_errors",
+                "Requests and health checks a pool member failed.",
+                labels=labels,
+            ),
+        )

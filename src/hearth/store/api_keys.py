@@ -33,6 +33,10 @@ class ApiKeys:
         async with self.db.read() as session:
             return await session.scalar(select(ApiKey).where(ApiKey.digest == digest))
 
+    async def by_id(self, key_id: str) -> ApiKey | None:
+        async with self.db.read() as session:
+            return await session.scalar(select(ApiKey).where(ApiKey.id == key_id))
+
     async def any(self) -> bool:
         """Whether any key was ever created (revoked and expired ones count)."""
         async with self.db.read() as session:

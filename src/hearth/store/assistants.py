@@ -12,6 +12,7 @@ from hearth.store import jobs
 from hearth.store.db import Database
 from hearth.store.models import Run, RunStep, Thread, ThreadMessage
 from hearth.store.pages import Page, PageQuery, owned, paginate
+from hearth.store.tenants import visible
 
 M = TypeVar("M")
 
@@ -51,7 +52,7 @@ class Rows(Generic[M]):
     ) -> bool:
         """Set columns of one row; with `only_if`, only while its status is one of those
         (a late writer never undoes a cancel or a sweep). False when nothing changed."""
-        stmt = update(self.model).where(self.model.id == row_id)
+        stmt = update(self.model).where(self.model.id == row_id, visible(self.model))
         if only_if is not None:
             stmt = stmt.where(self.model.status.in_(only_if))
         async with self.db.write() as session:
@@ -59,7 +60,7 @@ class Rows(Generic[M]):
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def delete(self, row_id: str, **owner: Any) -> bool:
-        stmt = delete(self.model).where(self.model.id == row_id)
+        stmt = delete(self.model).where(self.model.id == row_id, visible(self.model))
         for column, value in owner.items():
             stmt = stmt.where(getattr(self.model, column) == value)
         async with self.db.write() as session:
@@ -82,6 +83,8 @@ class Threads(Rows[Thread]):
 
     async def delete(self, row_id: str, **owner: Any) -> bool:
         async with self.db.write() as session:
+            if await session.scalar(owned(Thread, only=Thread.seq, id=row_id)) is None:
+                return False
             # Children first: SQLite only cascades with its foreign_keys pragma on.
             for model in (RunStep, Run, ThreadMessage):
                 await session.execute(delete(model).where(model.thread_id == row_id))

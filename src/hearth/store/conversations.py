@@ -29,27 +29,26 @@ class Conversations:
 
     async def get(self, conversation_id: str) -> Conversation | None:
         async with self.db.read() as session:
-            return await session.scalar(
-                select(Conversation).where(Conversation.id == conversation_id)
-            )
+            return await session.scalar(owned(Conversation, id=conversation_id))
 
     async def list(self, query: PageQuery) -> Page[Conversation]:
         async with self.db.read() as session:
-            return await paginate(session, select(Conversation), Conversation, query)
+            return await paginate(session, owned(Conversation), Conversation, query)
 
     async def set_metadata(
         self, conversation_id: str, metadata: dict[str, Any]
     ) -> Conversation | None:
         async with self.db.write() as session:
-            row = await session.scalar(
-                select(Conversation).where(Conversation.id == conversation_id)
-            )
+            row = await session.scalar(owned(Conversation, id=conversation_id))
             if row is not None:
                 row.meta = metadata
         return row
 
     async def delete(self, conversation_id: str) -> bool:
         async with self.db.write() as session:
+            mine = owned(Conversation, only=Conversation.seq, id=conversation_id)
+            if await session.scalar(mine) is None:
+                return False
             # Items first: SQLite only cascades with its foreign_keys pragma on.
             await session.execute(
                 delete(ConversationItem).where(ConversationItem.conversation_id == conversation_id)
@@ -67,7 +66,7 @@ class Conversations:
             # The row lock (PostgreSQL) keeps one writer's items together and in order,
             # and a concurrent delete out; SQLite's single writer already does both.
             exists = await session.scalar(
-                select(Conversation.seq).where(Conversation.id == conversation_id).with_for_update()
+                owned(Conversation, only=Conversation.seq, id=conversation_id).with_for_update()
             )
             if exists is None:
                 return None

@@ -19,6 +19,8 @@ from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Inte
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from hearth.store.tenants import creator
+
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
 JsonType = JSON().with_variant(JSONB(), "postgresql")
@@ -37,7 +39,14 @@ class Stored:
     created_at: Mapped[int] = mapped_column(BigInteger)
 
 
-class Conversation(Stored, Base):
+class Tenanted:
+    """Objects a key owns (store/tenants.py): `tenant` is the id of the database key that
+    created it, None for an admin's static key or an open server."""
+
+    tenant: Mapped[str | None] = mapped_column(String(64), default=creator, index=True)
+
+
+class Conversation(Tenanted, Stored, Base):
     __tablename__ = "conversations"
 
     meta: Mapped[Json] = mapped_column("metadata", default=dict)
@@ -60,7 +69,7 @@ class ConversationItem(Base):
     data: Mapped[Json]
 
 
-class Response(Stored, Base):
+class Response(Tenanted, Stored, Base):
     """A stored response. `request` holds the parameters it echoes back (instructions,
     temperature, text, tools, …); `output`, `usage`, `error` and `incomplete_details` are
     written when it ends. While it runs, its text so far is in `ResponseDelta` rows."""
@@ -123,14 +132,14 @@ class ResponseDelta(Base):
 # (metadata always; a run's status), which is laid over it when it is drawn.
 
 
-class Assistant(Stored, Base):
+class Assistant(Tenanted, Stored, Base):
     __tablename__ = "assistants"
 
     meta: Mapped[Json] = mapped_column("metadata", default=dict)
     data: Mapped[Json]
 
 
-class Thread(Stored, Base):
+class Thread(Tenanted, Stored, Base):
     __tablename__ = "threads"
 
     meta: Mapped[Json] = mapped_column("metadata", default=dict)
@@ -254,3 +263,47 @@ class LimitHold(Base):
     owner: Mapped[str] = mapped_column(String(128), primary_key=True)
     held: Mapped[int] = mapped_column(Integer, default=0)
     heartbeat_at: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+# ---- Message Batches (the Anthropic API) --------------------------------------------------
+
+
+class MessageBatch(Stored, Base):
+    """A Message Batch. `status` is its processing_status (in_progress, canceling, ended);
+    its request counts are counted from its requests' rows. It belongs to the key that
+    created it: `key_id` (None for a static key or an open server) and `key_name`, whom
+    its requests act for, also after a restart. Times are unix seconds (floats where
+    Anthropic shows fractions). `owner` and `heartbeat_at` as on Response."""
+
+    __tablename__ = "message_batches"
+    __table_args__ = (Index("ix_message_batches_status", "status"),)
+
+    status: Mapped[str] = mapped_column(String(16))
+    key_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    key_name: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    ended_at: Mapped[float | None] = mapped_column(Float)
+    cancel_initiated_at: Mapped[float | None] = mapped_column(Float)
+    owner: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[float | None] = mapped_column(Float)
+
+
+class MessageBatchRequest(Base):
+    """One request of a batch: its `params` (a /v1/messages body) and, once it has one, its
+    `result` as the results file shows it. `status`: pending, running, or the result's
+    type (succeeded, errored, canceled, expired)."""
+
+    __tablename__ = "message_batch_requests"
+    __table_args__ = (
+        Index("ix_message_batch_requests_custom_id", "batch_id", "custom_id", unique=True),
+        Index("ix_message_batch_requests_status", "batch_id", "status"),
+    )
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("message_batches.id", ondelete="CASCADE")
+    )
+    custom_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    params: Mapped[Json]
+    result: Mapped[Json | None]

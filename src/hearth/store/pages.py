@@ -12,6 +12,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.core.errors import NotFound
+from hearth.store.tenants import visible
 
 T = TypeVar("T")
 Order = Literal["asc", "desc"]
@@ -67,9 +68,11 @@ async def paginate(
     return Page(data=page[::-1] if backward else page, has_more=len(rows) > query.limit)
 
 
-def owned(model: Any, **owner: Any) -> Select[Any]:
-    """`select(model)` filtered to one owner, e.g. `owned(ConversationItem, conversation_id=c)`."""
-    stmt = select(model)
+def owned(model: Any, *, only: Any = None, **owner: Any) -> Select[Any]:
+    """`select(model)` (or of its column `only`) filtered to one owner, e.g.
+    `owned(ConversationItem, conversation_id=c)`, and to the rows the current key may
+    reach (store.tenants)."""
+    stmt = select(model if only is None else only).where(visible(model))
     for column, value in owner.items():
         stmt = stmt.where(getattr(model, column) == value)
     return stmt

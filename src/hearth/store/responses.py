@@ -30,7 +30,7 @@ class Responses:
 
     async def get(self, response_id: str) -> Response | None:
         async with self.db.read() as session:
-            return await session.scalar(select(Response).where(Response.id == response_id))
+            return await session.scalar(owned(Response, id=response_id))
 
     async def update_active(self, response_id: str, **fields: Any) -> bool:
         """Set fields on a response that is still queued or in progress; False when it has
@@ -72,6 +72,8 @@ class Responses:
 
     async def delete(self, response_id: str) -> bool:
         async with self.db.write() as session:
+            if await session.scalar(owned(Response, only=Response.seq, id=response_id)) is None:
+                return False
             for model in (ResponseDelta, ResponseItem):
                 await session.execute(delete(model).where(model.response_id == response_id))
             result = await session.execute(delete(Response).where(Response.id == response_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hearth.store.api_keys import ApiKeys
 from hearth.store.assistants import Rows, Threads
+from hearth.store.batches import Batches
 from hearth.store.conversations import Conversations
 from hearth.store.db import Database
 from hearth.store.limits import RateLimits
@@ -23,6 +24,7 @@ class Store:
         self.api_keys = ApiKeys(self.db)
         self.usage = UsageLog(self.db)
         self.rate_limits = RateLimits(self.db)
+        self.batches = Batches(self.db)
 
     async def upgrade(self) -> None:
         """Apply the migrations not applied yet."""

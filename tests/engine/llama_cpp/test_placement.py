@@ -8,7 +8,7 @@ import pytest
 
 from hearth.engine.llama_cpp.host_cache import HostCache
 from hearth.engine.llama_cpp.kv import KvCache, Slot
-from hearth.engine.llama_cpp.placement import Placement
+from hearth.engine.llama_cpp.placement import Placement, loses_cells, next_to_admit, yields_slot
 
 BYTES = 8  # a fake state is the sequence's tokens as int64
 
@@ -187,3 +187,43 @@ def test_a_short_tail_is_trimmed_in_place(tail: list[int]) -> None:
     slot, keep = p.place([1, 2, 3, 4, 5, 200], free(p))
     assert (slot, keep) == (convo, 5)
     assert convo.tokens == [1, 2, 3, 4, 5]
+
+
+# ---- who goes first: batch work yields to interactive requests --------------------------
+
+
+class Seq:
+    def __init__(self, name: str, batch: bool = False, ready: bool = True) -> None:
+        self.name, self.batch, self.ready = name, batch, ready
+
+
+def _ready(seq: Seq) -> bool:
+    return seq.ready
+
+
+def test_an_interactive_request_is_admitted_before_batch_work_queued_ahead_of_it() -> None:
+    waiting = [Seq("b1", batch=True), Seq("b2", batch=True), Seq("i1"), Seq("i2")]
+    assert next_to_admit(waiting, _ready).name == "i1"  # type: ignore[union-attr]
+    # An interactive one not ready yet (a later choice) does not hold batch work back.
+    waiting = [Seq("b1", batch=True), Seq("i1", ready=False)]
+    assert next_to_admit(waiting, _ready).name == "b1"  # type: ignore[union-attr]
+    assert next_to_admit([Seq("i1", ready=False)], _ready) is None
+    assert next_to_admit([], _ready) is None
+
+
+def test_a_waiting_interactive_request_takes_the_newest_batch_sequences_slot() -> None:
+    running = [Seq("b1", batch=True), Seq("i0"), Seq("b2", batch=True), Seq("i9")]
+    victim = yields_slot(running, [Seq("b3", batch=True), Seq("i1")], _ready)
+    assert victim is running[2]
+    # Nothing is preempted for batch work, for an interactive one not ready, or when
+    # only interactive requests decode.
+    assert yields_slot(running, [Seq("b3", batch=True)], _ready) is None
+    assert yields_slot(running, [Seq("i1", ready=False)], _ready) is None
+    assert yields_slot([Seq("i0"), Seq("i9")], [Seq("i1")], _ready) is None
+
+
+def test_batch_sequences_lose_their_cells_first() -> None:
+    running = [Seq("i0"), Seq("b1", batch=True), Seq("b2", batch=True), Seq("i9")]
+    assert loses_cells(running) is running[2]
+    only = [Seq("i0"), Seq("i9")]
+    assert loses_cells(only) is only[1]

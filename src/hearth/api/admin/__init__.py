@@ -1,10 +1,11 @@
-"""The admin API under /admin: keys and usage, for admin keys only (static `--api-key`
-keys are admin keys; with authentication off the server is open to everyone anyway).
-Each module adds its routes to `router` with `dependencies=[AdminOnly]` on the router."""
+"""The admin API under /admin: keys, usage, pulling models and loading or unloading
+them, for admin keys only (static `--api-key` keys are admin keys; with authentication
+off the server is open to everyone anyway). Each module adds its routes to `router` with
+`dependencies=[AdminOnly]` on the router."""
 
 from fastapi import APIRouter, Depends
 
-from hearth.api.admin import keys, usage
+from hearth.api.admin import keys, loading, models, usage
 from hearth.api.documented import OPENAI_ERRORS
 from hearth.core import principal
 from hearth.core.errors import Forbidden
@@ -24,4 +25,6 @@ def admin_router() -> APIRouter:
     )
     router.include_router(keys.router)
     router.include_router(usage.router)
+    router.include_router(models.router)
+    router.include_router(loading.router)
     return router

@@ -40,3 +40,36 @@ class Message(BaseModel):
 
 class MessageTokensCount(BaseModel):
     input_tokens: int
+
+
+class MessageBatchRequestCounts(BaseModel):
+    processing: int
+    succeeded: int
+    errored: int
+    canceled: int
+    expired: int
+
+
+class MessageBatch(BaseModel):
+    id: str
+    type: Literal["message_batch"]
+    processing_status: Literal["in_progress", "canceling", "ended"]
+    request_counts: MessageBatchRequestCounts
+    ended_at: str | None
+    created_at: str
+    expires_at: str
+    cancel_initiated_at: str | None
+    archived_at: str | None
+    results_url: str | None
+
+
+class MessageBatchList(BaseModel):
+    data: list[MessageBatch]
+    has_more: bool
+    first_id: str | None
+    last_id: str | None
+
+
+class DeletedMessageBatch(BaseModel):
+    id: str
+    type: Literal["message_batch_deleted"]

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+MAX_BATCH = 10_000  # requests in one Message Batch, as Anthropic allows
+
 
 class _Part(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -114,3 +116,14 @@ class MessageRequest(MessageCountRequest):
 
 
 ToolResultBlock.model_rebuild()
+
+
+class BatchRequest(_Part):
+    custom_id: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
+    params: MessageRequest
+
+
+class BatchCreateRequest(_Part):
+    """The body of POST /v1/messages/batches."""
+
+    requests: Annotated[list[BatchRequest], Field(min_length=1, max_length=MAX_BATCH)]

@@ -1,12 +1,13 @@
 """POST /api/copy, DELETE /api/delete, POST /api/create, POST /api/pull.
 
-Hearth serves GGUF files it was started with. Copy makes an alias, create a derived model
-(system prompt, default options, template over a served model), both kept in the data dir
-across restarts; delete removes either (a model given with --model returns on restart).
-Pull of a served name succeeds with the status lines clients wait for; of anything else it
-is a 404 that says how to add a model. A key limited to some models sees only those here
-too, and may not copy, create or delete (403: the names are shared by every key).
-"""
+Copy makes an alias, create a derived model (system prompt, default options, template
+over a served model), both kept in the data dir across restarts; delete removes either,
+and a model of the models folder with its files (one given with --model returns on
+restart). Pull of `hf.co/USER/REPO[:QUANT]` downloads the GGUF into the models folder
+and streams Ollama's progress lines (api/pulling.py); of a served name it succeeds with
+the status lines clients wait for; of anything else it is a 404 that says how to add a
+model. A key limited to some models sees only those here too, and may not copy, create,
+delete or pull (403: the names are shared by every key)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
+from hearth.api import pulling
 from hearth.api.documented import NDJSON_STREAM
+from hearth.api.errors import ollama_error_body
 from hearth.api.ollama.convert import profile_options, resolve_model
 from hearth.api.ollama.replies import NDJSON
 from hearth.api.ollama.schemas import CopyRequest, CreateRequest, DeleteRequest, PullRequest
@@ -25,6 +28,7 @@ from hearth.chat.templates import ChatTemplate
 from hearth.core.config import valid_model_name
 from hearth.core.errors import InvalidRequest, ModelNotFound
 from hearth.engine.catalog import Profile
+from hearth.services.pull.reference import is_hub_name
 
 router = APIRouter()
 
@@ -60,7 +64,11 @@ async def delete(body: DeleteRequest, state: State) -> Response:
     name = body.model or body.name
     if not name:
         raise InvalidRequest("model is required", param="model")
-    await state.registry.remove(resolve_model(state, name))
+    served = resolve_model(state, name)
+    if state.models_folder.files(served) is not None:
+        await state.models_folder.delete(served)  # its files too, or it would come back
+    else:
+        await state.registry.remove(served)
     return Response(status_code=200)
 
 
@@ -109,11 +117,15 @@ async def pull(body: PullRequest, state: State) -> Response:
     try:
         resolve_model(state, name)
     except ModelNotFound:
-        raise ModelNotFound(
-            f"pull model manifest: {name!r} is not served here. Hearth serves local GGUF "
-            "files and downloads nothing: start it with --model NAME=/path/to/model.gguf "
-            "(or HEARTH_MODELS / hearth.toml) to add one"
-        ) from None
+        if not is_hub_name(name):
+            raise ModelNotFound(
+                f"pull model manifest: {name!r} is not served here. Hearth pulls GGUF "
+                "models from Hugging Face as hf.co/USER/REPO[:QUANT], or serves a local "
+                "file given with --model NAME=/path/to/model.gguf"
+            ) from None
+        # Served under the name the client asked for: the one it will chat with.
+        steps = pulling.start(state, name, _new_name(name, "model"))
+        return await pulling.reply(steps, body.stream, ollama_error_body)
     return _statuses(
         ["pulling manifest", "verifying sha256 digest", "writing manifest"], body.stream
     )

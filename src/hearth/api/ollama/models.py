@@ -29,17 +29,22 @@ def _info(state: AppState, name: str) -> ModelInfo | None:
 @router.get("/tags")
 @router.head("/tags", include_in_schema=False)
 async def tags(state: State) -> dict[str, Any]:
+    state.models_folder.scan()  # a file put there a moment ago is listed
     models = []
     for name in state.registry.names():
         info = _info(state, name)
+        # Not loaded: what the file's header says (size and quantisation) instead.
+        known = state.models_folder.describe(state.registry.resolve(name))
+        about = details(info)
+        about["quantization_level"] = about["quantization_level"] or known.get("quantization", "")
         models.append(
             {
                 "name": name,
                 "model": name,
                 "modified_at": iso(info.created if info is not None else state.started_at),
-                "size": info.size_bytes if info is not None else 0,
+                "size": info.size_bytes if info is not None else known.get("size", 0),
                 "digest": digest(state.registry.resolve(name), info),
-                "details": details(info),
+                "details": about,
             }
         )
     return {"models": models}

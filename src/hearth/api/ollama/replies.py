@@ -115,29 +115,34 @@ async def answer(
     name = convert.resolve_model(state, body.model)
     convert.refuse_unsupported(body)
     keep = body.keep_alive_for
-    backend = await unless_disconnected(request, state.registry.get(name, keep))
-    clock.loaded_ns = time.perf_counter_ns()
-    shape = Shape(model=body.model, chat=chat)
-    control = convert.thinking(body)
-    if not messages and not prompt:
-        return shape.loaded(unloading=keep == 0)
-    gen = GenerationRequest(
-        think=control.think,
-        reasoning_effort=control.effort,
-        model=name,
-        messages=messages,
-        prompt=prompt,
-        sampling=convert.sampling(body.options, backend.info.context_length),
-        stop=convert.stops(body.options),
-        max_tokens=convert.max_tokens(body.options),
-        logprobs=convert.logprobs(body),
-        grammar=convert.format_grammar(body),
-        tools=convert.tools(body),
-    )
-    gen = with_profile(gen, state.registry.profile(name), convert.explicit(body.options))
-    return await respond(
-        request, state, gen, shape, stream=body.streaming, clock=clock, keep_alive=keep
-    )
+    # Held from the load until the reply holds its own: under --max-loaded-models another
+    # model's load must not take its place in between (and have it loaded twice).
+    backend, release = await unless_disconnected(request, state.registry.acquire(name, keep))
+    try:
+        clock.loaded_ns = time.perf_counter_ns()
+        shape = Shape(model=body.model, chat=chat)
+        control = convert.thinking(body)
+        if not messages and not prompt:
+            return shape.loaded(unloading=keep == 0)
+        gen = GenerationRequest(
+            think=control.think,
+            reasoning_effort=control.effort,
+            model=name,
+            messages=messages,
+            prompt=prompt,
+            sampling=convert.sampling(body.options, backend.info.context_length),
+            stop=convert.stops(body.options),
+            max_tokens=convert.max_tokens(body.options),
+            logprobs=convert.logprobs(body),
+            grammar=convert.format_grammar(body),
+            tools=convert.tools(body),
+        )
+        gen = with_profile(gen, state.registry.profile(name), convert.explicit(body.options))
+        return await respond(
+            request, state, gen, shape, stream=body.streaming, clock=clock, keep_alive=keep
+        )
+    finally:
+        await release()
 
 
 async def respond(

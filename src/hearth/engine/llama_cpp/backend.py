@@ -280,6 +280,7 @@ class LlamaCppBackend:
             grammar,
             request.request_id,
             self._reasoning_budget(request, start == "inside") if thinks else None,
+            batch=request.priority == "batch",
         )
         try:
             for seq in seqs:

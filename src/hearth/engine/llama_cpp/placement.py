@@ -4,12 +4,55 @@ Which free slot a request gets and which cached prefix it starts from (its own, 
 from another slot, or copied back from host memory); which idle caches leave the
 context, least recently used first, and whether they are parked in host memory first.
 Pure logic over the two caches: nothing here decodes, samples or touches a request.
+
+And who goes first (`next_to_admit`, `yields_slot`, `loses_cells`): batch work (Message
+Batches) gives way to interactive requests. A waiting interactive request is admitted
+before any waiting batch one, and when every slot is taken it takes the slot of a
+decoding batch sequence, which waits (its cache parked) and resumes where it was; so an
+interactive request waits behind batch work for at most the step being decoded.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol, TypeVar
+
 from hearth.engine.llama_cpp.host_cache import HostCache
 from hearth.engine.llama_cpp.kv import KvCache, Slot, common_prefix
+
+
+class Queued(Protocol):
+    batch: bool  # batch priority: yields to interactive requests
+
+
+Q = TypeVar("Q", bound=Queued)
+
+
+def next_to_admit(waiting: Iterable[Q], ready: Callable[[Q], bool]) -> Q | None:
+    """The first ready interactive sequence in queue order, else the first ready batch one."""
+    first_batch = None
+    for seq in waiting:
+        if not ready(seq):
+            continue
+        if not seq.batch:
+            return seq
+        if first_batch is None:
+            first_batch = seq
+    return first_batch
+
+
+def yields_slot(running: Sequence[Q], waiting: Iterable[Q], ready: Callable[[Q], bool]) -> Q | None:
+    """With every slot taken: the batch sequence that gives its slot to a ready interactive
+    one waiting (the most recently admitted, which has done the least), or None."""
+    if not any(not s.batch and ready(s) for s in waiting):
+        return None
+    return next((s for s in reversed(running) if s.batch), None)
+
+
+def loses_cells(running: Sequence[Q]) -> Q:
+    """Whose cells go when a decoding step has too few: the newest batch sequence, else
+    the newest (it loses its place, not its progress)."""
+    return next((s for s in reversed(running) if s.batch), running[-1])
 
 
 class Placement:

@@ -46,7 +46,7 @@ from hearth.engine.llama_cpp.kv import KvCache, LlamaMemory, Slot
 from hearth.engine.llama_cpp.lib import llama
 from hearth.engine.llama_cpp.logprobs import token_logprob
 from hearth.engine.llama_cpp.model import LlamaModel
-from hearth.engine.llama_cpp.placement import Placement
+from hearth.engine.llama_cpp.placement import Placement, loses_cells, next_to_admit, yields_slot
 from hearth.engine.llama_cpp.sampling import Bias, Sampler, TokenText, needs_sampler
 from hearth.engine.textstream import OutputText
 from hearth.engine.types import (
@@ -96,6 +96,7 @@ class Sequence:
     leader: Sequence | None = None  # choice 0 of the same request, for choices 1..n-1
     enqueued_at: float = field(default_factory=time.monotonic)
     request_id: str = ""
+    batch: bool = False  # batch priority: yields to interactive requests (placement.py)
     cancelled: bool = False
     # scheduler-thread state
     pending: list[int] = field(default_factory=list)  # tokens still to feed before sampling
@@ -186,9 +187,13 @@ class Scheduler:
         grammar: Grammar | None = None,
         request_id: str = "",
         budget: Callable[[], ReasoningBudget] | None = None,
+        *,
+        batch: bool = False,
     ) -> list[Sequence]:
         """Queue one request with a choice per sampling; they share one event queue. A
-        reasoning `budget` makes each choice's watch."""
+        reasoning `budget` makes each choice's watch. A batch request is not bounded by
+        the queue (its caller runs a few at a time) and never times out waiting: it waits
+        while interactive requests go first."""
         if len(samplings) > self.config.parallel:
             raise InvalidRequest(
                 f"n={len(samplings)} is more than this server decodes at once "
@@ -215,12 +220,16 @@ class Scheduler:
                 leader=group[0] if group else None,
                 request_id=request_id,
                 reasoning=budget() if budget is not None else None,
+                batch=batch,
             )
             seq.pending = list(prompt)
             group.append(seq)
         with self._cond:
-            free = self.config.parallel - len(self._running)
-            if len(self._waiting) + len(group) > self.config.max_queue + max(free, 0):
+            # Batch sequences hold slots an interactive request may take, and wait
+            # behind it: only interactive ones count here.
+            free = self.config.parallel - sum(1 for s in list(self._running) if not s.batch)
+            ahead = sum(1 for s in self._waiting if not s.batch)
+            if not batch and ahead + len(group) > self.config.max_queue + max(free, 0):
                 raise Overloaded(
                     "the server is busy: every slot is in use and the queue is full; retry",
                     retry_after=1.0,
@@ -311,6 +320,7 @@ class Scheduler:
                 s
                 for s in self._waiting
                 if not s.started
+                and not s.batch
                 and not (s.leader is not None and s.leader.started)
                 and s.enqueued_at < deadline
             ]
@@ -334,12 +344,18 @@ class Scheduler:
     def _admit(self) -> None:
         while True:
             free = [s for s in self.kv.slots if s.seq is None]
-            if not free:
-                return
             with self._cond:
-                seq = next((s for s in self._waiting if self._ready(s)), None)
+                if free:
+                    seq = next_to_admit(self._waiting, self._ready)
+                else:
+                    seq = yields_slot(self._running, self._waiting, self._ready)
             if seq is None:
                 return
+            if not free:
+                # An interactive request waits while batch work decodes: the batch
+                # sequence steps aside, its cache parked in host memory, and resumes later.
+                self._preempt(seq, park=True)
+                continue
             slot, keep = self.placement.place(seq.pending, free)
             need = len(seq.pending) - keep + 1
             if not self.placement.room(need, keep=slot) and self._running:
@@ -372,20 +388,28 @@ class Scheduler:
         if self.placement.room(decoding + 1):
             return
         while self._running and self.kv.free < decoding + 1:
-            self._preempt(self._running[-1])  # the newest loses its place, not its progress
+            self._preempt(loses_cells(self._running))
             decoding = sum(1 for s in self._running if not s.pending)
 
-    def _preempt(self, seq: Sequence) -> None:
+    def _preempt(self, seq: Sequence, park: bool = False) -> None:
+        """Back to the front of the queue with its output so far; `park`: its cells are
+        copied to host memory first (where there is room), so resuming it decodes little."""
         slot = seq.slot
         assert slot is not None
-        self.kv.trim(slot, 0)
+        if park:
+            self.placement.clear(slot)
+        else:
+            self.kv.trim(slot, 0)
         slot.seq = None
         seq.slot = None
         seq.pending = seq.prompt + seq.generated
         self._running.remove(seq)
         with self._cond:
             self._waiting.appendleft(seq)
-        log.info("preempted a sequence to free KV cells; it resumes when space frees up")
+        if park:
+            log.debug("batch request %s yielded its slot to an interactive one", seq.request_id)
+        else:
+            log.info("preempted a sequence to free KV cells; it resumes when space frees up")
 
     def _step(self) -> None:
         self._make_room()

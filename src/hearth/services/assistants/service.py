@@ -158,6 +158,7 @@ class AssistantsService:
         return render(row)
 
     async def delete_thread(self, thread_id: str) -> dict[str, Any]:
+        await self.thread_row(thread_id)  # another key's thread is missing: nothing stops
         await self.runs.stop_thread(thread_id)
         if not await self.store.threads.delete(thread_id):
             raise missing("thread", thread_id, "thread_id")

@@ -36,9 +36,12 @@ class JobTable(Generic[J]):
         fail_orphans: FailOrphans,
         owner: str | None = None,
         chores: Callable[[], Awaitable[None]] | None = None,
+        recovered: str = "marked failed",
     ) -> None:
-        """`chores`, when given, run at each heartbeat after the sweep."""
+        """`chores`, when given, run at each heartbeat after the sweep. `recovered` says
+        in the log what `fail_orphans` did to dead servers' rows."""
         self.kind = kind
+        self.recovered = recovered
         self.owner = owner or this_process()
         self._renew = renew
         self._fail_orphans = fail_orphans
@@ -105,7 +108,7 @@ class JobTable(Generic[J]):
         ids = await self._fail_orphans(orphan_judge(time.time()))
         if ids:
             log.warning(
-                "marked %d unfinished %s(s) failed: %s", len(ids), self.kind, ", ".join(ids)
+                "%s %d unfinished %s(s): %s", self.recovered, len(ids), self.kind, ", ".join(ids)
             )
         return ids
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from hearth.core import principal
 from hearth.core.errors import InvalidRequest, NotFound
 from hearth.core.ids import new_id, unix_now
 from hearth.engine.registry import ModelRegistry
@@ -132,9 +133,17 @@ class ResponsesService:
             raise _missing(response_id)
         return row
 
-    async def retrieve(self, response_id: str) -> dict[str, Any]:
+    def _job(self, response_id: str) -> ResponseJob | None:
+        """This server's stored job for the id, if the current key may reach its response
+        (store.tenants); the store answers for the rest."""
         job = self.jobs.get(response_id)
-        if job is not None and job.store is not None:
+        if job is None or job.store is None or not principal.current().owns(job.row.tenant):
+            return None
+        return job
+
+    async def retrieve(self, response_id: str) -> dict[str, Any]:
+        job = self._job(response_id)
+        if job is not None:
             return job.snapshot()
         row = await self._row(response_id)
         if row.status in ACTIVE or not row.output:
@@ -210,8 +219,8 @@ class ResponsesService:
         await self.jobs.stop(job)
 
     async def delete(self, response_id: str) -> dict[str, Any]:
-        job = self.jobs.get(response_id)
-        if job is not None and job.store is not None:
+        job = self._job(response_id)
+        if job is not None:
             await self.stop(job)
         if not await self.store.responses.delete(response_id):
             raise _missing(response_id)

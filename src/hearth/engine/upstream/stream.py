@@ -1,0 +1,164 @@
+"""One admitted request's stream from an upstream member, as a Generation.
+
+The events read before the first output (buffered by the backend while it could still
+retry elsewhere) come first; then each SSE chunk as it arrives, each within the token
+timeout. Whatever goes wrong after that (a cut stream, a chunk that is not JSON, an error
+event, a member that stops sending) ends every unfinished choice with an error Finished,
+which each surface renders as its stream's error event. Closing it closes the upstream
+response, so the member sees its client leave and frees the slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from hearth.engine.types import Finished, GenerationEvent, Usage
+from hearth.engine.upstream.pool import Member, Pool, describe
+from hearth.engine.upstream.wire import ChunkReader, Malformed, UpstreamStreamError
+
+
+class StreamEnded(Exception):
+    """The SSE stream ended: `[DONE]` (clean) or the connection closing (maybe not)."""
+
+    def __init__(self, done: bool) -> None:
+        super().__init__("done" if done else "closed")
+        self.done = done
+
+
+class SseChunks:
+    """The JSON chunks of an OpenAI SSE stream, each awaited within a deadline."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self._lines = response.aiter_lines()
+
+    async def next(self, within: float) -> Any:
+        """The next chunk's JSON; TimeoutError, StreamEnded or Malformed otherwise."""
+        deadline = time.monotonic() + within
+        data: list[str] = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            try:
+                line = await asyncio.wait_for(anext(self._lines), left)
+            except StopAsyncIteration:
+                raise StreamEnded(done=False) from None
+            if line.startswith("data:"):
+                data.append(line[5:].strip())
+            elif line == "" and data:
+                text = "\n".join(data)
+                if text == "[DONE]":
+                    raise StreamEnded(done=True)
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    raise Malformed(f"a chunk that is not JSON: {text[:80]!r}") from None
+            elif line and not line.startswith((":", "event:", "id:", "retry:")):
+                raise Malformed(f"a line that is not server-sent events: {line[:80]!r}")
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "stopped sending tokens (timed out)"
+    if isinstance(exc, StreamEnded | httpx.RemoteProtocolError | httpx.ReadError):
+        return "closed the stream before it finished"
+    if isinstance(exc, Malformed | UpstreamStreamError):
+        return str(exc)
+    return describe(exc)
+
+
+class UpstreamGeneration:
+    """A plain async iterator, like LlamaGeneration: breaking out of a loop over it does
+    not cancel it; `aclose()`, or cancelling the task that awaits it, does."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        member: Member,
+        chunks: SseChunks,
+        reader: ChunkReader,
+        buffered: list[GenerationEvent],
+        prompt_tokens: int,
+        token_timeout: float,
+    ) -> None:
+        self._pool = pool
+        self._member = member
+        self._chunks = chunks
+        self._reader = reader
+        self._pending = list(buffered)
+        self._token_timeout = token_timeout
+        self._open = True
+        self._ended = False
+        # An estimate until the upstream's usage comes with the stream's last chunk.
+        self.prompt_tokens = prompt_tokens
+        self.cached_tokens = 0
+
+    def __aiter__(self) -> AsyncIterator[GenerationEvent]:
+        return self
+
+    async def __anext__(self) -> GenerationEvent:
+        try:
+            while not self._pending:
+                if self._ended:
+                    raise StopAsyncIteration
+                await self._read()
+        except (StopAsyncIteration, GeneratorExit):
+            raise
+        except BaseException:
+            await self.aclose()
+            raise
+        return self._pending.pop(0)
+
+    async def _read(self) -> None:
+        try:
+            chunk = await self._chunks.next(self._token_timeout)
+            self._pending.extend(self._reader.read(chunk))
+        except StreamEnded as end:
+            unfinished = [i for i in range(self._reader.n) if self._reader.state(i).reason is None]
+            if end.done and not unfinished:
+                await self._finish(None)
+            else:
+                await self._finish(end)
+        except (TimeoutError, Malformed, UpstreamStreamError, httpx.HTTPError) as exc:
+            await self._finish(exc)
+
+    async def _finish(self, failure: BaseException | None) -> None:
+        """Every choice's Finished, with the usage the upstream reported (or a count)."""
+        reader = self._reader
+        reason = None
+        if failure is not None:
+            reason = f"upstream member {self._member.url}: {_failure(failure)}"
+            self._pool.failed(self._member, reason, down=isinstance(failure, TimeoutError))
+        if reader.usage is not None:
+            self.prompt_tokens, total = reader.usage
+        else:
+            total = sum(reader.state(i).chunks for i in range(reader.n))
+        counts = [reader.state(i).chunks for i in range(reader.n)]
+        counts[-1] += max(0, total - sum(counts))  # the exact total; per choice as streamed
+        for i in range(reader.n):
+            state = reader.state(i)
+            usage = Usage(self.prompt_tokens, counts[i])
+            if failure is None or state.reason not in (None, "error"):
+                self._pending.append(Finished(state.reason or "stop", usage, i, stop=state.stop))
+            else:
+                self._pending.append(Finished("error", usage, i, error=reason))
+        self._ended = True
+        await self._release()
+
+    async def _release(self) -> None:
+        if self._open:
+            self._open = False
+            self._member.in_flight -= 1
+            await self._chunks.response.aclose()
+
+    async def aclose(self) -> None:
+        self._ended = True
+        self._pending.clear()
+        await self._release()
