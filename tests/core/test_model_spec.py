@@ -111,3 +111,15 @@ def test_entries_parse_without_a_file() -> None:
     assert spec == ModelSpec(name="m", path=Path("/m.gguf"), keep_alive=0.0)
     with pytest.raises(ConfigError, match="list of tables"):
         parse_entries({"name": "m"})
+
+
+def test_an_entry_names_its_reasoning_format() -> None:
+    (auto, off) = parse_entries(
+        [
+            {"name": "a", "path": "/a.gguf"},
+            {"name": "b", "path": "/b.gguf", "reasoning-format": "none"},
+        ]
+    )
+    assert (auto.reasoning_format, off.reasoning_format) == ("auto", "none")
+    with pytest.raises(ConfigError, match="model entry 'c': reasoning_format"):
+        parse_entries([{"name": "c", "path": "/c.gguf", "reasoning_format": "loud"}])

@@ -32,6 +32,9 @@ class Recorder:
     async def delta(self, rid: str, text: str) -> None:
         self.events.append(("delta", rid, text))
 
+    async def reasoning(self, rid: str, text: str) -> None:
+        self.events.append(("reasoning", rid, text))
+
     async def done(self, rid: str, reply: Reply) -> None:
         self.events.append(("done", rid, reply.finish_reason, reply.usage, reply.timing))
         self.replies[rid] = reply

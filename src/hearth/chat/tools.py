@@ -123,6 +123,8 @@ def _native(m: ChatMessage) -> dict[str, Any]:
         ]
     if m.tool_call_id is not None:
         out["tool_call_id"] = m.tool_call_id
+    if m.reasoning:
+        out["reasoning_content"] = m.reasoning
     return out
 
 

@@ -40,6 +40,9 @@ class ChatMessage:
     name: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    # An earlier assistant turn's reasoning, for templates that show it (Qwen3 keeps the
+    # thinking of the turns since the last user message, in a tool-call loop).
+    reasoning: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,6 +117,15 @@ class Settings(BaseSettings):
         description="KV-cache size in tokens, shared by the --parallel sequences; one request "
         "(prompt + completion) may use up to this many, at most the model's trained context.",
     )
+    reasoning_budget: int = Field(
+        -1,
+        ge=-1,
+        le=1 << 22,
+        description="Most tokens a reasoning model may think before Hearth closes its "
+        "reasoning and it answers (-1: no limit, 0: thinking off). A request's "
+        "max_reasoning_tokens (Anthropic: thinking.budget_tokens) sets its own.",
+        json_schema_extra={"metavar": "N"},
+    )
     threads: int = Field(0, ge=0, le=1024, description="CPU threads for decoding (0: all cores).")
     parallel: int = Field(
         8, ge=1, le=256, description="Sequences decoded together in one batch per model."

@@ -112,6 +112,9 @@ class ModelSpec(BaseModel):
     # Seconds between health checks of the pool's members; a member that fails one is
     # checked again after twice as long each time, up to 32 intervals.
     health_interval: float = Field(10.0, gt=0, le=3600)
+    # How the model marks its reasoning (hearth.chat.reasoning): "auto" reads it from the
+    # chat template; "none" passes everything through as the answer; or a family.
+    reasoning_format: Literal["auto", "none", "think", "harmony", "think_brackets"] = "auto"
 
     @field_validator("name")
     @classmethod

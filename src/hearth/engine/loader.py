@@ -35,7 +35,15 @@ def _gguf_factory(spec: ModelSpec, settings: Settings) -> BackendFactory:
             queue_timeout=settings.queue_timeout,
         )
         debug = settings.log_level == "debug"
-        return await asyncio.to_thread(LlamaCppBackend, name, path, config, debug=debug)
+        return await asyncio.to_thread(
+            LlamaCppBackend,
+            name,
+            path,
+            config,
+            debug=debug,
+            reasoning_format=spec.reasoning_format,
+            reasoning_budget=settings.reasoning_budget,
+        )
 
     return load
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from hearth.chat.types import ChatMessage, Grammar, Tool, ToolCall, ToolCallDelta
 from hearth.core.ids import new_id
@@ -20,6 +20,7 @@ __all__ = [
     "MemberStatus",
     "ModelInfo",
     "Priority",
+    "ReasoningDelta",
     "SamplingParams",
     "TokenEvent",
     "TokenLogprob",
@@ -93,6 +94,15 @@ class GenerationRequest:
     parallel_tool_calls: bool = True
     # Log-probabilities: None for none, k >= 0 for the sampled token's plus k alternatives.
     logprobs: int | None = None
+    # Thinking, for a reasoning model: `think` None leaves it to the model, False turns it
+    # off, True on; `reasoning_effort` low | medium | high where the model has levels;
+    # `max_reasoning_tokens` closes the reasoning once that many tokens are spent (None:
+    # the server's --reasoning-budget). `template_kwargs` are extra variables for the chat
+    # template (chat_template_kwargs).
+    think: bool | None = None
+    reasoning_effort: str | None = None
+    max_reasoning_tokens: int | None = None
+    template_kwargs: dict[str, Any] = field(default_factory=dict)
     # Choices to generate from the one prompt. Choice i samples with seed + i (when a seed
     # is set), so a seeded request gives n different choices, each reproducible.
     n: int = 1
@@ -123,6 +133,7 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
     cached_tokens: int = 0
+    reasoning_tokens: int = 0  # of the completion tokens, those a reasoning model thought
 
     @property
     def total_tokens(self) -> int:
@@ -169,7 +180,16 @@ class Finished:
     stop: str | None = None  # the stop string that ended a "stop", when one did
 
 
-GenerationEvent = TokenEvent | ToolCallDelta | Finished
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """Reasoning text of one choice, apart from its answer (services/generation splits a
+    reasoning model's text into these and TokenEvents)."""
+
+    text: str
+    index: int = 0
+
+
+GenerationEvent = TokenEvent | ReasoningDelta | ToolCallDelta | Finished
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +217,7 @@ class ModelInfo:
     size_bytes: int = 0  # the weights file's size, for listings
     metadata: dict[str, str] = field(default_factory=dict)
     chat_template: str | None = None
+    reasoning: str | None = None  # the family of a model that reasons (chat/reasoning.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,14 @@ from typing import Protocol
 
 from hearth.core.errors import Conflict, HearthError, NotFound
 from hearth.engine.registry import ModelRegistry
-from hearth.engine.types import Finished, FinishReason, GenerationRequest, TokenEvent, Usage
+from hearth.engine.types import (
+    Finished,
+    FinishReason,
+    GenerationRequest,
+    ReasoningDelta,
+    TokenEvent,
+    Usage,
+)
 from hearth.services.failures import engine_failure
 from hearth.services.generation import start_reply
 
@@ -52,12 +59,17 @@ class Reply:
     finish_reason: FinishReason
     usage: Usage | None = None
     timing: Timing | None = None
+    reasoning: str = ""  # a reasoning model's thinking, apart from the text
 
 
 class Listener(Protocol):
     """What a session reports. Exactly one of `done` / `failed` ends each request."""
 
     async def delta(self, rid: str, text: str) -> None: ...
+
+    async def reasoning(self, rid: str, text: str) -> None:
+        """A piece of a reasoning model's thinking (before its text)."""
+        ...
 
     async def done(self, rid: str, reply: Reply) -> None: ...
 
@@ -68,6 +80,7 @@ class Listener(Protocol):
 class _InFlight:
     task: asyncio.Task[None]
     text: str = ""  # streamed so far
+    reasoning: str = ""
     ending: bool = False  # its last report is being sent: too late to cancel
 
 
@@ -166,6 +179,9 @@ class ChatSession:
                         return
                     if isinstance(event, Finished):
                         finished = event
+                    elif isinstance(event, ReasoningDelta):
+                        self._requests[rid].reasoning += event.text
+                        await self._listener.reasoning(rid, event.text)
                     elif isinstance(event, TokenEvent) and event.text:
                         self._requests[rid].text += event.text
                         await self._listener.delta(rid, event.text)
@@ -181,5 +197,6 @@ class ChatSession:
             first_token_s=None if first is None else (first - began) / 1e9,
             generation_s=0.0 if first is None else (ended - first) / 1e9,
         )
-        text = self._requests[rid].text
-        await self._listener.done(rid, Reply(text, finished.reason, run.usage, timing))
+        entry = self._requests[rid]
+        reply = Reply(entry.text, finished.reason, run.usage, timing, entry.reasoning)
+        await self._listener.done(rid, reply)

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
-from hearth.chat.toolparse import ToolCallParser
+from hearth.chat.reasoning import ReasoningSyntax
 from hearth.core.errors import Overloaded
-from hearth.core.ids import new_id
 from hearth.engine.base import Backend, Generation
 from hearth.engine.meter import RunMeter, RunReport
 from hearth.engine.registry import DEFAULT, KeepAlive, ModelRegistry, Release
@@ -27,6 +24,7 @@ from hearth.engine.types import (
     FinishReason,
     GenerationEvent,
     GenerationRequest,
+    ReasoningDelta,
     TokenEvent,
     TokenLogprob,
     ToolCall,
@@ -35,6 +33,7 @@ from hearth.engine.types import (
 )
 from hearth.services.failures import engine_failure
 from hearth.services.limits import Lease, current_lease
+from hearth.services.reply_parsing import ReplyParsers
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +47,8 @@ class ChoiceResult:
     stop: str | None = None  # the stop string that ended it, when one did
     logprobs: list[TokenLogprob] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    reasoning: str = ""  # a reasoning model's thinking, apart from its answer (text)
+    reasoning_tokens: int = 0
 
     def add(self, delta: ToolCallDelta) -> None:
         if delta.id is not None:
@@ -104,6 +105,8 @@ class ModelReply:
     lease: Lease | None = None
     charged: int = 0  # completion tokens charged so far
     call_id_prefix: str = "call_"  # of the ids given to the model's tool calls (toolu_)
+    # The tokens each choice's reasoning took (a reasoning model's chat reply).
+    reasoning_tokens: dict[int, int] = field(default_factory=dict)
 
     @property
     def prompt_tokens(self) -> int:
@@ -121,35 +124,19 @@ class ModelReply:
             yield index, event
 
     async def _parsed_events(self) -> AsyncIterator[tuple[int, GenerationEvent]]:
-        if not self.tool_names:
-            async for pair in self._raw_events():
-                yield pair
-            return
-        parsers: dict[int, ToolCallParser] = {}
+        parsers = ReplyParsers(self.tool_names, self.call_id_prefix, self._reasoning_of)
+        self.reasoning_tokens = parsers.reasoning_tokens
         async for index, event in self._raw_events():
-            if index not in parsers:
-                make_id = functools.partial(new_id, self.call_id_prefix)
-                parsers[index] = ToolCallParser(self.tool_names, make_id)
-            parser = parsers[index]
-            if isinstance(event, TokenEvent):
-                pieces = parser.feed(event.text)
-                if all(isinstance(p, str) for p in pieces):
-                    # plain content: keeps its token's logprobs
-                    text = "".join(pieces)  # type: ignore[arg-type]
-                    if text or event.logprobs:
-                        yield index, replace(event, text=text)
-                    continue
-                for piece in pieces:
-                    yield index, _piece(piece, index)
-            elif isinstance(event, Finished):
-                for piece in parser.finish(cut=event.reason == "length"):
-                    yield index, _piece(piece, index)
-                if event.reason == "stop" and _whole_calls(parser.calls):
-                    event = replace(event, reason="tool_calls")
-                    self.finished[index] = event
-                yield index, event
-            else:
-                yield index, event
+            for out in parsers.parse(index, event):
+                if isinstance(out, Finished):
+                    self.finished[index] = out  # a reply of calls ends in "tool_calls"
+                yield index, out
+
+    def _reasoning_of(self, index: int) -> tuple[ReasoningSyntax | None, bool]:
+        """How choice `index` marks its reasoning (only a reasoning model's generations
+        say), and whether it starts inside a block its prompt opened."""
+        gen = self.generations[index // self.n]
+        return getattr(gen, "reasoning", None), bool(getattr(gen, "reasoning_inside", False))
 
     async def _raw_events(self) -> AsyncIterator[tuple[int, GenerationEvent]]:
         try:
@@ -200,6 +187,7 @@ class ModelReply:
             prompt_tokens=sum(f.usage.prompt_tokens for f in per_prompt.values()),
             completion_tokens=sum(f.usage.completion_tokens for f in done),
             cached_tokens=sum(f.usage.cached_tokens for f in per_prompt.values()),
+            reasoning_tokens=sum(self.reasoning_tokens.values()),
         )
 
     async def aclose(self) -> None:
@@ -251,31 +239,16 @@ class ModelReply:
                     raise engine_failure(event)
                 result.finish_reason = event.reason
                 result.usage = event.usage
+                result.reasoning_tokens = self.reasoning_tokens.get(index, 0)
                 result.stop = event.stop
             elif isinstance(event, ToolCallDelta):
                 result.add(event)
+            elif isinstance(event, ReasoningDelta):
+                result.reasoning += event.text
             else:
                 result.text += event.text
                 result.logprobs.extend(event.logprobs)
         return results
-
-
-def _whole_calls(calls: list[ToolCall]) -> bool:
-    """Whether a choice made calls, each with arguments that are a JSON object: only then
-    does it finish with "tool_calls" (a backend without a call grammar can stop mid-call)."""
-    for call in calls:
-        try:
-            if not isinstance(json.loads(call.arguments), dict):
-                return False
-        except ValueError:
-            return False
-    return bool(calls)
-
-
-def _piece(piece: str | ToolCallDelta, index: int) -> GenerationEvent:
-    if isinstance(piece, str):
-        return TokenEvent(text=piece, index=index)
-    return replace(piece, index=index)
 
 
 async def start_reply(

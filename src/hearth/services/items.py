@@ -20,7 +20,12 @@ from hearth.engine.types import ChatMessage, ToolCall
 
 _INPUT_ROLES = {"user", "system", "developer"}
 _TEXT_PARTS = {"input_text", "output_text", "text"}
-_ID_PREFIX = {"message": "msg_", "function_call": "fc_", "function_call_output": "fco_"}
+_ID_PREFIX = {
+    "message": "msg_",
+    "function_call": "fc_",
+    "function_call_output": "fco_",
+    "reasoning": "rs_",
+}
 
 
 def check_metadata(metadata: Any, param: str = "metadata") -> dict[str, str]:
@@ -55,6 +60,17 @@ def assistant_message(item_id: str, text: str, status: str = "completed") -> dic
         "role": "assistant",
         "status": status,
         "content": [output_text_part(text)],
+    }
+
+
+def reasoning_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+    """A reasoning model's thinking, as the Responses API shows it (no summary is made)."""
+    return {
+        "id": item_id,
+        "type": "reasoning",
+        "summary": [],
+        "content": [{"type": "reasoning_text", "text": text}],
+        "status": status,
     }
 
 
@@ -111,11 +127,18 @@ def normalize_item(item: Any, param: str) -> dict[str, Any]:
             "arguments": _string(item, "arguments", param),
             "status": "completed",
         }
+    if kind == "reasoning":
+        # An earlier turn's reasoning, sent back as clients do: kept with the turn, left
+        # out of the prompt (reasoning templates drop earlier turns' thinking too).
+        content = item.get("content")
+        parts = content if isinstance(content, list) else []
+        text = "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+        return reasoning_item(_item_id(item, kind, param), text)
     if kind is None:
         raise InvalidRequest(f"Missing required parameter: '{param}.type'.", param=f"{param}.type")
     raise InvalidRequest(
         f"Invalid value for '{param}.type': {json.dumps(kind)[:60]} is not supported; use "
-        "'message', 'function_call' or 'function_call_output'.",
+        "'message', 'function_call', 'function_call_output' or 'reasoning'.",
         param=f"{param}.type",
     )
 

@@ -373,10 +373,18 @@ async function submit() {
       forgetIfEmpty(conversation);
       return;
     }
-    const { id, result } = socket.chat(fields, (delta) => {
-      streamed += delta;
-      reply.setText(streamed);
-    });
+    let thought = "";
+    const { id, result } = socket.chat(
+      fields,
+      (delta) => {
+        streamed += delta;
+        reply.setText(streamed);
+      },
+      (delta) => {
+        thought += delta;
+        reply.setReasoning(thought);
+      },
+    );
     started.id = id;
     const done = await result;
     reply.flush();

@@ -49,7 +49,12 @@ export class ConversationView {
     const msg = el("article", "msg assistant");
     const body = el("div", "body markdown");
     const stats = el("div", "stats");
-    msg.append(body, stats);
+    // A reasoning model's thinking: folded above the answer, shown when it comes.
+    const thinking = el("details", "reasoning");
+    const thought = el("div", "reasoning-text");
+    thinking.append(el("summary", null, "Thinking"), thought);
+    thinking.hidden = true;
+    msg.append(thinking, body, stats);
     this.append(msg);
     let frame = 0;
     let current = text;
@@ -72,6 +77,10 @@ export class ConversationView {
       flush() {
         if (frame) cancelAnimationFrame(frame);
         paint();
+      },
+      setReasoning(value) {
+        thinking.hidden = !value;
+        thought.textContent = value; // the model's own words, shown as written
       },
       setStats(value) {
         stats.textContent = value;

@@ -26,10 +26,11 @@ export class ChatSocket {
   }
 
   // Resolves with the done frame; rejects with the error frame, or SocketClosed.
-  chat(fields, onDelta) {
+  // onReasoning gets a reasoning model's thinking, which comes before the answer.
+  chat(fields, onDelta, onReasoning = () => {}) {
     const id = `r${Date.now().toString(36)}${(this.counter++).toString(36)}`;
     const result = new Promise((resolve, reject) => {
-      this.pending.set(id, { onDelta, resolve, reject });
+      this.pending.set(id, { onDelta, onReasoning, resolve, reject });
     });
     this.connect()
       .then(() => this.send({ ...fields, type: "chat", id }))
@@ -92,6 +93,8 @@ export class ChatSocket {
       this.authed = null;
     } else if (entry && frame.type === "delta") {
       entry.onDelta(frame.content);
+    } else if (entry && frame.type === "reasoning") {
+      entry.onReasoning(frame.content);
     } else if (entry && frame.type === "done") {
       this.settle(frame.id, "resolve", frame);
     } else if (entry && frame.type === "error") {

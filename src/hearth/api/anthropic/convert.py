@@ -139,6 +139,7 @@ def generation_request(body: MessageCountRequest) -> GenerationRequest:
     the prompt, for /v1/messages also sampling, stops and the token limit."""
     mode, name = tool_choice(body)
     choice = body.tool_choice
+    thinking = body.thinking if body.thinking and body.thinking.type != "adaptive" else None
     request = GenerationRequest(
         model=body.model,
         messages=messages(body),
@@ -146,6 +147,9 @@ def generation_request(body: MessageCountRequest) -> GenerationRequest:
         tool_choice=mode,
         tool_name=name,
         parallel_tool_calls=not (choice is not None and choice.disable_parallel_tool_use),
+        # Extended thinking: enabled with a budget, disabled, or the model's default.
+        think=None if thinking is None else thinking.type == "enabled",
+        max_reasoning_tokens=thinking.budget_tokens if thinking is not None else None,
     )
     if not isinstance(body, MessageRequest):
         return request
@@ -196,8 +200,15 @@ def tool_use_block(call: ToolCall) -> dict[str, Any]:
     return {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}
 
 
+def thinking_block(text: str) -> dict[str, Any]:
+    # Hearth does not sign its thinking (nothing checks it when sent back: it is dropped).
+    return {"type": "thinking", "thinking": text, "signature": ""}
+
+
 def content(result: ChoiceResult) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
+    if result.reasoning:
+        blocks.append(thinking_block(result.reasoning))
     # the text around calls is usually a newline or two, which is not an answer
     if result.text.strip() or not result.tool_calls:
         blocks.append({"type": "text", "text": result.text})

@@ -14,9 +14,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from hearth.api.anthropic.convert import stop_reason, usage
+from hearth.api.anthropic.convert import stop_reason, thinking_block, usage
 from hearth.api.streaming import anthropic_sse_ending, sse_event
-from hearth.engine.types import Finished, GenerationEvent, ToolCallDelta, Usage
+from hearth.engine.types import Finished, GenerationEvent, ReasoningDelta, ToolCallDelta, Usage
 from hearth.services.failures import engine_failure
 from hearth.services.generation import ModelReply
 
@@ -74,7 +74,7 @@ async def message_stream(run: ModelReply, message_id: str, model: str) -> AsyncI
     )
     yield _PING
     index = -1  # the open block's position in the message's content
-    open_kind: str | None = None  # "text" or "tool_use"
+    open_kind: str | None = None  # "thinking", "text" or "tool_use"
     calls: dict[int, int] = {}  # the reply's call number → its block index
 
     def start(kind: str, block: dict[str, Any]) -> list[bytes]:
@@ -108,6 +108,11 @@ async def message_stream(run: ModelReply, message_id: str, model: str) -> AsyncI
             if event.arguments:
                 body = {"type": "input_json_delta", "partial_json": event.arguments}
                 yield delta(calls[event.call], body)
+        elif isinstance(event, ReasoningDelta):
+            if open_kind != "thinking":
+                for chunk in start("thinking", thinking_block("")):
+                    yield chunk
+            yield delta(index, {"type": "thinking_delta", "thinking": event.text})
         elif event.text:
             if open_kind != "text":
                 # a tool_use block is never reopened: text after a call is a new block,

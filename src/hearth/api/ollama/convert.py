@@ -8,6 +8,7 @@ from typing import Any
 
 from hearth.api.ollama.schemas import ChatRequest, GenerateRequest, Message, Options
 from hearth.api.state import AppState
+from hearth.chat.reasoning import ThinkingControl
 from hearth.chat.structured import json_object_grammar, schema_grammar
 from hearth.core.errors import InvalidRequest, ModelNotFound
 from hearth.engine.types import ChatMessage, Grammar, SamplingParams, Tool, ToolCall
@@ -161,6 +162,22 @@ def refuse_unsupported(body: ChatRequest | GenerateRequest) -> None:
         raise InvalidRequest("raw mode does not support template, system, or context")
 
 
+def thinking(body: ChatRequest | GenerateRequest) -> ThinkingControl:
+    """Ollama's `think`: true or false, or a level (low, medium, high). A model that does
+    not reason ignores it (Ollama refuses it; clients that always send it work here)."""
+    think = body.think
+    if think is None:
+        return ThinkingControl()
+    if isinstance(think, str) and think not in ("low", "medium", "high"):
+        raise InvalidRequest(
+            f"invalid think value: {think!r} (use true, false, low, medium or high)",
+            param="think",
+        )
+    if isinstance(think, str):
+        return ThinkingControl(think=True, effort=think)
+    return ThinkingControl(think=bool(think))
+
+
 def chat_message(position: int, message: Message) -> ChatMessage:
     # Ollama's calls carry no ids; templates that pair results with calls get stable ones.
     tool_calls = tuple(
@@ -176,6 +193,7 @@ def chat_message(position: int, message: Message) -> ChatMessage:
         content=message.content or "",
         name=message.tool_name if message.role == "tool" else None,
         tool_calls=tool_calls,
+        reasoning=message.thinking,
     )
 
 

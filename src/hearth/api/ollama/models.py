@@ -86,7 +86,8 @@ async def show(body: ShowRequest, state: State, request: Request) -> dict[str, A
         "details": details(info),
         "model_info": model_info(info),
         # Every model here completes text and embeds it (mean-pooled).
-        "capabilities": ["completion", "tools", "embedding"],
+        "capabilities": ["completion", "tools", "embedding"]
+        + (["thinking"] if info.reasoning else []),
         "modified_at": iso(info.created),
     }
     if profile.system:

@@ -31,6 +31,7 @@ from hearth.engine.types import (
     ChatMessage,
     Finished,
     GenerationRequest,
+    ReasoningDelta,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -71,6 +72,7 @@ class Shape:
         text: str,
         logprobs: list[dict[str, Any]] | None = None,
         tool_calls: list[ToolCall] | None = None,
+        thinking: str = "",
     ) -> dict[str, Any]:
         out: dict[str, Any] = {"model": self.model, "created_at": now_iso()}
         if self.chat:
@@ -78,15 +80,20 @@ class Shape:
             shown = convert.tool_calls(tool_calls or [])
             if shown:
                 out["message"]["tool_calls"] = shown
+            if thinking:
+                out["message"]["thinking"] = thinking
         else:
             out["response"] = text
+            if thinking:
+                out["thinking"] = thinking
         if logprobs is not None:
             out["logprobs"] = logprobs
         out["done"] = False
         return out
 
-    def final(self, text: str, reason: str, **extra: Any) -> dict[str, Any]:
-        return {**self.piece(text), "done": True, "done_reason": reason, **extra}
+    def final(self, text: str, reason: str, thinking: str = "", **extra: Any) -> dict[str, Any]:
+        piece = self.piece(text, thinking=thinking)
+        return {**piece, "done": True, "done_reason": reason, **extra}
 
     def loaded(self, unloading: bool = False) -> dict[str, Any]:
         """The reply to a request without a prompt: Ollama loads the model and says so,
@@ -114,9 +121,12 @@ async def answer(
     try:
         clock.loaded_ns = time.perf_counter_ns()
         shape = Shape(model=body.model, chat=chat)
+        control = convert.thinking(body)
         if not messages and not prompt:
             return shape.loaded(unloading=keep == 0)
         gen = GenerationRequest(
+            think=control.think,
+            reasoning_effort=control.effort,
             model=name,
             messages=messages,
             prompt=prompt,
@@ -176,6 +186,9 @@ async def _lines(run: ModelReply, shape: Shape, want_logprobs: bool) -> AsyncGen
             if isinstance(event, ToolCallDelta):
                 calls.add(event)
                 continue
+            if isinstance(event, ReasoningDelta):
+                yield ndjson_line(shape.piece("", thinking=event.text))
+                continue
             logprobs = logprob_entries(event.logprobs) if want_logprobs else None
             yield ndjson_line(shape.piece(event.text, logprobs))
 
@@ -187,7 +200,9 @@ async def _whole(run: ModelReply, shape: Shape, want_logprobs: bool) -> dict[str
     extra = durations(run.clock, result.usage)
     if want_logprobs:
         extra["logprobs"] = logprob_entries(result.logprobs)
-    final = shape.final(result.text, _reason(result.finish_reason), **extra)
+    final = shape.final(
+        result.text, _reason(result.finish_reason), thinking=result.reasoning, **extra
+    )
     shown = convert.tool_calls(result.tool_calls)
     if shown:
         final["message"]["tool_calls"] = shown

@@ -30,7 +30,7 @@ from hearth.api.streaming import (
     whole_reply,
 )
 from hearth.core.ids import new_id
-from hearth.engine.types import Finished, ToolCallDelta, Usage
+from hearth.engine.types import Finished, ReasoningDelta, ToolCallDelta, Usage
 from hearth.services.failures import engine_failure
 from hearth.services.generation import ChoiceResult, ModelReply, start_reply
 from hearth.services.profiles import with_profile
@@ -91,6 +91,8 @@ def _message(result: ChoiceResult) -> dict[str, Any]:
         # the text around calls is usually a newline or two, which is not an answer
         message["content"] = result.text if result.text.strip() else None
         message["tool_calls"] = tool_calls(result.tool_calls)
+    if result.reasoning:
+        message["reasoning_content"] = message["reasoning"] = result.reasoning
     return message
 
 
@@ -117,6 +119,8 @@ async def _stream(
             yield chunk(index, {}, event.reason)
         elif isinstance(event, ToolCallDelta):
             yield chunk(index, {"tool_calls": [tool_call_delta(event)]})
+        elif isinstance(event, ReasoningDelta):
+            yield chunk(index, {"reasoning_content": event.text, "reasoning": event.text})
         elif event.logprobs:
             yield chunk(index, {"content": event.text}, logprobs=chat_logprobs(event.logprobs))
         else:

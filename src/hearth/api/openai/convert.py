@@ -12,6 +12,7 @@ from hearth.api.openai.schemas import (
     SamplingFields,
 )
 from hearth.chat.output_format import format_grammar
+from hearth.chat.reasoning import effort_control
 from hearth.chat.tools import ToolMode, check_tool_turns, resolve_tool_choice
 from hearth.core.errors import InvalidRequest
 from hearth.core.ids import unix_now
@@ -90,7 +91,12 @@ def _message(i: int, msg: Message) -> ChatMessage:
         for c in msg.tool_calls or ()
     )
     return ChatMessage(
-        role=role, content=text, name=msg.name, tool_calls=calls, tool_call_id=msg.tool_call_id
+        role=role,
+        content=text,
+        name=msg.name,
+        tool_calls=calls,
+        tool_call_id=msg.tool_call_id,
+        reasoning=msg.reasoning_content or msg.reasoning,
     )
 
 
@@ -123,7 +129,12 @@ def chat_request(body: ChatCompletionRequest) -> GenerationRequest:
     check_tool_turns(messages)
     mode, name = tool_choice(body)
     fmt = body.response_format
+    control = effort_control(body.reasoning_effort)
     return GenerationRequest(
+        think=control.think,
+        reasoning_effort=control.effort,
+        max_reasoning_tokens=body.max_reasoning_tokens,
+        template_kwargs=dict(body.chat_template_kwargs or {}),
         model=body.model,
         messages=messages,
         tools=tools(body),
@@ -145,7 +156,7 @@ def usage(u: Usage) -> dict[str, Any]:
         "completion_tokens": u.completion_tokens,
         "total_tokens": u.total_tokens,
         "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
-        "completion_tokens_details": {"reasoning_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
     }
 
 

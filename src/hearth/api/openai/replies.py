@@ -88,6 +88,9 @@ class ChatCompletionMessage(BaseModel):
     refusal: str | None
     annotations: list[Annotation]
     tool_calls: list[ChatCompletionMessageToolCall] | None = None
+    # A reasoning model's thinking: vLLM's and llama.cpp's name, and vLLM's newer one.
+    reasoning_content: str | None = None
+    reasoning: str | None = None
 
 
 class ChatChoice(BaseModel):

@@ -58,6 +58,9 @@ class Message(BaseModel):
     name: str | None = None
     tool_calls: list[ToolCallIn] | None = None
     tool_call_id: str | None = None
+    # An assistant turn's reasoning sent back (vLLM's and llama.cpp's names).
+    reasoning_content: str | None = None
+    reasoning: str | None = None
 
     def text(self) -> str | None:
         if isinstance(self.content, list):
@@ -151,6 +154,12 @@ class ChatCompletionRequest(SamplingFields):
     tools: list[ToolDef] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
+    # Reasoning models: none/minimal turn thinking off; the rest turn it on at a level.
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    # Extensions of llama.cpp's and vLLM's servers: a reasoning budget, and variables for
+    # the chat template (enable_thinking, …).
+    max_reasoning_tokens: int | None = Field(None, ge=0)
+    chat_template_kwargs: dict[str, Any] | None = None
 
 
 class CompletionRequest(SamplingFields):

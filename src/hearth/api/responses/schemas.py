@@ -10,6 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from hearth.services.responses import ResponseParams
 
 
+class Reasoning(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
+
+
 class CreateResponse(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -33,6 +40,7 @@ class CreateResponse(BaseModel):
     user: str | None = None
     include: list[str] | None = None
     top_logprobs: int | None = Field(None, ge=0, le=20)
+    reasoning: Reasoning | None = None
 
     @field_validator("conversation")
     @classmethod
@@ -65,4 +73,5 @@ class CreateResponse(BaseModel):
             user=self.user,
             include=self.include or [],
             top_logprobs=self.top_logprobs,
+            reasoning_effort=self.reasoning.effort if self.reasoning else None,
         )

@@ -125,6 +125,12 @@ def delta(rid: str, text: str) -> dict[str, Any]:
     return {"type": "delta", "id": rid, "content": text}
 
 
+def reasoning(rid: str, text: str) -> dict[str, Any]:
+    """A piece of a reasoning model's thinking, apart from the reply's content (a frame of
+    its own type: a client that knows only deltas shows just the answer)."""
+    return {"type": "reasoning", "id": rid, "content": text}
+
+
 def done(rid: str, reply: Reply) -> dict[str, Any]:
     used, timing = reply.usage, reply.timing
     frame: dict[str, Any] = {
@@ -140,6 +146,8 @@ def done(rid: str, reply: Reply) -> dict[str, Any]:
             "generation_ms": _ms(timing.generation_s),
             "tokens_per_second": _round(timing.tokens_per_second(used.completion_tokens)),
         }
+    if reply.reasoning:
+        frame["reasoning_content"] = reply.reasoning
     return frame
 
 

@@ -73,6 +73,9 @@ class Connection:
     async def delta(self, rid: str, text: str) -> None:
         await self.send(frames.delta(rid, text))
 
+    async def reasoning(self, rid: str, text: str) -> None:
+        await self.send(frames.reasoning(rid, text))
+
     async def done(self, rid: str, reply: Reply) -> None:
         self.last_activity = time.monotonic()
         await self._release(rid)

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from collections.abc import Sequence as Seq
 from pathlib import Path
 
+from hearth.chat.reasoning import (
+    ReasoningSyntax,
+    Start,
+    ThinkingControl,
+    answer_grammar,
+    close_in_prompt,
+    reply_start,
+    resolve,
+    template_vars,
+)
 from hearth.chat.templates import ChatTemplate
 from hearth.chat.tools import template_messages, tool_schema, uses_tools
 from hearth.core.errors import ContextLengthExceeded, EngineError, InvalidRequest
 from hearth.core.ids import unix_now
 from hearth.engine.constraints import request_grammar
+from hearth.engine.llama_cpp.budget import ReasoningBudget
 from hearth.engine.llama_cpp.embedding import Embedder
 from hearth.engine.llama_cpp.model import LlamaModel
 from hearth.engine.llama_cpp.sampling import GrammarError, check_grammar
@@ -21,9 +33,13 @@ from hearth.engine.types import (
     Finished,
     GenerationEvent,
     GenerationRequest,
+    Grammar,
     ModelInfo,
     first_unknown_token,
 )
+
+# What Hearth itself hands a chat template; a request's chat_template_kwargs cannot.
+_RENDER_ARGS = frozenset({"messages", "tools", "add_generation_prompt", "bos_token", "eos_token"})
 
 
 class LlamaGeneration:
@@ -34,8 +50,18 @@ class LlamaGeneration:
     Cancelling the task awaiting the next event, or `aclose()`, does cancel it.
     """
 
-    def __init__(self, scheduler: Scheduler, seqs: list[Sequence]) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        seqs: list[Sequence],
+        reasoning: ReasoningSyntax | None = None,
+        reasoning_inside: bool = False,
+    ) -> None:
         self._scheduler = scheduler
+        # How the reply marks its reasoning (services/generation splits it off), and
+        # whether it starts inside a block the prompt opened.
+        self.reasoning = reasoning
+        self.reasoning_inside = reasoning_inside
         self._seqs = seqs
         self._events = seqs[0].events
         self._open = len(seqs)
@@ -66,7 +92,16 @@ class LlamaGeneration:
 class LlamaCppBackend:
     kind = "llama_cpp"
 
-    def __init__(self, name: str, path: Path, config: SchedulerConfig, *, debug: bool = False):
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        config: SchedulerConfig,
+        *,
+        debug: bool = False,
+        reasoning_format: str = "auto",
+        reasoning_budget: int = -1,
+    ):
         self.name = name
         self.model = LlamaModel(path, debug=debug)
         self._config = config
@@ -80,6 +115,11 @@ class LlamaCppBackend:
                 bos_token=model.token_text(model.bos_id) if model.bos_id >= 0 else "",
                 eos_token=model.token_text(model.eos_id) if model.eos_id >= 0 else "",
             )
+            # How this model marks its reasoning: from its template, or its entry's word.
+            self.reasoning = resolve(reasoning_format, model.chat_template)
+            self.reasoning_budget = reasoning_budget
+            if self.reasoning is not None:
+                model.shown = self._single_tokens(self.reasoning.markers)
             self.scheduler = Scheduler(self.model, config)
         except BaseException:
             self.model.close()
@@ -97,13 +137,38 @@ class LlamaCppBackend:
             size_bytes=path.stat().st_size if path.exists() else 0,
             metadata=meta,
             chat_template=self.template.source,
+            reasoning=self.reasoning.family if self.reasoning is not None else None,
         )
+
+    def _single_tokens(self, texts: Seq[str]) -> frozenset[int]:
+        ids = (self.model.tokenize(t, add_special=False, parse_special=True) for t in texts)
+        return frozenset(one[0] for one in ids if len(one) == 1)
 
     @property
     def info(self) -> ModelInfo:
         return self._info
 
     def render(self, request: GenerationRequest) -> list[int]:
+        return self._render(request)[0]
+
+    @staticmethod
+    def _template_kwargs(request: GenerationRequest) -> dict[str, object]:
+        taken = sorted(set(request.template_kwargs) & _RENDER_ARGS)
+        if taken:
+            raise InvalidRequest(
+                f"chat_template_kwargs cannot set {', '.join(taken)}: Hearth sets them",
+                param="chat_template_kwargs",
+            )
+        return dict(request.template_kwargs)
+
+    def _thinking_off(self, request: GenerationRequest) -> bool:
+        budget = request.max_reasoning_tokens
+        if budget is None:
+            budget = self.reasoning_budget
+        return request.think is False or budget == 0
+
+    def _render(self, request: GenerationRequest) -> tuple[list[int], Start]:
+        """The prompt's tokens, and where a reasoning model's reply starts."""
         if request.messages is not None:
             template = self.template
             if request.template is not None:
@@ -115,20 +180,34 @@ class LlamaCppBackend:
                     raise InvalidRequest(str(exc), param="template") from None
             tools = request.tools if request.calls_tools else ()
             native = uses_tools(template.source)
+            syntax = self.reasoning
+            off = self._thinking_off(request)
+            extra = self._template_kwargs(request)
+            if syntax is not None:
+                control = ThinkingControl(False if off else request.think, request.reasoning_effort)
+                extra.update(template_vars(syntax, control))
             text = template.render(
                 template_messages(request.messages, tools, native),
                 add_generation_prompt=request.add_generation_prompt,
                 tools=[tool_schema(t) for t in tools] if native and tools else None,
+                **extra,
             )
+            start: Start = None
+            if syntax is not None and request.add_generation_prompt:
+                if off and syntax.off_switch is None:
+                    text = close_in_prompt(text, syntax)
+                start = reply_start(text, syntax)
             bos = template.bos_token
             add_bos = self.model.add_bos and not (bos and text.startswith(bos))
-            return self.model.tokenize(text, add_special=add_bos, parse_special=True)
+            tokens = self.model.tokenize(text, add_special=add_bos, parse_special=True)
+            return tokens, start
         if request.prompt_ids is not None:
-            return self._known_ids(request.prompt_ids, "prompt")
+            return self._known_ids(request.prompt_ids, "prompt"), None
         assert request.prompt is not None
-        return self.model.tokenize(
+        tokens = self.model.tokenize(
             request.prompt, add_special=self.model.add_bos, parse_special=True
         )
+        return tokens, None
 
     async def prompt_tokens(self, request: GenerationRequest) -> int:
         self._check_open()
@@ -174,11 +253,18 @@ class LlamaCppBackend:
 
     async def start(self, request: GenerationRequest) -> LlamaGeneration:
         self._check_open()
-        tokens = self.render(request)
+        tokens, start = self._render(request)
         if not tokens:
             raise InvalidRequest("the prompt is empty", param="prompt")
         budget = self._budget(len(tokens), request.max_tokens)
+        # Only a chat reply is read for reasoning; a raw prompt's text is the client's.
+        syntax = self.reasoning if start is not None else None
+        thinks = start in ("inside", "open")  # not when the prompt closed the block
         grammar = request_grammar(request)
+        if thinks and grammar is not None and grammar.trigger is None:
+            assert syntax is not None
+            # The answer follows the grammar; the reasoning before it is free.
+            grammar = Grammar(answer_grammar(grammar.gbnf, syntax), syntax.answer_start)
         if grammar is not None:
             try:
                 check_grammar(self.model.vocab, grammar)
@@ -193,6 +279,7 @@ class LlamaCppBackend:
             request.logprobs,
             grammar,
             request.request_id,
+            self._reasoning_budget(request, start == "inside") if thinks else None,
             batch=request.priority == "batch",
         )
         try:
@@ -201,7 +288,19 @@ class LlamaCppBackend:
         except BaseException:
             self.scheduler.cancel(seqs)
             raise
-        return LlamaGeneration(self.scheduler, seqs)
+        return LlamaGeneration(self.scheduler, seqs, syntax, start == "inside")
+
+    def _reasoning_budget(
+        self, request: GenerationRequest, starts_inside: bool
+    ) -> Callable[[], ReasoningBudget] | None:
+        limit = request.max_reasoning_tokens
+        if limit is None:
+            limit = self.reasoning_budget
+        syntax = self.reasoning
+        if limit < 0 or syntax is None:
+            return None
+        close = self.model.tokenize(syntax.close, add_special=False, parse_special=True)
+        return lambda: ReasoningBudget(syntax.open, syntax.end, close, limit, inside=starts_inside)
 
     async def tokenize(self, text: str) -> list[int]:
         self._check_open()

@@ -60,6 +60,8 @@ class LlamaModel:
         self.metadata = self._read_metadata()
         self._pieces: dict[int, bytes] = {}
         self._special_pieces: dict[int, bytes] = {}  # as a grammar sees them
+        # Special tokens whose text the reply shows (a reasoning family's markers).
+        self.shown: frozenset[int] = frozenset()
 
     def _read_metadata(self) -> dict[str, str]:
         out: dict[str, str] = {}

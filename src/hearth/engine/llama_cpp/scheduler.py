@@ -33,12 +33,14 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from hearth.core.errors import EngineError, InvalidRequest, Overloaded, QueueTimeout
 from hearth.engine.llama_cpp.batch import TokenBatch
+from hearth.engine.llama_cpp.budget import ReasoningBudget
 from hearth.engine.llama_cpp.host_cache import HostCache, LlamaSeqStates
 from hearth.engine.llama_cpp.kv import KvCache, LlamaMemory, Slot
 from hearth.engine.llama_cpp.lib import llama
@@ -103,6 +105,7 @@ class Sequence:
     sampler: Sampler | None = None
     bias: Bias | None = None  # a greedy request's logit_bias, when it has no sampler
     text: OutputText | None = None
+    reasoning: ReasoningBudget | None = None  # a reasoning budget's watch, when it has one
     cached_tokens: int = 0
     started: bool = False
     done: bool = False
@@ -183,12 +186,14 @@ class Scheduler:
         logprobs: int | None = None,
         grammar: Grammar | None = None,
         request_id: str = "",
+        budget: Callable[[], ReasoningBudget] | None = None,
         *,
         batch: bool = False,
     ) -> list[Sequence]:
         """Queue one request with a choice per sampling; they share one event queue. A
-        batch request is not bounded by the queue (its caller runs a few at a time) and
-        never times out waiting: it waits while interactive requests go first."""
+        reasoning `budget` makes each choice's watch. A batch request is not bounded by
+        the queue (its caller runs a few at a time) and never times out waiting: it waits
+        while interactive requests go first."""
         if len(samplings) > self.config.parallel:
             raise InvalidRequest(
                 f"n={len(samplings)} is more than this server decodes at once "
@@ -214,6 +219,7 @@ class Scheduler:
                 index=index,
                 leader=group[0] if group else None,
                 request_id=request_id,
+                reasoning=budget() if budget is not None else None,
                 batch=batch,
             )
             seq.pending = list(prompt)
@@ -471,7 +477,12 @@ class Scheduler:
             rows = np.ctypeslib.as_array(ptr, shape=(len(outputs), self.model.n_vocab))
             greedy = rows.argmax(axis=1)
         for k, (seq, idx) in enumerate(outputs):
-            if seq.sampler is None:
+            forced = seq.reasoning.forced() if seq.reasoning is not None else None
+            if forced is not None:  # a spent reasoning budget: its closing marker
+                token = forced
+                if seq.sampler is not None:
+                    seq.sampler.accept(token)
+            elif seq.sampler is None:
                 assert greedy is not None and rows is not None
                 token = int(greedy[k]) if seq.bias is None else seq.bias.argmax(rows[k])
             else:
@@ -509,7 +520,10 @@ class Scheduler:
             self._emit_text(seq, seq.text.flush(), None)
             self._finish(seq, "stop")
             return
-        text, stopped = seq.text.push(self.model.piece(token))
+        if seq.reasoning is not None:
+            seq.reasoning.push(self.model.piece(token, special=True))
+        # A reasoning family's markers are written out even when they are control tokens.
+        text, stopped = seq.text.push(self.model.piece(token, special=token in self.model.shown))
         if stopped:
             self._emit_text(seq, text, lp)
             self._finish(seq, "stop", stop=seq.text.matched)

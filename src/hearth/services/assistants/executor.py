@@ -19,7 +19,7 @@ from typing import Any
 from hearth.core.errors import ContextLengthExceeded, HearthError, InvalidRequest, Overloaded
 from hearth.core.ids import unix_now
 from hearth.engine.registry import ModelRegistry
-from hearth.engine.types import Finished, ToolCallDelta
+from hearth.engine.types import Finished, ReasoningDelta, ToolCallDelta
 from hearth.services.assistants import objects
 from hearth.services.assistants.context import PromptTooLong, admit, build_prompt
 from hearth.services.assistants.objects import render, set_fields
@@ -152,6 +152,8 @@ class RunJob(Job[Event]):
                 return
             if isinstance(event, ToolCallDelta):
                 await self._call_delta(event, calls)
+            elif isinstance(event, ReasoningDelta):
+                await self._reasoning(event.text)
             elif event.text:
                 await self._text(event.text)
             if time.monotonic() - self._flushed_at >= self.flush_interval:
@@ -171,6 +173,22 @@ class RunJob(Job[Event]):
         self._emit(
             "thread.message.delta",
             {"id": message.id, "object": "thread.message.delta", "delta": delta},
+        )
+
+    async def _reasoning(self, text: str) -> None:
+        """A reasoning model's thinking: streamed on the message's deltas as a field of its
+        own (`reasoning_content`, as chat completions name it), never as its text."""
+        if self._message is None:
+            await self._open_message()
+        message = self._message
+        assert message is not None
+        self._emit(
+            "thread.message.delta",
+            {
+                "id": message.id,
+                "object": "thread.message.delta",
+                "delta": {"reasoning_content": text},
+            },
         )
 
     async def _open_message(self) -> None:

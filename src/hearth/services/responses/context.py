@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hearth.chat.reasoning import effort_control
 from hearth.core.errors import ContextLengthExceeded, InvalidRequest, NotFound
 from hearth.engine.registry import ModelRegistry
 from hearth.engine.types import ChatMessage, GenerationRequest, SamplingParams
@@ -69,7 +70,10 @@ def generation_request(
     registry: ModelRegistry, params: ResponseParams, messages: list[ChatMessage]
 ) -> GenerationRequest:
     mode, name = params.engine_tool_choice()
+    control = effort_control(params.reasoning_effort)
     request = GenerationRequest(
+        think=control.think,
+        reasoning_effort=control.effort,
         model=params.model,
         messages=tuple(messages),
         tools=params.engine_tools(),

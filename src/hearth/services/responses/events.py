@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from hearth.services.items import assistant_message, output_text_part
+from hearth.services.items import assistant_message, output_text_part, reasoning_item
 from hearth.services.responses.objects import ACTIVE, TERMINAL_EVENT, render
 from hearth.store.models import Response
 
@@ -52,6 +52,8 @@ class OutputBuilder:
             return self._text(step, [])
         if "text" in step:
             return self._text(step["text"], step["logprobs"])
+        if "reasoning" in step:
+            return self._reasoning(step["reasoning"])
         events: list[dict[str, Any]] = []
         if "call_id" in step:
             events += self._close_open("completed")
@@ -98,6 +100,25 @@ class OutputBuilder:
                 content_index=0,
                 delta=text,
                 logprobs=held,
+            )
+        )
+        return events
+
+    def _reasoning(self, text: str) -> list[dict[str, Any]]:
+        """A delta of the model's reasoning: its own item, before the answer's message."""
+        events: list[dict[str, Any]] = []
+        item = self._open
+        if item is None or item["type"] != "reasoning":
+            events += self._close_open("completed")
+            count = sum(it["type"] == "reasoning" for it in self.items)
+            suffix = self.row.message_id.split("_", 1)[-1] + (f"_{count}" if count else "")
+            item = reasoning_item("rs_" + suffix, "", "in_progress")
+            self._add(item)
+            events.append(self._added(item))
+        item["content"][0]["text"] += text
+        events.append(
+            self._event(
+                "response.reasoning_text.delta", **self._ids(item), content_index=0, delta=text
             )
         )
         return events
@@ -159,7 +180,12 @@ class OutputBuilder:
         ids = self._ids(item)
         item["status"] = status
         events = []
-        if item["type"] == "message":
+        if item["type"] == "reasoning":
+            text = item["content"][0]["text"]
+            events.append(
+                self._event("response.reasoning_text.done", **ids, content_index=0, text=text)
+            )
+        elif item["type"] == "message":
             part = copy.deepcopy(item["content"][0])
             events += [
                 self._event(

@@ -14,11 +14,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from hearth.core.errors import HearthError, NotFound
 from hearth.core.ids import new_id
-from hearth.engine.types import Finished, ToolCallDelta
+from hearth.engine.types import Finished, ReasoningDelta, ToolCallDelta
 from hearth.services.conversations import ConversationsService
 from hearth.services.failures import engine_failure
 from hearth.services.generation import ModelReply
@@ -135,7 +136,9 @@ class ResponseJob(Job[dict[str, Any]]):
                     message = engine_failure(event).message
                     await self._finish("failed", err=error("server_error", message))
                     return
-                await self._finish(_STATUS.get(event.reason, "completed"), usage=event.usage)
+                thought = run.reasoning_tokens.get(0, 0)
+                usage = replace(event.usage, reasoning_tokens=thought)
+                await self._finish(_STATUS.get(event.reason, "completed"), usage=usage)
                 return
             step = _step(event)
             if step:
@@ -220,6 +223,8 @@ class ResponseJob(Job[dict[str, Any]]):
 def _step(event: Any) -> Step | None:
     """An engine event as a saved step (see events.py): text (with its tokens' logprobs
     when they were asked for), or a piece of a call."""
+    if isinstance(event, ReasoningDelta):
+        return {"reasoning": event.text}
     if isinstance(event, ToolCallDelta):
         step: dict[str, Any] = {"args": event.arguments} if event.arguments else {}
         if event.id is not None:

@@ -25,7 +25,7 @@ def usage(u: Usage) -> dict[str, Any]:
         "input_tokens": u.prompt_tokens,
         "input_tokens_details": {"cached_tokens": u.cached_tokens, "cache_write_tokens": 0},
         "output_tokens": u.completion_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
         "total_tokens": u.total_tokens,
     }
 
@@ -56,7 +56,7 @@ def render(
         "parallel_tool_calls": req.get("parallel_tool_calls", True),
         "previous_response_id": row.previous_response_id,
         "conversation": {"id": row.conversation_id} if row.conversation_id else None,
-        "reasoning": {"effort": None, "summary": None},
+        "reasoning": {"effort": req.get("reasoning_effort"), "summary": None},
         "service_tier": "default",
         "store": req.get("store", True),
         "temperature": req.get("temperature"),

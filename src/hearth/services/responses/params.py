@@ -47,6 +47,7 @@ class ResponseParams:
     user: str | None = None
     include: list[str] = field(default_factory=list)
     top_logprobs: int | None = None
+    reasoning_effort: str | None = None  # none | minimal | low | medium | high
 
     @property
     def logprobs(self) -> int | None:
@@ -92,6 +93,7 @@ class ResponseParams:
             "store": self.store,
             "user": self.user,
             "top_logprobs": self.top_logprobs,
+            "reasoning_effort": self.reasoning_effort,
         }
 
     def engine_tools(self) -> tuple[Tool, ...]:

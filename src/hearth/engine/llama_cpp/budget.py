@@ -1,0 +1,49 @@
+"""A reasoning budget: once a sequence has thought `limit` tokens inside an open reasoning
+block, the scheduler writes the family's closing marker itself (the tokens of
+`close_ids`, decoded like sampled ones) and the model goes on with its answer, rather than
+the reply being cut while it still thinks."""
+
+from __future__ import annotations
+
+# A reply that has not opened its reasoning within this many tokens answers without it.
+_OPEN_WITHIN = 16
+
+
+class ReasoningBudget:
+    def __init__(
+        self, opener: str, ender: str, close_ids: list[int], limit: int, *, inside: bool
+    ) -> None:
+        self._open = opener.encode()
+        self._end = ender.encode()
+        self._close_ids = close_ids
+        self.limit = limit
+        self._state = "inside" if inside else "before"
+        self._tail = b""
+        self._seen = 0
+        self._forced: list[int] = []
+        self.spent = 0  # reasoning tokens so far
+
+    def forced(self) -> int | None:
+        """The next token to write instead of sampling one, while closing the block."""
+        return self._forced.pop(0) if self._forced else None
+
+    def push(self, piece: bytes) -> None:
+        """Notes one generated token's text (special tokens written out)."""
+        if self._state == "after":
+            return
+        tail = self._tail + piece
+        if self._state == "before":
+            self._seen += 1
+            at = tail.find(self._open)
+            if at >= 0:
+                self._state, tail = "inside", tail[at + len(self._open) :]
+            elif self._seen >= _OPEN_WITHIN:
+                self._state = "after"
+        elif self._end in tail:
+            self._state = "after"
+        else:
+            self.spent += 1
+            if self.spent >= self.limit and not self._forced:
+                self._forced = list(self._close_ids)
+                self._state = "after"  # what follows is the marker, then the answer
+        self._tail = tail[-(len(self._open) + len(self._end)) :]
