@@ -11,6 +11,7 @@ from hearth.engine.types import (
     Finished,
     GenerationRequest,
     Grammar,
+    ReasoningDelta,
     SamplingParams,
     TokenEvent,
     Tool,
@@ -123,3 +124,18 @@ def test_the_prompt_estimate_where_no_member_counts() -> None:
     assert estimate_prompt(chat) == TOKENS_PER_MESSAGE + 2
     with_tools = GenerationRequest(**{**_fields(chat), "tools": (TOOL,)})
     assert estimate_prompt(with_tools) > estimate_prompt(chat)
+
+
+def test_an_engines_reasoning_stays_apart_and_thinking_is_asked_for() -> None:
+    reader = ChunkReader(n=1)
+    assert reader.read(_chunk(delta={"reasoning_content": "Hmm. "})) == [ReasoningDelta("Hmm. ")]
+    both = reader.read(_chunk(delta={"reasoning": "So", "content": "Hi"}))
+    assert both == [TokenEvent("Hi"), ReasoningDelta("So")]
+    quiet = GenerationRequest(
+        model="m", messages=(ChatMessage("user", "hi"),), think=False, reasoning_effort="low"
+    )
+    _, body = request_body(quiet, "m")
+    assert body["reasoning_effort"] == "low"
+    assert body["chat_template_kwargs"] == {"enable_thinking": False}
+    _, plain = request_body(GenerationRequest(model="m", messages=quiet.messages), "m")
+    assert "reasoning_effort" not in plain and "chat_template_kwargs" not in plain

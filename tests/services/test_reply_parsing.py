@@ -60,3 +60,13 @@ def test_the_thinking_keeps_no_logprobs_the_answer_does() -> None:
 def test_a_model_that_does_not_reason_passes_through() -> None:
     events = [TokenEvent("<think>x</think>y")]
     assert [o for e in events for o in reasoning(None).parse(0, e)] == events
+
+
+def test_an_engines_call_ids_take_the_surfaces_prefix() -> None:
+    parsers = ReplyParsers(("f",), "toolu_", lambda _: (None, False))
+    first = ToolCallDelta(call=0, arguments="{", index=0, id="call_abc", name="f")
+    rest = ToolCallDelta(call=0, arguments="}", index=0)
+    assert parsers.parse(0, first) == [ToolCallDelta(0, "{", 0, "toolu_abc", "f")]
+    assert parsers.parse(0, rest) == [rest]
+    own = ToolCallDelta(call=1, index=0, id="toolu_x", name="f")
+    assert parsers.parse(0, own) == [own]

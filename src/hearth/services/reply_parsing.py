@@ -32,6 +32,7 @@ class ReplyParsers:
         self, tool_names: tuple[str, ...], call_id_prefix: str, reasoning_of: ReasoningOf
     ) -> None:
         self._tool_names = tool_names
+        self._prefix = call_id_prefix
         self._make_id = functools.partial(new_id, call_id_prefix)
         self._reasoning_of = reasoning_of
         self._splitters: dict[int, ReasoningSplitter | None] = {}
@@ -39,6 +40,11 @@ class ReplyParsers:
         self.reasoning_tokens: dict[int, int] = {}  # ~ one a raw event inside the reasoning
 
     def parse(self, index: int, event: GenerationEvent) -> list[GenerationEvent]:
+        if isinstance(event, ToolCallDelta) and event.id and not event.id.startswith(self._prefix):
+            # An engine's own call id (a pool member's call_…) in the surface's form
+            # (Anthropic's toolu_…), the same each time, so a turn's tool result still
+            # names its call when the history goes back to the engine.
+            return [replace(event, id=self._prefix + event.id.removeprefix("call_"))]
         if isinstance(event, ToolCallDelta | ReasoningDelta):
             return [event]
         splitter = self._splitter(index)

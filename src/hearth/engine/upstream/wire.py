@@ -20,6 +20,7 @@ from hearth.engine.types import (
     FinishReason,
     GenerationEvent,
     GenerationRequest,
+    ReasoningDelta,
     TokenEvent,
     TokenLogprob,
     ToolCallDelta,
@@ -118,7 +119,21 @@ def request_body(request: GenerationRequest, model: str) -> tuple[str, dict[str,
     if request.logprobs is not None:
         body.update(logprobs=True, top_logprobs=request.logprobs)
     _tools(request, body)
+    _thinking(request, body)
     return "/chat/completions", body
+
+
+def _thinking(request: GenerationRequest, body: dict[str, Any]) -> None:
+    """A reasoning model behind the pool thinks as its engine lets it be told: the effort
+    by OpenAI's name, on and off through the template's `enable_thinking` (Qwen3 and its
+    kin; vLLM and llama-server pass `chat_template_kwargs` to the template)."""
+    if request.reasoning_effort is not None:
+        body["reasoning_effort"] = request.reasoning_effort
+    kwargs = dict(request.template_kwargs)
+    if request.think is not None:
+        kwargs.setdefault("enable_thinking", request.think)
+    if kwargs:
+        body["chat_template_kwargs"] = kwargs
 
 
 def _bytes(entry: dict[str, Any]) -> bytes:
@@ -219,6 +234,12 @@ class ChunkReader:
         if isinstance(delta, dict):
             text = delta.get("content")
             logprobs = _chat_logprobs(choice.get("logprobs"))
+            # An engine that separates a reasoning model's thinking (vLLM's and
+            # llama-server's reasoning parsers) sends it apart: it stays apart here.
+            thought = delta.get("reasoning_content") or delta.get("reasoning")
+            if isinstance(thought, str) and thought:
+                state.chunks += 1
+                events.append(ReasoningDelta(thought, index=index))
             events.extend(self._calls(state, index, delta.get("tool_calls")))
         else:
             text = choice.get("text")
