@@ -63,11 +63,12 @@ def _text(blocks: str | list[Block], param: str) -> str:
 def _turn(i: int, msg: MessageParam) -> list[ChatMessage]:
     """One wire message → the chat messages it stands for: a user turn's tool results
     become tool messages ahead of its text; an assistant turn's tool_use blocks its calls;
-    thinking blocks of earlier turns are dropped."""
+    thinking blocks of earlier turns are the turn's reasoning (the template decides)."""
     param = f"messages[{i}].content"
     if isinstance(msg.content, str):
         return [ChatMessage(role=msg.role, content=msg.content)]
     texts: list[str] = []
+    thoughts: list[str] = []
     calls: list[ToolCall] = []
     results: list[ChatMessage] = []
     for j, block in enumerate(msg.content):
@@ -75,6 +76,9 @@ def _turn(i: int, msg: MessageParam) -> list[ChatMessage]:
         _refuse_media(block, where)
         if isinstance(block, TextBlock):
             texts.append(block.text)
+        elif isinstance(block, ThinkingBlock):
+            if block.thinking and msg.role == "assistant":
+                thoughts.append(block.thinking)
         elif isinstance(block, ToolUseBlock):
             if msg.role != "assistant":
                 raise InvalidRequest(f"{where}: tool_use belongs in assistant turns.", param=where)
@@ -92,7 +96,12 @@ def _turn(i: int, msg: MessageParam) -> list[ChatMessage]:
             )
     text = "\n".join(texts)
     if msg.role == "assistant":
-        return [ChatMessage(role="assistant", content=text or None, tool_calls=tuple(calls))]
+        reasoning = "\n".join(thoughts) or None
+        return [
+            ChatMessage(
+                role="assistant", content=text or None, tool_calls=tuple(calls), reasoning=reasoning
+            )
+        ]
     return [*results, *([ChatMessage(role="user", content=text)] if text or not results else [])]
 
 

@@ -39,9 +39,12 @@ class ToolResultBlock(_Part):
 
 
 class ThinkingBlock(_Part):
-    """Reasoning of an earlier turn: accepted and left out of the prompt."""
+    """Reasoning of an earlier turn: its text goes to the chat template, which shows it
+    or not as the model was trained (Qwen3 keeps it in a tool-call loop); a redacted
+    one (`data`, encrypted) has none to give."""
 
     type: Literal["thinking", "redacted_thinking"]
+    thinking: str | None = None
 
 
 class MediaBlock(_Part):
