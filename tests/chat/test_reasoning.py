@@ -12,6 +12,7 @@ from hearth.chat.reasoning import (
     ThinkingControl,
     close_in_prompt,
     detect,
+    effort_budget,
     inside,
     resolve,
     template_vars,
@@ -109,9 +110,19 @@ def test_gpt_oss_takes_an_effort_and_never_turns_off() -> None:
     assert off == {"reasoning_effort": "low"}
     assert "Reasoning: low" in render(name, **off)
     assert close_in_prompt("x", syntax) == "x"
+    assert effort_budget(syntax, "low") is None  # its own levels, no budget
 
 
 THINK = ReasoningSyntax("think", "<think>", "</think>")
+
+
+def test_an_effort_is_a_budget_where_the_family_has_no_levels() -> None:
+    assert [effort_budget(THINK, e) for e in ("low", "medium", "high", None)] == [
+        1024,
+        4096,
+        None,
+        None,
+    ]
 
 
 def split(syntax: ReasoningSyntax, chunks: list[str], *, start_inside: bool = False):

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from hearth.chat.reasoning import EFFORT_BUDGETS
 from hearth.engine.llama_cpp.backend import LlamaCppBackend
 from hearth.engine.types import (
     ChatMessage,
@@ -79,6 +82,18 @@ async def test_a_spent_budget_closes_the_reasoning_and_the_answer_follows(
     )
     unbounded = await one(reasoner, ask(sampling=looping, max_tokens=12))
     assert unbounded.reasoning.startswith("Let me think. think. think")
+
+
+async def test_a_low_effort_bounds_the_reasoning(
+    reasoner: LlamaCppBackend, tiny_reasoner: TinyReasoner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The think family has no levels: an effort is a budget (shrunk here to run quickly).
+    monkeypatch.setitem(EFFORT_BUDGETS, "low", 6)
+    looping = SamplingParams(temperature=0.0, logit_bias={tiny_reasoner.id("</think>"): -100})
+    low = await one(reasoner, ask(sampling=looping, reasoning_effort="low"))
+    assert (low.reasoning, low.text) == ("Let me think. think.", ANSWER)
+    high = await one(reasoner, ask(sampling=looping, reasoning_effort="high", max_tokens=12))
+    assert high.reasoning.startswith("Let me think. think. think") and high.text == ""
 
 
 async def test_a_reply_cut_inside_the_reasoning_has_an_empty_answer(

@@ -113,6 +113,19 @@ def effort_control(effort: str | None) -> ThinkingControl:
     return ThinkingControl(think=True, effort=effort)
 
 
+# A family without levels of its own (the think family) gets the effort as a budget of
+# reasoning tokens: low and medium bound it, high leaves it to --reasoning-budget. Sized
+# from Anthropic's smallest budget (1,024) and four times that.
+EFFORT_BUDGETS = {"low": 1024, "medium": 4096}
+
+
+def effort_budget(syntax: ReasoningSyntax, effort: str | None) -> int | None:
+    """The reasoning budget an effort stands for in this family; None: no bound from it."""
+    if syntax.takes_effort or effort is None:
+        return None
+    return EFFORT_BUDGETS.get(effort)
+
+
 def template_vars(syntax: ReasoningSyntax, control: ThinkingControl) -> dict[str, Any]:
     """The template variables that carry a request's thinking control."""
     out: dict[str, Any] = {}

@@ -14,6 +14,7 @@ from hearth.chat.reasoning import (
     ThinkingControl,
     answer_grammar,
     close_in_prompt,
+    effort_budget,
     reply_start,
     resolve,
     template_vars,
@@ -293,11 +294,16 @@ class LlamaCppBackend:
     def _reasoning_budget(
         self, request: GenerationRequest, starts_inside: bool
     ) -> Callable[[], ReasoningBudget] | None:
+        syntax = self.reasoning
+        if syntax is None:
+            return None
         limit = request.max_reasoning_tokens
         if limit is None:
             limit = self.reasoning_budget
-        syntax = self.reasoning
-        if limit < 0 or syntax is None:
+            by_effort = effort_budget(syntax, request.reasoning_effort)
+            if by_effort is not None:
+                limit = by_effort if limit < 0 else min(limit, by_effort)
+        if limit < 0:
             return None
         close = self.model.tokenize(syntax.close, add_special=False, parse_special=True)
         return lambda: ReasoningBudget(syntax.open, syntax.end, close, limit, inside=starts_inside)
