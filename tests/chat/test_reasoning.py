@@ -33,6 +33,7 @@ def template(name: str) -> str:
         ("Qwen-Qwen3-0.6B.jinja", "think"),
         ("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", "think"),
         ("Qwen-QwQ-32B.jinja", "think"),
+        ("HuggingFaceTB-SmolLM3-3B.jinja", "think"),
         ("openai-gpt-oss-120b.jinja", "harmony"),
     ],
 )
@@ -75,6 +76,7 @@ def test_templates_that_open_the_block_start_the_reply_inside_it() -> None:
         ("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", True),
         ("Qwen-QwQ-32B.jinja", True),
         ("Qwen-Qwen3-0.6B.jinja", False),
+        ("HuggingFaceTB-SmolLM3-3B.jinja", False),
         ("openai-gpt-oss-120b.jinja", False),
     ]:
         syntax = resolve("auto", template(name))
@@ -89,6 +91,17 @@ def test_qwen3_is_switched_off_through_its_template_variable() -> None:
     assert off == {"enable_thinking": False}
     assert render("Qwen-Qwen3-0.6B.jinja", **off).endswith("<think>\n\n</think>\n\n")
     assert template_vars(syntax, ThinkingControl()) == {}
+
+
+def test_smollm3_is_switched_off_through_its_template_variable() -> None:
+    name = "HuggingFaceTB-SmolLM3-3B.jinja"
+    syntax = resolve("auto", template(name))
+    assert syntax is not None and syntax.off_switch == "enable_thinking"
+    off = render(name, **template_vars(syntax, ThinkingControl(think=False)))
+    assert "Reasoning Mode: /no_think" in off
+    assert off.endswith("<|im_start|>assistant\n<think>\n\n</think>\n")
+    on = render(name)
+    assert "Reasoning Mode: /think" in on and on.endswith("<|im_start|>assistant\n")
 
 
 def test_without_a_switch_hearth_closes_the_block_in_the_prompt() -> None:
