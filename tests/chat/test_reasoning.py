@@ -14,12 +14,14 @@ from hearth.chat.reasoning import (
     detect,
     effort_budget,
     inside,
+    reply_start,
     resolve,
     template_vars,
 )
 from hearth.chat.templates import CHATML, ChatTemplate
 
 TEMPLATES = Path(__file__).parent / "templates"
+MINISTRAL = "mistralai-Ministral-3-14B-Reasoning-2512.jinja"
 USER = [{"role": "user", "content": "hi"}]
 
 
@@ -35,6 +37,7 @@ def template(name: str) -> str:
         ("Qwen-QwQ-32B.jinja", "think"),
         ("HuggingFaceTB-SmolLM3-3B.jinja", "think"),
         ("openai-gpt-oss-120b.jinja", "harmony"),
+        (MINISTRAL, "think_brackets"),
     ],
 )
 def test_the_family_is_read_from_the_template(name: str, family: str) -> None:
@@ -78,6 +81,7 @@ def test_templates_that_open_the_block_start_the_reply_inside_it() -> None:
         ("Qwen-Qwen3-0.6B.jinja", False),
         ("HuggingFaceTB-SmolLM3-3B.jinja", False),
         ("openai-gpt-oss-120b.jinja", False),
+        (MINISTRAL, False),
     ]:
         syntax = resolve("auto", template(name))
         assert syntax is not None
@@ -112,6 +116,22 @@ def test_without_a_switch_hearth_closes_the_block_in_the_prompt() -> None:
     assert not inside(prompt, syntax)
     plain = ReasoningSyntax("think", "<think>", "</think>")
     assert close_in_prompt("A:", plain) == "A:<think>\n\n</think>\n\n"
+
+
+def test_ministral_thinks_in_brackets_without_a_switch() -> None:
+    syntax = resolve("auto", template(MINISTRAL))
+    assert syntax is not None and (syntax.open, syntax.close) == ("[THINK]", "[/THINK]")
+    assert syntax.off_switch is None and not syntax.takes_effort
+    prompt = render(MINISTRAL)
+    # Its default system prompt shows a [THINK] block; the reply is free to open its own.
+    assert "[THINK]Your thoughts" in prompt and prompt.endswith("[INST]hi[/INST]")
+    assert reply_start(prompt, syntax) == "open"
+    assert close_in_prompt(prompt, syntax).endswith("[/INST][THINK]\n\n[/THINK]\n\n")
+    # An earlier turn's reasoning goes back as a thinking chunk of its content.
+    thought = [{"type": "thinking", "thinking": "why"}, {"type": "text", "text": "Hi!"}]
+    turns = [*USER, {"role": "assistant", "content": thought}, USER[0]]
+    text = ChatTemplate(template(MINISTRAL)).render(turns)
+    assert "[/INST][THINK]why[/THINK]Hi![INST]hi[/INST]" in text
 
 
 def test_gpt_oss_takes_an_effort_and_never_turns_off() -> None:

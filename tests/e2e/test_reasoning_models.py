@@ -1,5 +1,6 @@
-"""A reasoning model (the tests' tiny <think> model, Qwen3's template) behind a real
-server, read by the real clients: the thinking apart from the answer on every surface."""
+"""A reasoning model (the tests' tiny <think> model, Qwen3's template; its [THINK] twin
+with Ministral 3 Reasoning's) behind a real server, read by the real clients: the thinking
+apart from the answer on every surface."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ import pytest
 
 from hearth.core.model_spec import ModelSpec
 from tests.conftest import LiveServer, make_settings
-from tests.engine.tiny_reasoner import ANSWER, REASONING, TinyReasoner
+from tests.engine.tiny_reasoner import (
+    ANSWER,
+    BRACKETS_SCRIPT,
+    REASONING,
+    TinyReasoner,
+    write_tiny_reasoner,
+)
 
 USER = [{"role": "user", "content": "hi"}]
 
@@ -22,8 +29,15 @@ USER = [{"role": "user", "content": "hi"}]
 def server(
     tmp_path_factory: pytest.TempPathFactory, tiny_reasoner: TinyReasoner
 ) -> Iterator[LiveServer]:
+    # The bracket family, with Ministral 3 Reasoning's real template.
+    ministral = write_tiny_reasoner(
+        tmp_path_factory.mktemp("ministral") / "tiny-ministral.gguf",
+        "mistralai-Ministral-3-14B-Reasoning-2512.jinja",
+        BRACKETS_SCRIPT,
+    )
     entries = (
         ModelSpec(name="reasoner", path=tiny_reasoner.path, ctx_size=1024, parallel=2),
+        ModelSpec(name="ministral", path=ministral.path, ctx_size=1024),
         # The same file with reasoning passed through as the answer.
         ModelSpec(name="plain", path=tiny_reasoner.path, ctx_size=1024, reasoning_format="none"),
     )
@@ -50,8 +64,13 @@ def chat(client: openai.OpenAI, **kw: object):  # type: ignore[no-untyped-def]
     return client.chat.completions.create(messages=USER, **args)  # type: ignore[call-overload]
 
 
-def test_openai_chat_whole(client: openai.OpenAI) -> None:
-    reply = chat(client)
+# The think family (Qwen3's template) and the bracket family (Ministral 3 Reasoning's).
+FAMILIES = pytest.mark.parametrize("model", ["reasoner", "ministral"])
+
+
+@FAMILIES
+def test_openai_chat_whole(client: openai.OpenAI, model: str) -> None:
+    reply = chat(client, model=model)
     message = reply.choices[0].message
     assert message.content == ANSWER
     assert message.reasoning_content == REASONING  # type: ignore[attr-defined]
@@ -60,9 +79,10 @@ def test_openai_chat_whole(client: openai.OpenAI) -> None:
     assert reply.usage.completion_tokens_details.reasoning_tokens == 5
 
 
-def test_openai_chat_streamed(client: openai.OpenAI) -> None:
+@FAMILIES
+def test_openai_chat_streamed(client: openai.OpenAI, model: str) -> None:
     reasoning = content = ""
-    for chunk in chat(client, stream=True):
+    for chunk in chat(client, model=model, stream=True):
         for choice in chunk.choices:
             reasoning += getattr(choice.delta, "reasoning_content", None) or ""
             content += choice.delta.content or ""

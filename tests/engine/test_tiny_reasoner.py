@@ -9,6 +9,7 @@ from hearth.engine.types import ChatMessage, GenerationRequest, SamplingParams, 
 from tests.engine.test_llama_cpp import config
 from tests.engine.tiny_reasoner import (
     ANSWER,
+    BRACKETS_SCRIPT,
     OPEN_SCRIPT,
     REASONING,
     TinyReasoner,
@@ -46,5 +47,20 @@ async def test_a_template_that_opens_the_block_starts_inside_it(tmp_path: Path) 
     backend = LlamaCppBackend("r1", model.path, config(ctx_size=1024))
     try:
         assert await reply(backend) == f"{REASONING}</think>\n\n{ANSWER}"
+    finally:
+        await backend.close()
+
+
+async def test_ministrals_template_gives_the_bracket_family(tmp_path: Path) -> None:
+    model = write_tiny_reasoner(
+        tmp_path / "ministral.gguf",
+        "mistralai-Ministral-3-14B-Reasoning-2512.jinja",
+        BRACKETS_SCRIPT,
+    )
+    backend = LlamaCppBackend("ministral", model.path, config(ctx_size=1024))
+    try:
+        assert backend.info.reasoning == "think_brackets"
+        # [THINK] and [/THINK] are control tokens, written out all the same.
+        assert await reply(backend) == f"[THINK]{REASONING}[/THINK]{ANSWER}"
     finally:
         await backend.close()

@@ -71,6 +71,15 @@ THINK_SCRIPT: tuple[tuple[str, str, str | None], ...] = (
 )
 # A template that opens the block itself (DeepSeek-R1): the reply starts inside it.
 OPEN_SCRIPT = (("*", "Let", None), *THINK_SCRIPT[2:])
+# The bracket family (Magistral, Ministral 3 Reasoning): the answer follows [/THINK] at once.
+BRACKETS_SCRIPT: tuple[tuple[str, str, str | None], ...] = (
+    ("*", "[THINK]", None),
+    ("[THINK]", "Let", None),
+    *THINK_SCRIPT[2:5],  # Let me think
+    (".", "[/THINK]", "Ġthink"),
+    ("[/THINK]", "Hello", None),
+    *THINK_SCRIPT[8:],  # Hello! and the end
+)
 
 REASONING = "Let me think."
 ANSWER = "Hello!"
