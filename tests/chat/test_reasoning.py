@@ -18,7 +18,7 @@ from hearth.chat.reasoning import (
     resolve,
     template_vars,
 )
-from hearth.chat.templates import CHATML, ChatTemplate
+from hearth.chat.templates import CHATML, ChatTemplate, reads_thinking_chunks
 
 TEMPLATES = Path(__file__).parent / "templates"
 MINISTRAL = "mistralai-Ministral-3-14B-Reasoning-2512.jinja"
@@ -132,6 +132,19 @@ def test_ministral_thinks_in_brackets_without_a_switch() -> None:
     turns = [*USER, {"role": "assistant", "content": thought}, USER[0]]
     text = ChatTemplate(template(MINISTRAL)).render(turns)
     assert "[/INST][THINK]why[/THINK]Hi![INST]hi[/INST]" in text
+    # Hearth hands an earlier turn's reasoning on as `reasoning_content`: a template that
+    # reads thinking chunks instead gets it as one, ahead of the text.
+    said = [*USER, {"role": "assistant", "content": "Hi!", "reasoning_content": "why"}, USER[0]]
+    assert ChatTemplate(template(MINISTRAL)).render(said) == text
+
+
+def test_reasoning_content_stays_for_templates_that_read_it() -> None:
+    said = [*USER, {"role": "assistant", "content": "Hi!", "reasoning_content": "why"}, USER[0]]
+    qwen = template("Qwen-Qwen3-0.6B.jinja")
+    assert reads_thinking_chunks(template(MINISTRAL)) and not reads_thinking_chunks(qwen)
+    # Qwen3 keeps the reasoning of turns after the last user message only: as the
+    # reasoning_content it reads, not as chunks it would reject.
+    assert "<think>\nwhy\n</think>\n\nHi!" in ChatTemplate(qwen).render(said[:2])
 
 
 def test_gpt_oss_takes_an_effort_and_never_turns_off() -> None:

@@ -5,6 +5,7 @@ must not reach Python internals."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -52,11 +53,33 @@ def _compile(source: str) -> Any:
     return env.from_string(source)
 
 
+def reads_thinking_chunks(source: str) -> bool:
+    """Whether a template takes an earlier turn's reasoning as a `thinking` chunk of the
+    message's content (Mistral's) rather than as `reasoning_content` (Qwen3's and most)."""
+    return (
+        "reasoning_content" not in source
+        and re.search(r"""==\s*['"]thinking['"]""", source) is not None
+    )
+
+
+def _with_thinking_chunk(message: dict[str, Any]) -> dict[str, Any]:
+    reasoning = message.get("reasoning_content")
+    if not reasoning or not isinstance(message.get("content"), str):
+        return message
+    out = {k: v for k, v in message.items() if k != "reasoning_content"}
+    chunks: list[dict[str, str]] = [{"type": "thinking", "thinking": reasoning}]
+    if message["content"]:
+        chunks.append({"type": "text", "text": message["content"]})
+    out["content"] = chunks
+    return out
+
+
 class ChatTemplate:
     def __init__(self, source: str | None, *, bos_token: str = "", eos_token: str = "") -> None:
         self.source = source or CHATML
         self.bos_token = bos_token
         self.eos_token = eos_token
+        self._thinking_chunks = reads_thinking_chunks(self.source)
         try:
             self._template = _compile(self.source)
         except TemplateError as exc:
@@ -70,6 +93,8 @@ class ChatTemplate:
         tools: list[dict[str, Any]] | None = None,
         **extra: Any,
     ) -> str:
+        if self._thinking_chunks:
+            messages = [_with_thinking_chunk(m) for m in messages]
         try:
             return self._template.render(
                 messages=messages,
