@@ -38,6 +38,7 @@ import httpx
 import psutil
 
 from hearth.core.config import bundled_model_path
+from hearth.engine.llama_cpp.lib import cpu_has_amx
 from prompts import PROMPTS
 
 HERE = Path(__file__).parent
@@ -99,6 +100,9 @@ def commands(name: str, model: Path, port: int, threads: int, parallel: int, ctx
             "--port", str(port), "-t", str(threads), "-tb", str(threads),
             "-np", str(parallel), "-c", str(ctx), "--kv-unified", "-a", MODEL_ALIAS,
             "--no-webui",
+            # Hearth keeps weights out of llama.cpp's AMX buffers, which crash (see
+            # hearth.engine.llama_cpp.lib.cpu_has_amx); llama-server then does the same.
+            *(["--no-repack"] if cpu_has_amx() else []),
         ]  # fmt: skip
     if name == "llama-cpp-python":
         return [
@@ -676,6 +680,10 @@ def main() -> int:
         return report(args.report, args.update_readme)
     if args.model is None or not Path(args.model).is_file():
         raise SystemExit("no model file: pass --model PATH.gguf")
+    if "llama-cpp-python" in args.servers and cpu_has_amx():
+        # Its server has no switch to keep weights out of the AMX buffers that crash.
+        print("llama-cpp-python's server left out: this CPU has AMX (llama.cpp #20824)")
+        args.servers = [s for s in args.servers if s != "llama-cpp-python"]
     if "llama-server" in args.servers and shutil.which(llama_server_binary()) is None:
         raise SystemExit("llama-server is not runnable")
     RESULTS.mkdir(exist_ok=True)
