@@ -12,50 +12,21 @@ import ollama
 import openai
 import pytest
 
-from hearth.core.model_spec import ModelSpec
-from tests.conftest import LiveServer, make_settings
-from tests.engine.tiny_reasoner import (
-    ANSWER,
-    BRACKETS_SCRIPT,
-    REASONING,
-    TinyReasoner,
-    write_tiny_reasoner,
-)
+from tests.conftest import LiveServer
+from tests.engine.tiny_reasoner import ANSWER, REASONING, TinyReasoner
 
 USER = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory, tiny_reasoner: TinyReasoner
-) -> Iterator[LiveServer]:
-    # The bracket family, with Ministral 3 Reasoning's real template.
-    ministral = write_tiny_reasoner(
-        tmp_path_factory.mktemp("ministral") / "tiny-ministral.gguf",
-        "mistralai-Ministral-3-14B-Reasoning-2512.jinja",
-        BRACKETS_SCRIPT,
-    )
-    entries = (
-        ModelSpec(name="reasoner", path=tiny_reasoner.path, ctx_size=1024, parallel=2),
-        ModelSpec(name="ministral", path=ministral.path, ctx_size=1024),
-        # The same file with reasoning passed through as the answer.
-        ModelSpec(name="plain", path=tiny_reasoner.path, ctx_size=1024, reasoning_format="none"),
-    )
-    settings = make_settings(tmp_path_factory.mktemp("reasoning"), model_entries=entries)
-    live = LiveServer(settings).start()
-    yield live
-    live.stop()
-
-
-@pytest.fixture(scope="module")
-def client(server: LiveServer) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=server.url + "/v1", api_key="none", max_retries=0) as c:
+def client(reasoning_server: LiveServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=reasoning_server.url + "/v1", api_key="none", max_retries=0) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
-def ollama_client(server: LiveServer) -> Iterator[ollama.Client]:
-    with ollama.Client(host=server.url) as c:
+def ollama_client(reasoning_server: LiveServer) -> Iterator[ollama.Client]:
+    with ollama.Client(host=reasoning_server.url) as c:
         yield c
 
 
@@ -150,9 +121,9 @@ def test_ollama_show_and_think_on_a_model_that_does_not_reason(
     assert plain.message.content == f"<think>{REASONING}</think>\n\n{ANSWER}"
 
 
-def test_a_bad_think_value_is_a_400(server: LiveServer) -> None:
+def test_a_bad_think_value_is_a_400(reasoning_server: LiveServer) -> None:
     body = {"model": "reasoner", "messages": USER, "think": "loud", "stream": False}
-    reply = httpx.post(server.url + "/api/chat", json=body)
+    reply = httpx.post(reasoning_server.url + "/api/chat", json=body)
     assert reply.status_code == 400 and "think" in reply.json()["error"]
 
 
@@ -180,9 +151,11 @@ def test_responses_whole_and_streamed(client: openai.OpenAI) -> None:
     assert follow.reasoning is not None and follow.reasoning.effort == "none"
 
 
-def test_anthropic_thinking_blocks(server: LiveServer) -> None:
+def test_anthropic_thinking_blocks(reasoning_server: LiveServer) -> None:
     anthropic = pytest.importorskip("anthropic")
-    with anthropic.Anthropic(base_url=server.url, api_key="none", max_retries=0) as claude:
+    with anthropic.Anthropic(
+        base_url=reasoning_server.url, api_key="none", max_retries=0
+    ) as claude:
         reply = claude.messages.create(model="reasoner", max_tokens=40, messages=USER)
         assert [b.type for b in reply.content] == ["thinking", "text"]
         assert (reply.content[0].thinking, reply.content[1].text) == (REASONING, ANSWER)
@@ -200,10 +173,10 @@ def test_anthropic_thinking_blocks(server: LiveServer) -> None:
         assert [b.type for b in off.content] == ["text"]
 
 
-async def test_websocket_reasoning_frames(server: LiveServer) -> None:
+async def test_websocket_reasoning_frames(reasoning_server: LiveServer) -> None:
     from tests.e2e.ws_client import next_frame, open_socket, send
 
-    async with open_socket(server) as ws:
+    async with open_socket(reasoning_server) as ws:
         await send(ws, {"type": "chat", "id": "r1", "model": "reasoner", "messages": USER})
         frames = []
         while not frames or frames[-1]["type"] not in ("done", "error"):

@@ -1,6 +1,7 @@
 """The chat page at / in Debian's Chromium, driven by Playwright: streaming over /v1/ws,
-Stop, past chats stored on the server, the key prompt, phone width, readable errors, and
-model and stored text that stays text."""
+Stop, a reasoning model's thinking folded above its answer, past chats stored on the
+server, the key prompt, phone width, readable errors, and model and stored text that stays
+text."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from hearth.core.errors import Overloaded
 from hearth.engine.fake import FakeBackend
 from tests.conftest import MODEL, LiveServer, make_settings, registry_of
 from tests.e2e.ws_client import running
+from tests.engine.tiny_reasoner import ANSWER, REASONING
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -163,6 +165,7 @@ def test_chat_streams_and_stop_frees_the_slot(
     assert page.locator(".msg.user .body").last.inner_text() == LONG
     page.wait_for_function("() => window.__states.size >= 5")  # token by token, not all at once
     assert page.locator("#send").inner_text() == "Stop"
+    assert last_reply(page).locator("details.reasoning").is_hidden()  # SmolLM2 does not think
     assert running(live_server) == 1
     page.screenshot(path=str(tmp_path / "streaming.png"))
     page.click("#send")
@@ -184,7 +187,61 @@ def test_chat_streams_and_stop_frees_the_slot(
     stats = wait_done(page).splitlines()[-1]
     assert "tok/s" in stats and "cached" in stats and "cut at max tokens" in stats
     assert len(page.locator(".msg.assistant").all()) == 2
+    assert page.locator(".msg.assistant details.reasoning:not([hidden])").count() == 0
     page.screenshot(path=str(tmp_path / "desktop.png"))
+    assert errors == []
+
+
+# The think family (Qwen3's template) and the bracket family (Ministral 3 Reasoning's).
+@pytest.mark.parametrize("model", ["reasoner", "ministral"])
+def test_thinking_folds_above_the_answer(
+    reasoning_server: LiveServer, open_page: Any, tmp_path: Path, model: str
+) -> None:
+    page, errors = open_page(reasoning_server)
+    models_loaded(page)
+    page.select_option("#model", model)
+    set_setting(page, "temperature", "0")
+    ask(page, "hi")
+    assert "tokens" in wait_done(page)
+    reply = page.locator(".msg.assistant").first  # the first turn's, also after the next
+    thinking, answer = reply.locator("details.reasoning"), reply.locator(".body")
+    thought = thinking.locator(".reasoning-text")
+    assert thinking.is_visible() and thinking.locator("summary").inner_text() == "Thinking"
+    assert not thinking.evaluate("d => d.open") and thought.is_hidden()  # folded
+    assert thought.text_content() == REASONING
+    assert answer.inner_text() == ANSWER  # the answer alone: no markers, no thinking
+    above, below = thinking.bounding_box(), answer.bounding_box()
+    assert above is not None and below is not None
+    assert above["y"] + above["height"] <= below["y"]
+    page.screenshot(path=str(tmp_path / "thinking-folded.png"))
+    thinking.locator("summary").click()
+    thought.wait_for(state="visible")
+    assert thinking.evaluate("d => d.open") and thought.inner_text() == REASONING
+    page.screenshot(path=str(tmp_path / "thinking-open.png"))
+    # A next turn folds its own thinking; the first stays as it was.
+    ask(page, "And again?")
+    assert "tokens" in wait_done(page)
+    second = last_reply(page).locator("details.reasoning")
+    assert second.is_visible() and not second.evaluate("d => d.open")
+    assert second.locator(".reasoning-text").text_content() == REASONING
+    assert last_reply(page).locator(".body").inner_text() == ANSWER
+    assert thinking.evaluate("d => d.open")
+    # The server stores the answers alone, so a reopened chat has no thinking to fold.
+    conversation_id = page.locator("#history .history-row.active").get_attribute("data-id")
+    stored = stored_items(reasoning_server, str(conversation_id))
+    assert [(i["type"], i["role"]) for i in stored] == [
+        ("message", "user"),
+        ("message", "assistant"),
+    ] * 2
+    assert stored[1]["content"][0]["text"] == ANSWER
+    page.reload()
+    models_loaded(page)
+    page.locator(f'#history .history-row[data-id="{conversation_id}"] .history-open').click()
+    reopened = page.locator(".msg.assistant")
+    reopened.nth(1).wait_for()
+    assert reopened.locator(".body").all_inner_texts() == [ANSWER, ANSWER]
+    assert reopened.locator("details.reasoning").count() == 2
+    assert reopened.locator("details.reasoning:not([hidden])").count() == 0  # no empty fold
     assert errors == []
 
 
