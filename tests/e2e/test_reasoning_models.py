@@ -47,7 +47,8 @@ def test_openai_chat_whole(client: openai.OpenAI, model: str) -> None:
     assert message.reasoning_content == REASONING  # type: ignore[attr-defined]
     assert message.reasoning == REASONING  # type: ignore[attr-defined]
     assert reply.usage is not None and reply.usage.completion_tokens_details is not None
-    assert reply.usage.completion_tokens_details.reasoning_tokens == 5
+    # the block's tokens, markers included (the rest of the completion is the answer's)
+    assert reply.usage.completion_tokens_details.reasoning_tokens == 6
 
 
 @FAMILIES
@@ -134,7 +135,7 @@ def test_responses_whole_and_streamed(client: openai.OpenAI) -> None:
     reasoning = reply.output[0]
     assert reasoning.content is not None and reasoning.content[0].text == REASONING  # type: ignore[union-attr]
     assert reply.output_text == ANSWER
-    assert reply.usage is not None and reply.usage.output_tokens_details.reasoning_tokens == 5
+    assert reply.usage is not None and reply.usage.output_tokens_details.reasoning_tokens == 6
     deltas = [
         e.delta
         for e in client.responses.create(model="reasoner", input="hi", stream=True)

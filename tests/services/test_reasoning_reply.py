@@ -50,7 +50,10 @@ async def test_the_reasoning_is_apart_from_the_answer(reasoner: LlamaCppBackend)
     assert reasoner.info.reasoning == "think"
     result = await one(reasoner, ask())
     assert (result.reasoning, result.text, result.finish_reason) == (REASONING, ANSWER, "stop")
-    assert result.reasoning_tokens == 5  # <think> Let me think .
+    # Counted by the engine: the block's tokens, its markers included (<think> Let me
+    # think . </think>); the rest of the completion is the answer (\n\n Hello ! <|im_end|>).
+    assert result.reasoning_tokens == 6
+    assert result.usage is not None and result.usage.completion_tokens == 6 + 4
 
 
 async def test_streamed_the_reasoning_comes_first_in_its_own_events(
@@ -80,6 +83,8 @@ async def test_a_spent_budget_closes_the_reasoning_and_the_answer_follows(
         ANSWER,
         "stop",
     )
+    # <think>, the six, and the closing marker Hearth wrote
+    assert result.reasoning_tokens == 8
     unbounded = await one(reasoner, ask(sampling=looping, max_tokens=12))
     assert unbounded.reasoning.startswith("Let me think. think. think")
 

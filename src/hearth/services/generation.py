@@ -130,6 +130,8 @@ class ModelReply:
             for out in parsers.parse(index, event):
                 if isinstance(out, Finished):
                     self.finished[index] = out  # a reply of calls ends in "tool_calls"
+                    if out.usage.reasoning_tokens:  # the engine's count is exact
+                        parsers.reasoning_tokens[index] = out.usage.reasoning_tokens
                 yield index, out
 
     def _reasoning_of(self, index: int) -> tuple[ReasoningSyntax | None, bool]:

@@ -303,8 +303,8 @@ class LlamaCppBackend:
             by_effort = effort_budget(syntax, request.reasoning_effort)
             if by_effort is not None:
                 limit = by_effort if limit < 0 else min(limit, by_effort)
-        if limit < 0:
-            return None
+        if limit < 0:  # no budget: the watch only counts the reasoning's tokens
+            return lambda: ReasoningBudget.unbounded(syntax.open, syntax.end, inside=starts_inside)
         close = self.model.tokenize(syntax.close, add_special=False, parse_special=True)
         return lambda: ReasoningBudget(syntax.open, syntax.end, close, limit, inside=starts_inside)
 

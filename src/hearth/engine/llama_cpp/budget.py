@@ -1,9 +1,12 @@
-"""A reasoning budget: once a sequence has thought `limit` tokens inside an open reasoning
-block, the scheduler writes the family's closing marker itself (the tokens of
-`close_ids`, decoded like sampled ones) and the model goes on with its answer, rather than
-the reply being cut while it still thinks."""
+"""A reasoning watch: it counts the tokens of a sequence's reasoning block (its markers
+included: what is not the answer), and with a budget, once the sequence has thought
+`limit` tokens inside the block, the scheduler writes the family's closing marker itself
+(the tokens of `close_ids`, decoded like sampled ones) and the model goes on with its
+answer, rather than the reply being cut while it still thinks."""
 
 from __future__ import annotations
+
+import sys
 
 # A reply that has not opened its reasoning within this many tokens answers without it.
 _OPEN_WITHIN = 16
@@ -21,11 +24,20 @@ class ReasoningBudget:
         self._tail = b""
         self._seen = 0
         self._forced: list[int] = []
-        self.spent = 0  # reasoning tokens so far
+        self.spent = 0  # tokens inside the block so far (what the budget bounds)
+        self.thought = 0  # tokens of the block, its markers included
+
+    @classmethod
+    def unbounded(cls, opener: str, ender: str, *, inside: bool) -> ReasoningBudget:
+        """A watch that only counts."""
+        return cls(opener, ender, [], sys.maxsize, inside=inside)
 
     def forced(self) -> int | None:
         """The next token to write instead of sampling one, while closing the block."""
-        return self._forced.pop(0) if self._forced else None
+        if not self._forced:
+            return None
+        self.thought += 1
+        return self._forced.pop(0)
 
     def push(self, piece: bytes) -> None:
         """Notes one generated token's text (special tokens written out)."""
@@ -37,12 +49,15 @@ class ReasoningBudget:
             at = tail.find(self._open)
             if at >= 0:
                 self._state, tail = "inside", tail[at + len(self._open) :]
+                self.thought += 1
             elif self._seen >= _OPEN_WITHIN:
                 self._state = "after"
         elif self._end in tail:
             self._state = "after"
+            self.thought += 1
         else:
             self.spent += 1
+            self.thought += 1
             if self.spent >= self.limit and not self._forced:
                 self._forced = list(self._close_ids)
                 self._state = "after"  # what follows is the marker, then the answer
