@@ -552,6 +552,7 @@ class Scheduler:
             prompt_tokens=len(seq.prompt),
             completion_tokens=len(seq.generated),
             cached_tokens=seq.cached_tokens,
+            reasoning_tokens=seq.reasoning.thought if seq.reasoning is not None else 0,
         )
         self._emit(
             seq, Finished(reason=reason, usage=usage, index=seq.index, error=error, stop=stop)
