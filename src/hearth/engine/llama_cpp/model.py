@@ -7,7 +7,7 @@ import ctypes
 from pathlib import Path
 
 from hearth.core.errors import InvalidRequest
-from hearth.engine.llama_cpp.lib import init_backend, llama
+from hearth.engine.llama_cpp.lib import cpu_has_amx, init_backend, llama
 
 GGUF_MAGIC = b"GGUF"
 
@@ -37,6 +37,10 @@ class LlamaModel:
         init_backend(debug)
         params = llama.llama_model_default_params()
         params.use_mmap = True
+        # llama.cpp's "extra buffer types" are its AMX buffers and repacked weights; the
+        # AMX ones crash (lib.cpu_has_amx), so on an AMX CPU weights stay as the file has
+        # them, as llama-server's --no-repack leaves them.
+        params.use_extra_bufts = not cpu_has_amx()
         ptr = llama.llama_model_load_from_file(str(path).encode(), params)
         if not ptr:
             raise ModelFileError(f"llama.cpp could not load {path}")
