@@ -8,10 +8,17 @@
 - with --llama-server, the same load through a front whose pool is one llama-server, and
   directly at it (a foreign engine behind the pool).
 
+With --hop-only, each round measures the proxy hop alone (no load first, a few warm-up
+requests instead): quick, for work on the front's path. --front-src DIR (repeatable)
+starts one front per source tree (say an older checkout's src/ and this one's), all on
+the same members, and alternates them with the direct request: before and after a change,
+interleaved on the same members in one run.
+
 Every member gets --threads; on a machine with fewer cores than the members need, two
 members share the cores one had, so the pool cannot be faster there (the README says so).
 
     python bench/pool.py [--rounds 2] [--concurrency 16] [--llama-server]
+    python bench/pool.py --hop-only [--hop-requests 50] [--front-src OLD/src --front-src src]
 
 Only 127.0.0.1 is ever contacted; every loop is bounded.
 """
@@ -54,8 +61,11 @@ def start(name: str, args: argparse.Namespace, label: str, stack: ExitStack) -> 
     return server
 
 
-def front(urls: list[str], args: argparse.Namespace, label: str, stack: ExitStack) -> Server:
-    """A Hearth whose one model is a pool of `urls`; it decodes nothing itself."""
+def front(
+    urls: list[str], args: argparse.Namespace, label: str, stack: ExitStack, src: Path | None = None
+) -> Server:
+    """A Hearth whose one model is a pool of `urls`; it decodes nothing itself. With `src`,
+    the Hearth of that source tree (imported from it first) rather than this one's."""
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hearth-pool-")))
     members = ", ".join(f'"{url}/v1"' for url in urls)
     config = folder / "hearth.toml"
@@ -67,7 +77,11 @@ def front(urls: list[str], args: argparse.Namespace, label: str, stack: ExitStac
         sys.executable, "-m", "hearth", "serve", "--config", str(config), "--port", str(port),
         "--data-dir", str(folder / "data"), "--log-level", "warning",
     ]  # fmt: skip
-    server = Server(argv, port, RESULTS / f"pool-{label}.log")
+    env = None
+    if src is not None:
+        paths = [str(src.resolve()), os.environ.get("PYTHONPATH", "")]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+    server = Server(argv, port, RESULTS / f"pool-{label}.log", env=env)
     stack.callback(server.stop)
     server.wait_ready()
     return server
@@ -83,23 +97,38 @@ def load(url: str, args: argparse.Namespace, bias: dict[str, int]) -> dict[str, 
     }
 
 
-async def hop(direct: str, through: str, n: int, bias: dict[str, int]) -> dict[str, float]:
-    """TTFT one request at a time, alternating a member and the front."""
-    differences: list[float] = []
-    firsts: dict[str, list[float]] = {"direct": [], "front": []}
+async def hop(
+    direct: str, fronts: dict[str, str], n: int, bias: dict[str, int], warm: int = 0
+) -> dict[str, dict[str, float]]:
+    """TTFT one request at a time, alternating a member and each front (by label); per
+    front, its TTFT and the median of its differences from the direct request just before.
+    `warm` requests to each first, not measured (connections, caches, first-call costs)."""
+    where = {"direct": direct, **fronts}
+    firsts: dict[str, list[float]] = {label: [] for label in where}
+    differences: dict[str, list[float]] = {label: [] for label in fronts}
     async with httpx.AsyncClient(timeout=120) as http:
-        for i in range(n):
-            # Each request its own text of the same length: neither side finds the other's
-            # prompt in a prefix cache (the template's start both reuse alike).
-            for where, url in (("direct", direct), ("front", through)):
-                messages = [{"role": "user", "content": f"Say a number: {where[0]}{i:03d}"}]
+        for i in range(-warm, n):
+            # Fronts in turn first after the direct request, so that none always follows it.
+            shift = i % len(fronts)
+            order = ["direct", *list(fronts)[shift:], *list(fronts)[:shift]]
+            for label, url in ((label, where[label]) for label in order):
+                # Each request its own text of the same length: neither side finds the
+                # other's prompt in a prefix cache (the template's start both reuse alike).
+                text = f"Say a number: {list(where).index(label)}{i % 1000:03d}"
+                messages = [{"role": "user", "content": text}]
                 first, _, _ = await stream_chat(http, url, messages, 2, bias)
-                firsts[where].append(first)
-            differences.append(firsts["front"][-1] - firsts["direct"][-1])
+                if i >= 0:
+                    firsts[label].append(first)
+            for label in fronts if i >= 0 else ():
+                differences[label].append(firsts[label][-1] - firsts["direct"][-1])
+    direct_p50 = round(statistics.median(firsts["direct"]) * 1000, 2)
     return {
-        "direct_ttft_p50_ms": round(statistics.median(firsts["direct"]) * 1000, 2),
-        "front_ttft_p50_ms": round(statistics.median(firsts["front"]) * 1000, 2),
-        "overhead_p50_ms": round(statistics.median(differences) * 1000, 2),
+        label: {
+            "direct_ttft_p50_ms": direct_p50,
+            "front_ttft_p50_ms": round(statistics.median(firsts[label]) * 1000, 2),
+            "overhead_p50_ms": round(statistics.median(differences[label]) * 1000, 2),
+        }
+        for label in fronts
     }
 
 
@@ -130,7 +159,9 @@ def one_round(args: argparse.Namespace, round_no: int, bias: dict[str, int]) -> 
         pool = front([first.url, second.url], args, "front", stack)
         out["pool"] = load(pool.url, args, bias)
         print(f"[round {round_no}] pool of two:      {out['pool']}", flush=True)
-        out["hop"] = asyncio.run(hop(first.url, pool.url, args.hop_requests, bias))
+        out["hop"] = asyncio.run(hop(first.url, {"front": pool.url}, args.hop_requests, bias))[
+            "front"
+        ]
         print(f"[round {round_no}] proxy hop:        {out['hop']}", flush=True)
     if args.llama_server:
         with ExitStack() as stack:
@@ -147,6 +178,23 @@ def one_round(args: argparse.Namespace, round_no: int, bias: dict[str, int]) -> 
     return out
 
 
+def hop_round(args: argparse.Namespace, round_no: int, bias: dict[str, int]) -> dict:  # type: ignore[type-arg]
+    """The proxy hop alone, through a front per --front-src (or this tree's), to a pool of
+    two members as in a full round."""
+    with ExitStack() as stack:
+        first = start("hearth", args, "member-1", stack)
+        second = start("hearth", args, "member-2", stack)
+        sources = args.front_src or [None]
+        fronts = {
+            str(src or "front"): front([first.url, second.url], args, f"front-{i}", stack, src).url
+            for i, src in enumerate(sources)
+        }
+        found = asyncio.run(hop(first.url, fronts, args.hop_requests, bias, warm=4))
+        for label, result in found.items():
+            print(f"[round {round_no}] proxy hop {label}: {result}", flush=True)
+    return {"round": round_no, "hop": found}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=bundled_model_path())
@@ -159,16 +207,28 @@ def main() -> int:
     parser.add_argument("--hop-requests", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--llama-server", action="store_true")
+    parser.add_argument("--hop-only", action="store_true", help="measure the proxy hop alone")
+    parser.add_argument(
+        "--front-src", type=Path, action="append", help="with --hop-only: a front per src tree"
+    )
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     bias = end_token_bias(args.model)
-    rounds = [one_round(args, r + 1, bias) for r in range(args.rounds)]
-    ratios = [r["pool"]["tokens_per_s"] / r["alone"]["tokens_per_s"] for r in rounds]
-    overheads = [r["hop"]["overhead_p50_ms"] for r in rounds]
-    summary = {
-        "pool_over_alone": [round(x, 3) for x in ratios],
-        "proxy_overhead_p50_ms": overheads,
-    }
+    summary: dict[str, object]
+    if args.hop_only:
+        rounds = [hop_round(args, r + 1, bias) for r in range(args.rounds)]
+        labels = list(rounds[0]["hop"])
+        summary = {
+            f"proxy_overhead_p50_ms {label}": [r["hop"][label]["overhead_p50_ms"] for r in rounds]
+            for label in labels
+        }
+    else:
+        rounds = [one_round(args, r + 1, bias) for r in range(args.rounds)]
+        ratios = [r["pool"]["tokens_per_s"] / r["alone"]["tokens_per_s"] for r in rounds]
+        summary = {
+            "pool_over_alone": [round(x, 3) for x in ratios],
+            "proxy_overhead_p50_ms": [r["hop"]["overhead_p50_ms"] for r in rounds],
+        }
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     payload = {
         "when": stamp,
@@ -177,7 +237,7 @@ def main() -> int:
         "rounds": rounds,
         "summary": summary,
     }
-    path = RESULTS / f"pool-{stamp}.json"
+    path = RESULTS / f"pool-{'hop-' if args.hop_only else ''}{stamp}.json"
     path.write_text(json.dumps(payload, indent=2))
     print(json.dumps(summary), f"\nwritten to {path}", flush=True)
     return 0

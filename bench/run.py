@@ -118,10 +118,12 @@ def commands(name: str, model: Path, port: int, threads: int, parallel: int, ctx
 
 
 class Server:
-    def __init__(self, argv: list[str], port: int, log: Path) -> None:
+    def __init__(
+        self, argv: list[str], port: int, log: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self._log = log.open("w")
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
     def wait_ready(self, timeout: float = 180, path: str = "/v1/models") -> None:
         """Up once `path` answers 200 (a keyed server: /health, the one open route)."""

@@ -42,8 +42,10 @@ class AppState:
     metrics: Metrics | None = None  # None with --no-metrics
 
 
-def get_state(request: HTTPConnection) -> AppState:
-    """For HTTP routes and WebSocket routes alike."""
+async def get_state(request: HTTPConnection) -> AppState:
+    """For HTTP routes and WebSocket routes alike. Async although it awaits nothing:
+    FastAPI runs a plain function dependency in a worker thread, a thread handoff on
+    every request."""
     state: AppState = request.app.state.hearth
     return state
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +20,9 @@ import httpx
 from hearth.engine.types import Finished, GenerationEvent, Usage
 from hearth.engine.upstream.pool import Member, Pool, describe
 from hearth.engine.upstream.wire import ChunkReader, Malformed, UpstreamStreamError
+
+# How long the body's end may take to follow `[DONE]` (it is the same write, or the next).
+DRAIN_WITHIN = 0.5
 
 
 class StreamEnded(Exception):
@@ -40,14 +42,18 @@ class SseChunks:
 
     async def next(self, within: float) -> Any:
         """The next chunk's JSON; TimeoutError, StreamEnded or Malformed otherwise."""
-        deadline = time.monotonic() + within
+        if within <= 0:
+            raise TimeoutError
+        # One deadline over the chunk's lines, in this task: wait_for would start a task
+        # for every line, on the path of every token.
+        async with asyncio.timeout(within):
+            return await self._chunk()
+
+    async def _chunk(self) -> Any:
         data: list[str] = []
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
             try:
-                line = await asyncio.wait_for(anext(self._lines), left)
+                line = await anext(self._lines)
             except StopAsyncIteration:
                 raise StreamEnded(done=False) from None
             if line.startswith("data:"):
@@ -62,6 +68,17 @@ class SseChunks:
                     raise Malformed(f"a chunk that is not JSON: {text[:80]!r}") from None
             elif line and not line.startswith((":", "event:", "id:", "retry:")):
                 raise Malformed(f"a line that is not server-sent events: {line[:80]!r}")
+
+    async def drain(self, within: float) -> None:
+        """Read what follows `[DONE]` (the body's last, empty chunk): a response read to
+        its end leaves its connection to the pool for the next request, where one closed
+        early closes it, and every request would then pay a new connection."""
+        try:
+            async with asyncio.timeout(within):
+                async for _ in self._lines:
+                    pass
+        except (TimeoutError, httpx.HTTPError):
+            pass  # closed with the response instead
 
 
 def _failure(exc: BaseException) -> str:
@@ -123,6 +140,7 @@ class UpstreamGeneration:
         except StreamEnded as end:
             unfinished = [i for i in range(self._reader.n) if self._reader.state(i).reason is None]
             if end.done and not unfinished:
+                await self._chunks.drain(DRAIN_WITHIN)
                 await self._finish(None)
             else:
                 await self._finish(end)
