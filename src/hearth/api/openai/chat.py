@@ -109,22 +109,26 @@ async def _stream(
         choice = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
         return sse_data({**base, "choices": [choice]})
 
-    for index in range(n):
-        yield chunk(index, {"role": "assistant", "content": ""})
+    # The role chunks go out in one write with the first output's chunk: the client
+    # wakes once for both (a pool member's first output is read before the reply starts,
+    # so they would otherwise be two writes back to back).
+    held = b"".join(chunk(index, {"role": "assistant", "content": ""}) for index in range(n))
     async for index, event in run.events():
         if isinstance(event, Finished):
             if event.reason == "error":
-                yield openai_sse_ending(engine_failure(event))
+                yield held + openai_sse_ending(engine_failure(event))
                 return
-            yield chunk(index, {}, event.reason)
+            out = chunk(index, {}, event.reason)
         elif isinstance(event, ToolCallDelta):
-            yield chunk(index, {"tool_calls": [tool_call_delta(event)]})
+            out = chunk(index, {"tool_calls": [tool_call_delta(event)]})
         elif isinstance(event, ReasoningDelta):
-            yield chunk(index, {"reasoning_content": event.text, "reasoning": event.text})
+            out = chunk(index, {"reasoning_content": event.text, "reasoning": event.text})
         elif event.logprobs:
-            yield chunk(index, {"content": event.text}, logprobs=chat_logprobs(event.logprobs))
+            out = chunk(index, {"content": event.text}, logprobs=chat_logprobs(event.logprobs))
         else:
-            yield chunk(index, {"content": event.text})
+            out = chunk(index, {"content": event.text})
+        yield held + out
+        held = b""
     if include_usage:
-        yield sse_data({**base, "choices": [], "usage": usage(run.usage)})
-    yield sse_data("[DONE]")
+        held += sse_data({**base, "choices": [], "usage": usage(run.usage)})
+    yield held + sse_data("[DONE]")
