@@ -205,7 +205,9 @@ def test_a_batch_is_seen_only_by_its_key_and_admins(keyed: LiveServer) -> None:
         with pytest.raises(anthropic.NotFoundError):
             call(batch.id)
     hidden = httpx.get(  # the results file too
-        f"{keyed.url}/v1/messages/batches/{batch.id}/results", headers={"x-api-key": keys[1]}
+        f"{keyed.url}/v1/messages/batches/{batch.id}/results",
+        headers={"x-api-key": keys[1]},
+        timeout=30,  # httpx's 5 s default is short on a loaded machine
     )
     assert hidden.status_code == 404
     assert admin.messages.batches.retrieve(batch.id).id == batch.id
@@ -216,6 +218,7 @@ def test_a_batch_is_seen_only_by_its_key_and_admins(keyed: LiveServer) -> None:
         f"{keyed.url}/admin/usage",
         params={"key": "owner"},
         headers={"Authorization": f"Bearer {ADMIN}"},
+        timeout=30,
     ).json()["data"]
     assert [(u["key"], u["model"], u["requests"]) for u in usage] == [("owner", MODEL, 1)]
     assert usage[0]["completion_tokens"] > 0
