@@ -259,6 +259,11 @@ def test_key_prompt_and_both_ways_of_sending_it(
         "() => document.querySelector('#key-reason').textContent.includes('did not accept')"
     )
     assert dialog.is_visible()
+    # Another call meeting the old key's 401 while the user types leaves the typing alone
+    # (both the model list and the chat list may answer 401 after one save).
+    page.fill("#key-input", "sk-half-typed")
+    page.evaluate("() => document.querySelector('#banner .banner-action').click()")
+    assert page.input_value("#key-input") == "sk-half-typed"
     for key in (TOKEN_KEY, FRAME_KEY):
         if not dialog.is_visible():
             page.click("#change-key")

@@ -72,9 +72,12 @@ function setStatus(text) {
 function askKey(reason) {
   const dialog = $("key-dialog");
   $("key-reason").textContent = reason;
-  $("key-input").value = store.get(KEY_STORE, "");
   showBanner(reason, { label: "Enter key", run: () => askKey(reason) });
-  if (!dialog.open) dialog.showModal();
+  // Several calls may each meet the 401 (models, chat list): only the first one fills the
+  // field, so a later one never replaces what the user has typed since.
+  if (dialog.open) return;
+  $("key-input").value = store.get(KEY_STORE, "");
+  dialog.showModal();
   $("key-input").focus();
 }
 
