@@ -62,7 +62,7 @@ def test_greedy_needs_no_sampler_unless_it_draws_or_has_state() -> None:
 
 
 def test_a_bias_picks_what_llama_cpps_greedy_chain_picks() -> None:
-    """The argmax over a biased copy of the row is the token a logit_bias + greedy chain
+    """The argmax over the biased row is the token a logit_bias + greedy chain
     draws, for bans, boosts and ids past the vocabulary, and the row is left as it was."""
     rng = np.random.default_rng(3)
     for case in range(20):

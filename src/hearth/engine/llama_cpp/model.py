@@ -64,6 +64,7 @@ class LlamaModel:
         self.metadata = self._read_metadata()
         self._pieces: dict[int, bytes] = {}
         self._special_pieces: dict[int, bytes] = {}  # as a grammar sees them
+        self._eog: dict[int, bool] = {}
         # Special tokens whose text the reply shows (a reasoning family's markers).
         self.shown: frozenset[int] = frozenset()
 
@@ -135,7 +136,10 @@ class LlamaModel:
         return out
 
     def is_eog(self, token: int) -> bool:
-        return bool(llama.llama_vocab_is_eog(self.vocab, token))
+        known = self._eog.get(token)  # asked for every sampled token
+        if known is None:
+            known = self._eog[token] = bool(llama.llama_vocab_is_eog(self.vocab, token))
+        return known
 
     def close(self) -> None:
         if self.ptr:

@@ -51,9 +51,14 @@ class Bias:
         return cls(ids, values)
 
     def argmax(self, row: np.ndarray) -> int:
-        biased = row.copy()
-        biased[self.ids] += self.values
-        return int(biased.argmax())
+        """Biased in place and put back: a copy would read and write the whole row twice
+        more, on the path of every token."""
+        kept = row[self.ids]  # fancy indexing copies these few
+        row[self.ids] = kept + self.values
+        try:
+            return int(row.argmax())
+        finally:
+            row[self.ids] = kept
 
 
 class GrammarError(ValueError):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import threading
 import time
@@ -161,6 +162,7 @@ class Scheduler:
         self.host = HostCache(LlamaSeqStates(self.ctx), config.host_cache_bytes)
         self.placement = Placement(self.kv, self.host)
         self._batch = TokenBatch(config.batch_size)
+        self._views: dict[tuple[int, int], np.ndarray] = {}
         self._token_text = TokenText(
             piece=lambda token: model.piece(token, special=True),
             tokenize=lambda text: model.tokenize(text, add_special=False, parse_special=False),
@@ -463,6 +465,18 @@ class Scheduler:
             self.kv.trim(seq.slot, 0)
             self._finish(seq, "error", error=f"llama_decode failed (code {rc})")
 
+    def _logits(self, n: int) -> np.ndarray:
+        """The last decode's first `n` rows of logits, a view. Views are kept by address:
+        making one (a ctypes array type each time) cost more than the argmax over it."""
+        ptr = llama.llama_get_logits(self.ctx)
+        key = (ctypes.cast(ptr, ctypes.c_void_p).value or 0, n)
+        view = self._views.get(key)
+        if view is None:
+            if len(self._views) >= self.config.batch_size * 4:  # the buffer moved on
+                self._views.clear()
+            view = self._views[key] = np.ctypeslib.as_array(ptr, shape=(n, self.model.n_vocab))
+        return view
+
     def _row(self, idx: int) -> np.ndarray:
         ptr = llama.llama_get_logits_ith(self.ctx, idx)
         return np.ctypeslib.as_array(ptr, shape=(self.model.n_vocab,))
@@ -471,11 +485,13 @@ class Scheduler:
         # Greedy fast path: one argmax over the whole batch's logits, no sampler chain.
         # llama.cpp keeps the rows of the outputs a batch asked for contiguous, in batch
         # order, which is the order of `outputs`.
+        # Each pass over a row reads n_vocab floats that another core has just written:
+        # a biased row (the common "ban the end token") is read once, by its own argmax.
         greedy = rows = None
         if any(seq.sampler is None for seq, _ in outputs):
-            ptr = llama.llama_get_logits(self.ctx)
-            rows = np.ctypeslib.as_array(ptr, shape=(len(outputs), self.model.n_vocab))
-            greedy = rows.argmax(axis=1)
+            rows = self._logits(len(outputs))
+            if any(seq.sampler is None and seq.bias is None for seq, _ in outputs):
+                greedy = rows.argmax(axis=1)
         for k, (seq, idx) in enumerate(outputs):
             forced = seq.reasoning.forced() if seq.reasoning is not None else None
             if forced is not None:  # a spent reasoning budget: its closing marker
@@ -483,8 +499,12 @@ class Scheduler:
                 if seq.sampler is not None:
                     seq.sampler.accept(token)
             elif seq.sampler is None:
-                assert greedy is not None and rows is not None
-                token = int(greedy[k]) if seq.bias is None else seq.bias.argmax(rows[k])
+                assert rows is not None
+                if seq.bias is not None:
+                    token = seq.bias.argmax(rows[k])
+                else:
+                    assert greedy is not None
+                    token = int(greedy[k])
             else:
                 began = time.perf_counter()
                 token = seq.sampler.sample(self.ctx, idx)
