@@ -126,6 +126,8 @@ class KvCache:
     ) -> bool:
         """Drop idle slots' caches, least recently used first, until `need` cells are
         free; `save` sees each before it goes."""
+        if self.free >= need:  # the common case, asked before every step
+            return True
         idle = sorted(
             (s for s in self.slots if s.seq is None and s.tokens and s is not keep),
             key=lambda s: s.last_used,

@@ -171,6 +171,7 @@ class Scheduler:
         self._running: list[Sequence] = []
         self._cond = threading.Condition()
         self._stopping = False
+        self._cancels = False  # set by cancel(), under the lock
         self._outbox: dict[
             asyncio.AbstractEventLoop, list[tuple[asyncio.Queue[GenerationEvent], GenerationEvent]]
         ] = {}
@@ -244,6 +245,7 @@ class Scheduler:
         for seq in seqs:
             seq.cancelled = True
         with self._cond:
+            self._cancels = True
             self._cond.notify()
 
     def stats(self) -> dict[str, int]:
@@ -305,7 +307,10 @@ class Scheduler:
         self._outbox = {}
 
     def _drop_cancelled(self) -> None:
+        if not self._cancels:  # nothing cancelled since the last look: no scan each step
+            return
         with self._cond:
+            self._cancels = False
             dropped = [s for s in self._waiting if s.cancelled]
             if dropped:
                 self._waiting = deque(s for s in self._waiting if not s.cancelled)
@@ -316,6 +321,8 @@ class Scheduler:
     def _expire_waiting(self) -> None:
         # A preempted sequence is already streaming: it waits for its turn, never expires;
         # nor do the later choices of a request whose first one is decoding the prompt.
+        if not self._waiting:
+            return
         deadline = time.monotonic() - self.config.queue_timeout
         with self._cond:
             expired = [
@@ -344,7 +351,7 @@ class Scheduler:
         return leader.slot is not None and not leader.pending
 
     def _admit(self) -> None:
-        while True:
+        while self._waiting:  # only the scheduler thread takes from it
             free = [s for s in self.kv.slots if s.seq is None]
             with self._cond:
                 if free:
