@@ -19,6 +19,8 @@ members share the cores one had, so the pool cannot be faster there (the README 
 
     python bench/pool.py [--rounds 2] [--concurrency 16] [--llama-server]
     python bench/pool.py --hop-only [--hop-requests 50] [--front-src OLD/src --front-src src]
+    python bench/pool.py --hop-only --pin --threads 1   # members on their own core
+    python bench/pool.py --hop-only --stand-in-ms 20    # members that decode nothing
 
 Only 127.0.0.1 is ever contacted; every loop is bounded.
 """
@@ -52,9 +54,28 @@ from run import (
 )
 
 
+def pinned(argv: list[str], cpus: set[int] | None) -> list[str]:
+    """argv run on `cpus` only (all CPUs when None)."""
+    if not cpus:
+        return argv
+    return ["taskset", "-c", ",".join(map(str, sorted(cpus))), *argv]
+
+
 def start(name: str, args: argparse.Namespace, label: str, stack: ExitStack) -> Server:
     port = free_port()
     argv = commands(name, args.model, port, args.threads, args.parallel, args.ctx_size)
+    argv = pinned(argv, args.member_cpus)
+    server = Server(argv, port, RESULTS / f"pool-{label}.log")
+    stack.callback(server.stop)
+    server.wait_ready()
+    return server
+
+
+def stand_in(args: argparse.Namespace, label: str, stack: ExitStack) -> Server:
+    """A member that answers after --stand-in-ms, decoding nothing (standin_member.py)."""
+    port = free_port()
+    script = Path(__file__).with_name("standin_member.py")
+    argv = pinned([sys.executable, str(script), str(port), str(args.stand_in_ms)], args.member_cpus)
     server = Server(argv, port, RESULTS / f"pool-{label}.log")
     stack.callback(server.stop)
     server.wait_ready()
@@ -77,6 +98,7 @@ def front(
         sys.executable, "-m", "hearth", "serve", "--config", str(config), "--port", str(port),
         "--data-dir", str(folder / "data"), "--log-level", "warning",
     ]  # fmt: skip
+    argv = pinned(argv, args.front_cpus)
     env = None
     if src is not None:
         paths = [str(src.resolve()), os.environ.get("PYTHONPATH", "")]
@@ -182,8 +204,12 @@ def hop_round(args: argparse.Namespace, round_no: int, bias: dict[str, int]) -> 
     """The proxy hop alone, through a front per --front-src (or this tree's), to a pool of
     two members as in a full round."""
     with ExitStack() as stack:
-        first = start("hearth", args, "member-1", stack)
-        second = start("hearth", args, "member-2", stack)
+        if args.stand_in_ms is not None:
+            first = stand_in(args, "member-1", stack)
+            second = stand_in(args, "member-2", stack)
+        else:
+            first = start("hearth", args, "member-1", stack)
+            second = start("hearth", args, "member-2", stack)
         sources = args.front_src or [None]
         fronts = {
             str(src or "front"): front([first.url, second.url], args, f"front-{i}", stack, src).url
@@ -211,7 +237,26 @@ def main() -> int:
     parser.add_argument(
         "--front-src", type=Path, action="append", help="with --hop-only: a front per src tree"
     )
+    parser.add_argument(
+        "--stand-in-ms",
+        type=float,
+        help="with --hop-only: members that answer after this many ms and decode nothing "
+        "(the hop alone, not lost in a real member's varying prefill)",
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="members on the last CPU, the front and this client on the others (members "
+        "as other machines: the front never waits for a core their decoding holds)",
+    )
     args = parser.parse_args()
+    args.member_cpus = args.front_cpus = None
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            raise SystemExit("--pin needs two CPUs or more")
+        args.member_cpus, args.front_cpus = {cpus[-1]}, set(cpus[:-1])
+        os.sched_setaffinity(0, args.front_cpus)
     RESULTS.mkdir(exist_ok=True)
     bias = end_token_bias(args.model)
     summary: dict[str, object]
