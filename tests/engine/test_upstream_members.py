@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import socket
 
-import httpx
-
 from hearth.core.model_spec import UpstreamMember
+from hearth.engine.upstream.http import Http
 from hearth.engine.upstream.pool import MAX_BACKOFF, Pool
 from tests.e2e.misbehaving import Misbehaving
 
 
 def _pool(*weights: float, url: str = "http://127.0.0.1:9/v1") -> Pool:
     members = [UpstreamMember(url=f"{url}?{i}", weight=w) for i, w in enumerate(weights)]
-    return Pool(members, httpx.AsyncClient(), interval=5.0, check_timeout=1.0)
+    return Pool(members, Http(connect_timeout=1.0), interval=5.0, check_timeout=1.0)
 
 
 def test_least_outstanding_weighted_and_never_one_tried() -> None:
@@ -55,7 +54,9 @@ def test_a_member_goes_down_and_its_checks_back_off() -> None:
 
 def test_one_check_that_passes_brings_a_member_back() -> None:
     server = Misbehaving("fails")  # its /health answers 200
-    pool = Pool([UpstreamMember(url=server.url)], httpx.AsyncClient(), interval=5, check_timeout=1)
+    pool = Pool(
+        [UpstreamMember(url=server.url)], Http(connect_timeout=1.0), interval=5, check_timeout=1
+    )
     [member] = pool.members
 
     async def run() -> bool:

@@ -5,7 +5,7 @@ or `/v1/completions` call. Until its first output arrives nothing has reached th
 so a member that refuses, fails (5xx, 429, 401/403/404, an HTML page, a stream that is
 not SSE) or stays silent past the first-token timeout is left for another member: at
 most three members in all, never one twice. After that, failures end the stream
-(stream.py). One httpx AsyncClient per pool keeps connections to members alive.
+(stream.py). One HTTP session per pool (http.py) keeps connections to members alive.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-import httpx
+import aiohttp
 
 from hearth.core.errors import (
     HearthError,
@@ -35,7 +35,14 @@ from hearth.engine.types import (
     ModelInfo,
 )
 from hearth.engine.upstream.counting import count_of, estimate_prompt
-from hearth.engine.upstream.pool import Member, Pool, describe
+from hearth.engine.upstream.http import (
+    Http,
+    TransportError,
+    describe,
+    is_connect_failure,
+    loads,
+)
+from hearth.engine.upstream.pool import Member, Pool
 from hearth.engine.upstream.replies import Retry, check_status
 from hearth.engine.upstream.stream import SseChunks, StreamEnded, UpstreamGeneration
 from hearth.engine.upstream.wire import ChunkReader, Malformed, UpstreamStreamError, request_body
@@ -53,15 +60,7 @@ class UpstreamBackend:
         self.name = spec.name
         self.spec = spec
         self.upstream_model = spec.upstream_model or spec.name
-        self._timeout = httpx.Timeout(
-            connect=spec.connect_timeout,
-            read=spec.first_token_timeout,
-            write=spec.connect_timeout,
-            pool=spec.connect_timeout,
-        )
-        # Keep-alive connections to every member, enough for a busy pool.
-        limits = httpx.Limits(max_connections=1024, max_keepalive_connections=256)
-        self.client = httpx.AsyncClient(timeout=self._timeout, limits=limits)
+        self.client = Http(connect_timeout=spec.connect_timeout)
         self.pool = Pool(
             spec.urls,
             self.client,
@@ -98,11 +97,11 @@ class UpstreamBackend:
         """What a member's /v1/models says of the model: vLLM's max_model_len,
         llama-server's n_ctx (per slot), n_vocab and n_embd."""
         try:
-            reply = await self.client.get(
-                f"{member.url}/models", headers=member.headers, timeout=self.spec.connect_timeout
+            status, raw = await self.client.get(
+                f"{member.url}/models", member.headers, within=self.spec.connect_timeout
             )
-            models = reply.json().get("data") if reply.status_code == 200 else None
-        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            models = loads(raw).get("data") if status == 200 else None
+        except (TimeoutError, TransportError, ValueError, AttributeError) as exc:
             self.pool.failed(member, f"listing models: {describe(exc)}", down=True)
             return {}
         for entry in models if isinstance(models, list) else ():
@@ -176,18 +175,16 @@ class UpstreamBackend:
     ) -> UpstreamGeneration:
         member.in_flight += 1
         member.requests += 1
-        response: httpx.Response | None = None
+        response: aiohttp.ClientResponse | None = None
         handed = False  # to the generation, which then frees the member
         try:
-            post = self.client.build_request(
-                "POST", member.url + path, json=body, headers=member.headers
-            )
+            url = member.url + path
             try:
-                response = await self.client.send(post, stream=True)
-            except httpx.TimeoutException as exc:
-                raise Retry(self._timed_out(exc), down=True) from None
-            except httpx.HTTPError as exc:
-                raise Retry(describe(exc), down=isinstance(exc, httpx.ConnectError)) from None
+                response = await self.client.post(
+                    url, body, member.headers, within=self.spec.first_token_timeout
+                )
+            except (TimeoutError, TransportError) as exc:
+                raise self._unreached(exc) from None
             await check_status(response, self.spec.connect_timeout)
             kind = response.headers.get("content-type", "")
             if not kind.startswith("text/event-stream"):
@@ -204,13 +201,22 @@ class UpstreamBackend:
             if not handed:
                 member.in_flight -= 1
                 if response is not None:
-                    await response.aclose()
+                    response.close()
 
-    def _timed_out(self, exc: httpx.TimeoutException) -> str:
+    def _unreached(self, exc: BaseException) -> Retry:
+        """A request that got no answer: the member is taken out when it could not be
+        reached or stayed silent, not when it dropped one connection."""
         spec = self.spec
-        if isinstance(exc, httpx.ReadTimeout):
-            return f"sent nothing within the first-token timeout ({spec.first_token_timeout:g}s)"
-        return f"could not be reached within the connect timeout ({spec.connect_timeout:g}s)"
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            why = f"could not be reached within the connect timeout ({spec.connect_timeout:g}s)"
+            return Retry(why, down=True)
+        if isinstance(exc, TimeoutError):
+            return Retry(self._silent(), down=True)
+        return Retry(describe(exc), down=is_connect_failure(exc))
+
+    def _silent(self) -> str:
+        wait = self.spec.first_token_timeout
+        return f"sent nothing within the first-token timeout ({wait:g}s)"
 
     async def _first_output(self, chunks: SseChunks, reader: ChunkReader) -> list[GenerationEvent]:
         """The events up to the first output (or every choice's end): held back until
@@ -221,12 +227,12 @@ class UpstreamBackend:
             try:
                 events.extend(reader.read(await chunks.next(deadline - time.monotonic())))
             except TimeoutError:
-                raise Retry(self._timed_out(httpx.ReadTimeout("")), down=True) from None
+                raise Retry(self._silent(), down=True) from None
             except StreamEnded:
                 raise Retry("closed the stream before its first token") from None
             except (Malformed, UpstreamStreamError) as exc:
                 raise Retry(str(exc)) from None
-            except httpx.HTTPError as exc:
+            except TransportError as exc:
                 raise Retry(describe(exc)) from None
             if any(not isinstance(e, Finished) for e in events):
                 return events
@@ -237,22 +243,25 @@ class UpstreamBackend:
         self, member: Member, url: str, body: dict[str, Any], *, quick: bool = False
     ) -> Any:
         """A plain JSON call; `quick` ones (token counts) wait no longer than a connect."""
-        wait = self.spec.connect_timeout if quick else self._timeout
+        wait = self.spec.connect_timeout if quick else self.spec.first_token_timeout
         member.in_flight += 1
+        reply: aiohttp.ClientResponse | None = None
         try:
             try:
-                reply = await self.client.post(url, json=body, headers=member.headers, timeout=wait)
-            except httpx.TimeoutException as exc:
-                raise Retry(self._timed_out(exc), down=True) from None
-            except httpx.HTTPError as exc:
-                raise Retry(describe(exc), down=isinstance(exc, httpx.ConnectError)) from None
-            await check_status(reply, self.spec.connect_timeout)
+                reply = await self.client.post(url, body, member.headers, within=wait)
+                await check_status(reply, self.spec.connect_timeout)
+                async with asyncio.timeout(wait):
+                    raw = await reply.read()
+            except (TimeoutError, TransportError) as exc:
+                raise self._unreached(exc) from None
             try:
-                return reply.json()
+                return loads(raw)
             except ValueError:
                 raise Retry("answered with something that is not JSON") from None
         finally:
             member.in_flight -= 1
+            if reply is not None:
+                reply.release()
 
     async def embed(
         self, inputs: Sequence[str | Sequence[int]], *, truncate: bool = False

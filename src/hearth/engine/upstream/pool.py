@@ -16,10 +16,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import httpx
-
 from hearth.core.model_spec import UpstreamMember
 from hearth.engine.types import MemberStatus
+from hearth.engine.upstream.http import Http, TransportError, describe
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ class Pool:
     def __init__(
         self,
         members: Iterable[UpstreamMember],
-        client: httpx.AsyncClient,
+        client: Http,
         *,
         interval: float,
         check_timeout: float,
@@ -142,32 +141,26 @@ class Pool:
 
     async def _probe(self, member: Member) -> str | None:
         try:
-            reply = await self._get(member, f"{member.root}/health")
-            if reply.status_code == 404:
-                reply = await self._get(member, f"{member.url}/models")
-        except httpx.HTTPError as exc:
+            status = await self._get(member, f"{member.root}/health")
+            if status == 404:
+                status = await self._get(member, f"{member.url}/models")
+        except (TimeoutError, TransportError) as exc:
             return describe(exc)
-        if reply.status_code >= 400:
-            return f"HTTP {reply.status_code}"
+        if status >= 400:
+            return f"HTTP {status}"
         return None
 
-    async def _get(self, member: Member, url: str) -> httpx.Response:
-        return await self.client.get(url, headers=member.headers, timeout=self.check_timeout)
+    async def _get(self, member: Member, url: str) -> int:
+        status, _ = await self.client.get(url, member.headers, within=self.check_timeout)
+        return status
 
 
 async def check_members(members: Iterable[UpstreamMember], wait: float) -> list[Member]:
     """Each member after one health check: for `hearth models`, outside a server."""
-    async with httpx.AsyncClient() as client:
+    client = Http(connect_timeout=wait)
+    try:
         pool = Pool(members, client, interval=1.0, check_timeout=wait)
         await asyncio.gather(*(pool.check(m) for m in pool.members))
         return pool.members
-
-
-def describe(exc: BaseException) -> str:
-    """A transport failure in a few words, for logs, /metrics and error messages."""
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    if isinstance(exc, httpx.ConnectError):
-        return "connection refused"
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= 200 else text[:200] + "…"
+    finally:
+        await client.aclose()

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-import httpx
+import aiohttp
 
 from hearth.core.errors import ContextLengthExceeded, InvalidRequest
+from hearth.engine.upstream.http import TransportError
 
 
 class Retry(Exception):
@@ -22,12 +23,12 @@ class Retry(Exception):
         self.busy = retry_after is not None
 
 
-def _error_message(response: httpx.Response) -> tuple[str, str | None, str | None]:
+def _error_message(raw: bytes) -> tuple[str, str | None, str | None]:
     """(message, param, code) of an error reply: OpenAI's shape, Ollama's, or text."""
     try:
-        body = response.json()
+        body = json.loads(raw)
     except ValueError:
-        text = response.text.strip()
+        text = raw.decode("utf-8", "replace").strip()
         if text.lstrip().lower().startswith(("<!doctype", "<html")):
             return "an HTML page", None, None
         return (text[:200] or "no body"), None, None
@@ -39,24 +40,25 @@ def _error_message(response: httpx.Response) -> tuple[str, str | None, str | Non
     return str(err)[:200], None, None
 
 
-def _retry_after(response: httpx.Response) -> float:
+def _retry_after(response: aiohttp.ClientResponse) -> float:
     try:
         return max(1.0, float(response.headers.get("retry-after", "1")))
     except ValueError:
         return 1.0
 
 
-async def check_status(response: httpx.Response, read_timeout: float) -> None:
+async def check_status(response: aiohttp.ClientResponse, read_timeout: float) -> None:
     """Nothing for a 200; Retry for what another member may answer; else the client's
     own error (400, 413, 422: the request is wrong wherever it goes)."""
-    if response.status_code == 200:
+    status = response.status
+    if status == 200:
         return
     try:
-        await asyncio.wait_for(response.aread(), read_timeout)
-    except (TimeoutError, httpx.HTTPError):
-        raise Retry(f"HTTP {response.status_code} with a body that never came") from None
-    message, param, code = _error_message(response)
-    status = response.status_code
+        async with asyncio.timeout(read_timeout):
+            raw = await response.read()
+    except (TimeoutError, TransportError):
+        raise Retry(f"HTTP {status} with a body that never came") from None
+    message, param, code = _error_message(raw)
     if status == 429:
         raise Retry(f"HTTP 429: {message}", retry_after=_retry_after(response))
     if status >= 500 or status in (401, 403, 404, 408, 409):

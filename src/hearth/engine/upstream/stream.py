@@ -11,18 +11,21 @@ response, so the member sees its client leave and frees the slot.
 from __future__ import annotations
 
 import asyncio
-import json
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 
 from hearth.engine.types import Finished, GenerationEvent, Usage
-from hearth.engine.upstream.pool import Member, Pool, describe
+from hearth.engine.upstream.http import TransportError, describe, loads
+from hearth.engine.upstream.pool import Member, Pool
 from hearth.engine.upstream.wire import ChunkReader, Malformed, UpstreamStreamError
 
 # How long the body's end may take to follow `[DONE]` (it is the same write, or the next).
 DRAIN_WITHIN = 0.5
+# SSE fields that carry nothing for us; any other non-empty line is not SSE.
+OTHER_FIELDS = (b":", b"event:", b"id:", b"retry:")
 
 
 class StreamEnded(Exception):
@@ -34,11 +37,15 @@ class StreamEnded(Exception):
 
 
 class SseChunks:
-    """The JSON chunks of an OpenAI SSE stream, each awaited within a deadline."""
+    """The JSON chunks of an OpenAI SSE stream, each awaited within a deadline. Lines are
+    split here, from whatever the socket gave: one await per read, not per line."""
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
         self.response = response
-        self._lines = response.aiter_lines()
+        self._content = response.content
+        self._lines: deque[bytes] = deque()
+        self._rest = b""  # a line not yet ended
+        self._eof = False
 
     async def next(self, within: float) -> Any:
         """The next chunk's JSON; TimeoutError, StreamEnded or Malformed otherwise."""
@@ -49,42 +56,63 @@ class SseChunks:
         async with asyncio.timeout(within):
             return await self._chunk()
 
+    async def _line(self) -> bytes | None:
+        """The next line without its end; None once the body has ended."""
+        while not self._lines:
+            if self._eof:
+                return None
+            data = await self._content.readany()
+            if not data:
+                self._eof = True
+                if self._rest:  # the last line, unended
+                    self._lines.append(self._rest)
+                    self._rest = b""
+                continue
+            lines = (self._rest + data).split(b"\n")
+            self._rest = lines.pop()
+            self._lines.extend(lines)
+        line = self._lines.popleft()
+        return line[:-1] if line.endswith(b"\r") else line
+
     async def _chunk(self) -> Any:
-        data: list[str] = []
+        data: list[bytes] = []
         while True:
-            try:
-                line = await anext(self._lines)
-            except StopAsyncIteration:
-                raise StreamEnded(done=False) from None
-            if line.startswith("data:"):
+            line = await self._line()
+            if line is None:
+                raise StreamEnded(done=False)
+            if line.startswith(b"data:"):
                 data.append(line[5:].strip())
-            elif line == "" and data:
-                text = "\n".join(data)
-                if text == "[DONE]":
+            elif not line and data:
+                text = b"\n".join(data)
+                if text == b"[DONE]":
                     raise StreamEnded(done=True)
                 try:
-                    return json.loads(text)
+                    return loads(text)
                 except ValueError:
-                    raise Malformed(f"a chunk that is not JSON: {text[:80]!r}") from None
-            elif line and not line.startswith((":", "event:", "id:", "retry:")):
-                raise Malformed(f"a line that is not server-sent events: {line[:80]!r}")
+                    shown = text[:80].decode("utf-8", "replace")
+                    raise Malformed(f"a chunk that is not JSON: {shown!r}") from None
+            elif line and not line.startswith(OTHER_FIELDS):
+                shown = line[:80].decode("utf-8", "replace")
+                raise Malformed(f"a line that is not server-sent events: {shown!r}")
 
-    async def drain(self, within: float) -> None:
+    async def drain(self, within: float) -> bool:
         """Read what follows `[DONE]` (the body's last, empty chunk): a response read to
         its end leaves its connection to the pool for the next request, where one closed
-        early closes it, and every request would then pay a new connection."""
+        early closes it, and every request would then pay a new connection. True when
+        the body ended."""
         try:
             async with asyncio.timeout(within):
-                async for _ in self._lines:
+                while await self._line() is not None:
                     pass
-        except (TimeoutError, httpx.HTTPError):
-            pass  # closed with the response instead
+        except (TimeoutError, TransportError):
+            return False
+        return True
 
 
 def _failure(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "stopped sending tokens (timed out)"
-    if isinstance(exc, StreamEnded | httpx.RemoteProtocolError | httpx.ReadError):
+    if isinstance(exc, StreamEnded | aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return "closed the stream before it finished"
     if isinstance(exc, Malformed | UpstreamStreamError):
         return str(exc)
@@ -113,6 +141,7 @@ class UpstreamGeneration:
         self._token_timeout = token_timeout
         self._open = True
         self._ended = False
+        self._whole = False  # the body was read to its end: its connection can be reused
         # An estimate until the upstream's usage comes with the stream's last chunk.
         self.prompt_tokens = prompt_tokens
         self.cached_tokens = 0
@@ -140,11 +169,11 @@ class UpstreamGeneration:
         except StreamEnded as end:
             unfinished = [i for i in range(self._reader.n) if self._reader.state(i).reason is None]
             if end.done and not unfinished:
-                await self._chunks.drain(DRAIN_WITHIN)
+                self._whole = await self._chunks.drain(DRAIN_WITHIN)
                 await self._finish(None)
             else:
                 await self._finish(end)
-        except (TimeoutError, Malformed, UpstreamStreamError, httpx.HTTPError) as exc:
+        except (TimeoutError, Malformed, UpstreamStreamError, TransportError) as exc:
             await self._finish(exc)
 
     async def _finish(self, failure: BaseException | None) -> None:
@@ -174,7 +203,13 @@ class UpstreamGeneration:
         if self._open:
             self._open = False
             self._member.in_flight -= 1
-            await self._chunks.response.aclose()
+            response = self._chunks.response
+            # Reused when read to its end; otherwise closed, so the member sees its
+            # client leave and frees the slot.
+            if self._whole:
+                response.release()
+            else:
+                response.close()
 
     async def aclose(self) -> None:
         self._ended = True
