@@ -1,17 +1,18 @@
 """Hearth side by side with llama.cpp's llama-server and llama-cpp-python's server.
 
-One command (`make bench`): each server in turn, in interleaved rounds, on the same GGUF
-file and thread count, under the same streaming chat load (fixed prompts, greedy, exactly
-128 completion tokens: end tokens are banned with logit_bias). At concurrency c, c clients
+One command (`make bench`): every server up at once on the same GGUF file and thread
+count, each concurrency level run on each server in turn (the order turning from level to
+level and round to round), under the same streaming chat load (fixed prompts, greedy,
+exactly 128 completion tokens: end tokens are banned with logit_bias). At concurrency c, c clients
 each send their requests back to back (--requests-per-client, at least --min-requests in
 all). Hearth and llama-server run --parallel slots (8), so the levels above it (16, 32)
 measure a queue: requests wait for a slot. Reported per server and concurrency: aggregate
 tokens/s, TTFT p50/p95, inter-token latency p50, RSS at idle and under load; and the TTFT
-of a second turn that shares a ~1,000-token history with the first. Once a round, between
-two servers, bench/ceiling.py measures llama.cpp's own batched greedy decode with the same
-settings: the most any server could get out of it. Ratios are Hearth's over each peer and
-over that ceiling, measured in the same run, since this machine is noisy. Results go to
-bench/results/ as JSON, Markdown and a PNG chart.
+of a second turn that shares a ~1,000-token history with the first. Right after the level
+of B clients, bench/ceiling.py measures llama.cpp's own batched greedy decode of B
+sequences with the same settings: the most any server could get out of it. Ratios are
+Hearth's over each peer and over that ceiling, measured in the same run, since this
+machine is noisy. Results go to bench/results/ as JSON, Markdown and a PNG chart.
 
 Only 127.0.0.1 is ever contacted; every loop is bounded.
 """
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -334,41 +336,66 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()}"
 
 
-def bench_server(name: str, args: argparse.Namespace, round_no: int, bias: dict[str, int]):  # type: ignore[no-untyped-def]
+def start_server(name: str, args: argparse.Namespace, round_no: int, bias: dict[str, int]):  # type: ignore[no-untyped-def]
+    """A server up, warmed up, with its idle RSS taken; the caller stops it."""
     port = free_port()
     argv = commands(name, args.model, port, args.threads, args.parallel, args.ctx_size)
-    log = RESULTS / f"{name}.log"
     print(f"[round {round_no}] {name}: starting", flush=True)
-    server = Server(argv, port, log)
-    run = ServerRun(server=name, round=round_no)
+    server = Server(argv, port, RESULTS / f"{name}.log")
     try:
         server.wait_ready()
         asyncio.run(run_level(server.url, 2, 2, 16, bias))  # warm-up
         time.sleep(1)
-        run.rss_idle_mb = round(server.rss_mb(), 1)
-        with RssSampler(server) as sampler:
-            for c in args.concurrency:
-                n = max(c * args.requests_per_client, args.min_requests)
+    except BaseException:
+        server.stop()
+        raise
+    run = ServerRun(server=name, round=round_no, rss_idle_mb=round(server.rss_mb(), 1))
+    return server, run
+
+
+def bench_round(
+    args: argparse.Namespace, round_no: int, bias: dict[str, int]
+) -> tuple[list[ServerRun], list[dict]]:  # type: ignore[type-arg]
+    """Every server up at once, each level run on one after the other (the order turning
+    from level to level and round to round), the ceiling of a batch size right after the
+    level of that many clients: what is compared is measured minutes apart at most, not a
+    whole server's run apart, on a machine whose speed drifts by more than the ratios."""
+    order = args.servers if round_no % 2 else list(reversed(args.servers))
+    ceiling: list[dict] = []  # type: ignore[type-arg]
+    with ExitStack() as stack:
+        started = []
+        for name in order:
+            server, run = start_server(name, args, round_no, bias)
+            stack.callback(server.stop)
+            started.append((server, run, stack.enter_context(RssSampler(server))))
+        for i, c in enumerate(args.concurrency):
+            n = max(c * args.requests_per_client, args.min_requests)
+            for server, run, _ in started if i % 2 == 0 else started[::-1]:
                 level = asyncio.run(run_level(server.url, c, n, args.max_tokens, bias))
                 run.levels.append(level)
                 print(
-                    f"[round {round_no}] {name}: c={c:<3} {level.tokens_per_s:8.1f} tok/s  "
-                    f"TTFT p50 {level.ttft_p50_ms:7.1f} ms  ITL p50 {level.itl_p50_ms:6.2f} ms"
+                    f"[round {round_no}] {run.server}: c={c:<3} {level.tokens_per_s:8.1f} tok/s"
+                    f"  TTFT p50 {level.ttft_p50_ms:7.1f} ms  ITL p50 {level.itl_p50_ms:6.2f} ms"
                     f"{'  errors ' + str(level.errors) if level.errors else ''}",
                     flush=True,
                 )
-        run.rss_load_mb = round(sampler.peak, 1)
-        t1, t2 = asyncio.run(second_turn(server.url, bias))
-        run.first_turn_ttft_ms = round(t1 * 1000, 1)
-        run.second_turn_ttft_ms = round(t2 * 1000, 1)
-        print(
-            f"[round {round_no}] {name}: turn-1 TTFT {t1 * 1000:.0f} ms, turn-2 TTFT "
-            f"{t2 * 1000:.0f} ms, RSS idle {run.rss_idle_mb:.0f} MB, load {run.rss_load_mb:.0f}",
-            flush=True,
-        )
-    finally:
-        server.stop()
-    return run
+            if c in args.ceiling_batches:
+                ceiling += run_ceiling(args, round_no, [c])
+        rest = [b for b in args.ceiling_batches if b not in args.concurrency]
+        if rest:
+            ceiling += run_ceiling(args, round_no, rest)
+        for server, run, sampler in started:
+            run.rss_load_mb = round(sampler.peak, 1)
+            t1, t2 = asyncio.run(second_turn(server.url, bias))
+            run.first_turn_ttft_ms = round(t1 * 1000, 1)
+            run.second_turn_ttft_ms = round(t2 * 1000, 1)
+            print(
+                f"[round {round_no}] {run.server}: turn-1 TTFT {t1 * 1000:.0f} ms, turn-2 TTFT "
+                f"{t2 * 1000:.0f} ms, RSS idle {run.rss_idle_mb:.0f} MB, "
+                f"load {run.rss_load_mb:.0f}",
+                flush=True,
+            )
+    return [run for _, run, _ in started], ceiling
 
 
 def summarise(runs: list[ServerRun], servers: list[str], concurrency: list[int]) -> dict:  # type: ignore[type-arg]
@@ -595,18 +622,18 @@ def update_readme(table: str) -> None:
     readme.write_text(f"{head}{start}\n{table}{end}{tail}")
 
 
-def run_ceiling(args: argparse.Namespace, round_no: int) -> list[dict]:  # type: ignore[type-arg]
-    """bench/ceiling.py's figures at this point of the run, in this process (no server
-    is running meanwhile), with the servers' model, threads, n_ctx and slot count."""
+def run_ceiling(args: argparse.Namespace, round_no: int, batches: list[int]) -> list[dict]:  # type: ignore[type-arg]
+    """bench/ceiling.py's figures at this point of the run, in this process (the servers
+    are idle meanwhile), with the servers' model, threads, n_ctx and slot count."""
     from ceiling import measure
 
-    print(f"[round {round_no}] ceiling: batches {args.ceiling_batches}", flush=True)
+    print(f"[round {round_no}] ceiling: batches {batches}", flush=True)
     results = measure(
         args.model,
         threads=args.threads,
         ctx_size=args.ctx_size,
         parallel=args.parallel,
-        batches=args.ceiling_batches,
+        batches=batches,
         tokens=args.max_tokens,
     )
     for r in results:
@@ -693,11 +720,10 @@ def main() -> int:
     runs: list[ServerRun] = []
     ceilings: list[list[dict]] = []  # type: ignore[type-arg]
     for round_no in range(1, args.rounds + 1):
-        order = args.servers if round_no % 2 else list(reversed(args.servers))
-        for i, name in enumerate(order):
-            runs.append(bench_server(name, args, round_no, bias))
-            if i == 0 and args.ceiling_batches:  # after the first server, before the next
-                ceilings.append(run_ceiling(args, round_no))
+        round_runs, ceiling = bench_round(args, round_no, bias)
+        runs += round_runs
+        if ceiling:
+            ceilings.append(ceiling)
     meta = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": machine(),
