@@ -6,6 +6,7 @@ leave with 0; an unknown model is one line; with no server it starts the engine 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +51,13 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": SRC, **extra}
 
 
+def _as_at_a_terminal() -> None:
+    # A suite started in the background by a shell without job control (`cmd &` in a
+    # script) ignores SIGINT, and an ignored signal stays ignored across exec: the chat
+    # would never see Ctrl-C. A user's terminal delivers it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _spawn(*args: str, cwd: Path | None = None, **env: str) -> pexpect.spawn:
     return pexpect.spawn(
         sys.executable,
@@ -59,6 +67,7 @@ def _spawn(*args: str, cwd: Path | None = None, **env: str) -> pexpect.spawn:
         encoding="utf-8",
         timeout=60,
         dimensions=(40, 200),
+        preexec_fn=_as_at_a_terminal,
     )
 
 
