@@ -18,6 +18,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,7 +110,8 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples a second")
     args = parser.parse_args()
-    spy = shutil.which("py-spy")
+    # The venv's own, also when its bin/ is not on PATH (`.venv/bin/python bench/...`).
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if spy is None:
         raise SystemExit("py-spy is not installed (pip install '.[bench]')")
     RESULTS.mkdir(exist_ok=True)
