@@ -8,11 +8,13 @@ each send their requests back to back (--requests-per-client, at least --min-req
 all). Hearth and llama-server run --parallel slots (8), so the levels above it (16, 32)
 measure a queue: requests wait for a slot. Reported per server and concurrency: aggregate
 tokens/s, TTFT p50/p95, inter-token latency p50, RSS at idle and under load; and the TTFT
-of a second turn that shares a ~1,000-token history with the first. Right after the level
-of B clients, bench/ceiling.py measures llama.cpp's own batched greedy decode of B
-sequences with the same settings: the most any server could get out of it. Ratios are
-Hearth's over each peer and over that ceiling, measured in the same run, since this
-machine is noisy. Results go to bench/results/ as JSON, Markdown and a PNG chart.
+of a second turn that shares a ~1,000-token history with the first. Right before and
+right after the level of B clients, bench/ceiling.py measures llama.cpp's own batched
+greedy decode of B sequences with the same settings: the most any server could get out
+of it, bracketing the servers' runs of that level (the machine's speed drifts by more
+than the ratios within minutes). Ratios are Hearth's over each peer and over that
+ceiling, measured in the same run, each round's shown too. Results go to bench/results/
+as JSON, Markdown and a PNG chart.
 
 Only 127.0.0.1 is ever contacted; every loop is bounded.
 """
@@ -357,9 +359,10 @@ def bench_round(
     args: argparse.Namespace, round_no: int, bias: dict[str, int]
 ) -> tuple[list[ServerRun], list[dict]]:  # type: ignore[type-arg]
     """Every server up at once, each level run on one after the other (the order turning
-    from level to level and round to round), the ceiling of a batch size right after the
-    level of that many clients: what is compared is measured minutes apart at most, not a
-    whole server's run apart, on a machine whose speed drifts by more than the ratios."""
+    from level to level and round to round), the ceiling of a batch size right before and
+    right after the level of that many clients: what is compared is measured minutes
+    apart at most, not a whole server's run apart, on a machine whose speed drifts by more
+    than the ratios."""
     order = args.servers if round_no % 2 else list(reversed(args.servers))
     ceiling: list[dict] = []  # type: ignore[type-arg]
     with ExitStack() as stack:
@@ -370,6 +373,8 @@ def bench_round(
             started.append((server, run, stack.enter_context(RssSampler(server))))
         for i, c in enumerate(args.concurrency):
             n = max(c * args.requests_per_client, args.min_requests)
+            if c in args.ceiling_batches:
+                ceiling += run_ceiling(args, round_no, [c], "before")
             for server, run, _ in started if i % 2 == 0 else started[::-1]:
                 level = asyncio.run(run_level(server.url, c, n, args.max_tokens, bias))
                 run.levels.append(level)
@@ -380,7 +385,7 @@ def bench_round(
                     flush=True,
                 )
             if c in args.ceiling_batches:
-                ceiling += run_ceiling(args, round_no, [c])
+                ceiling += run_ceiling(args, round_no, [c], "after")
         rest = [b for b in args.ceiling_batches if b not in args.concurrency]
         if rest:
             ceiling += run_ceiling(args, round_no, rest)
@@ -424,7 +429,8 @@ def summarise(runs: list[ServerRun], servers: list[str], concurrency: list[int])
 
 
 def summarise_ceiling(rounds: list[list[dict]]) -> dict[str, dict[str, float]]:  # type: ignore[type-arg]
-    """Median over rounds of the ceiling's figures, per batch size (keys: str(batch))."""
+    """Median over rounds (and over the runs before and after the level in each) of the
+    ceiling's figures, per batch size (keys: str(batch))."""
     out: dict[str, dict[str, float]] = {}
     batches = sorted({r["batch"] for results in rounds for r in results})
     for b in batches:
@@ -622,12 +628,15 @@ def update_readme(table: str) -> None:
     readme.write_text(f"{head}{start}\n{table}{end}{tail}")
 
 
-def run_ceiling(args: argparse.Namespace, round_no: int, batches: list[int]) -> list[dict]:  # type: ignore[type-arg]
+def run_ceiling(
+    args: argparse.Namespace, round_no: int, batches: list[int], when: str = "alone"
+) -> list[dict]:  # type: ignore[type-arg]
     """bench/ceiling.py's figures at this point of the run, in this process (the servers
-    are idle meanwhile), with the servers' model, threads, n_ctx and slot count."""
+    are idle meanwhile), with the servers' model, threads, n_ctx and slot count; `when`
+    says where they fall beside the level of as many clients (before, after, alone)."""
     from ceiling import measure
 
-    print(f"[round {round_no}] ceiling: batches {batches}", flush=True)
+    print(f"[round {round_no}] ceiling ({when}): batches {batches}", flush=True)
     results = measure(
         args.model,
         threads=args.threads,
@@ -642,7 +651,36 @@ def run_ceiling(args: argparse.Namespace, round_no: int, batches: list[int]) -> 
             f"decode, {r.with_prefill_tokens_per_s:8.1f} with prefill",
             flush=True,
         )
-    return [asdict(r) for r in results]
+    return [{**asdict(r), "when": when} for r in results]
+
+
+def rounds_table(runs: list[ServerRun], ceilings: list[list[dict]], concurrency: list[int]) -> str:  # type: ignore[type-arg]
+    """Each round's Hearth ÷ llama-server at every level and, where that round measured
+    the ceiling at as many sequences, Hearth ÷ ceiling (its runs' mean): the medians
+    above hide how far the rounds spread."""
+    rounds = sorted({r.round for r in runs})
+    by = {(r.server, r.round): {lv.concurrency: lv.tokens_per_s for lv in r.levels} for r in runs}
+    if not all(("hearth", n) in by and ("llama-server", n) in by for n in rounds):
+        return ""
+    per_round = dict(zip(rounds, ceilings, strict=False)) if len(ceilings) == len(rounds) else {}
+    lines = [
+        "",
+        "Per round: Hearth ÷ llama-server, and Hearth ÷ ceiling after the slash.",
+        "",
+        "| round | " + " | ".join(f"c={c}" for c in concurrency) + " |",
+        "|" + "---|" * (len(concurrency) + 1),
+    ]
+    for n in rounds:
+        mine, theirs = by[("hearth", n)], by[("llama-server", n)]
+        cells = []
+        for c in concurrency:
+            cell = f"{mine[c] / theirs[c]:.2f}×" if theirs[c] else "—"
+            rates = [r["decode_tokens_per_s"] for r in per_round.get(n, []) if r["batch"] == c]
+            if rates and statistics.mean(rates):
+                cell += f" / {mine[c] / statistics.mean(rates):.2f}×"
+            cells.append(cell)
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def render(payload: dict, readme: bool) -> str:  # type: ignore[type-arg]
@@ -656,6 +694,7 @@ def render(payload: dict, readme: bool) -> str:  # type: ignore[type-arg]
     summary = summarise(runs, meta["servers"], concurrency)
     ceiling = summarise_ceiling(payload.get("ceiling", [])) or None
     table = markdown(summary, concurrency, meta, ceiling)
+    table += rounds_table(runs, payload.get("ceiling", []), concurrency)
     (RESULTS / "latest.md").write_text(table)
     chart(summary, concurrency, RESULTS / "latest.png", ceiling, meta.get("parallel"))
     if readme:

@@ -152,6 +152,18 @@ def test_idle_caches_are_parked_then_cleared_unless_shared_whole() -> None:
     assert len(p.host) == 1 and p.host.best([50, 51, 52, 53])[1] == 3
 
 
+def test_idle_cells_are_those_of_idle_slots_while_there_is_host_memory() -> None:
+    p = setup()
+    hold(p, 0, list(range(20)), last_used=3, busy=True)
+    hold(p, 2, [50, 51, 52], last_used=1)
+    assert p.idle_cells() == 3
+    p.park_idle()
+    assert p.idle_cells() == 0
+    bare = setup(budget_tokens=0)
+    hold(bare, 2, [50, 51, 52], last_used=1)
+    assert bare.idle_cells() == 0  # nowhere to park them
+
+
 def test_without_host_memory_idle_caches_stay() -> None:
     p = setup(budget_tokens=0)
     hold(p, 2, [50, 51, 52], last_used=1)

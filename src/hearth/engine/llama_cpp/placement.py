@@ -109,6 +109,12 @@ class Placement:
         first, each parked in host memory first where it fits."""
         return self.kv.evict_idle(need, keep=keep, save=self.save)
 
+    def idle_cells(self) -> int:
+        """Cells held by idle slots: what park_idle would move out (0 without a host cache)."""
+        if not self.host.budget:
+            return 0
+        return sum(len(s.tokens) for s in self.kv.slots if s.seq is None)
+
     def park_idle(self) -> None:
         """While anything decodes, idle caches wait in host memory, not in the context,
         where each of their cells would slow every decoding token (see host_cache)."""

@@ -66,6 +66,9 @@ log = logging.getLogger(__name__)
 
 # A sampling step of one sequence longer than this is logged: the whole batch waits on it.
 SLOW_SAMPLE_S = 0.05
+# How long a step that produced first tokens waits for the event loop to take them (see
+# _flush); a bound, not a cost: the loop takes them in well under a millisecond.
+HANDOFF_WAIT_S = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,7 @@ class Sequence:
     reasoning: ReasoningBudget | None = None  # a reasoning budget's watch, when it has one
     cached_tokens: int = 0
     started: bool = False
+    emitted: bool = False  # has had an event sent
     done: bool = False
     slow_warned_at: float = 0.0  # when a slow sampling step of it was last logged
 
@@ -128,8 +132,19 @@ def _call(loop: asyncio.AbstractEventLoop, fn: object, *args: object) -> None:
         loop.call_soon_threadsafe(fn, *args)  # type: ignore[arg-type]
 
 
-def _deliver(items: list[tuple[asyncio.Queue[GenerationEvent], GenerationEvent]]) -> None:
-    for queue, event in items:
+def _deliver(
+    items: list[tuple[asyncio.Queue[GenerationEvent], GenerationEvent]],
+    taken: threading.Event | None = None,
+    firsts: int = 0,
+) -> None:
+    """Queue the events; with `taken`, set it once the readers of the first `firsts`
+    (sequences' first outputs) have run their turn (for a stream, written the chunk):
+    it is queued behind their wake-ups and ahead of the others'."""
+    for queue, event in items[:firsts]:
+        queue.put_nowait(event)
+    if taken is not None:
+        asyncio.get_running_loop().call_soon(taken.set)
+    for queue, event in items[firsts:]:
         queue.put_nowait(event)
 
 
@@ -172,6 +187,7 @@ class Scheduler:
         self._cond = threading.Condition()
         self._stopping = False
         self._cancels = False  # set by cancel(), under the lock
+        self._firsts: dict[asyncio.AbstractEventLoop, int] = {}  # first outputs, per outbox
         self._outbox: dict[
             asyncio.AbstractEventLoop, list[tuple[asyncio.Queue[GenerationEvent], GenerationEvent]]
         ] = {}
@@ -282,7 +298,8 @@ class Scheduler:
                 self._drop_cancelled()
                 self._expire_waiting()
                 self._admit()
-                if self._running:
+                if self._running and self.placement.idle_cells():
+                    self._flush()  # the last step's tokens do not wait for the copies
                     self.placement.park_idle()
                 if self._running:
                     self._step()
@@ -299,12 +316,31 @@ class Scheduler:
             self._flush()
 
     def _emit(self, seq: Sequence, event: GenerationEvent) -> None:
-        self._outbox.setdefault(seq.loop, []).append((seq.events, event))
+        items = self._outbox.setdefault(seq.loop, [])
+        if seq.emitted:
+            items.append((seq.events, event))
+            return
+        # A sequence's first output goes ahead of the others' (see _flush).
+        seq.emitted = True
+        firsts = self._firsts.get(seq.loop, 0)
+        items.insert(firsts, (seq.events, event))
+        self._firsts[seq.loop] = firsts + 1
 
-    def _flush(self) -> None:
+    def _flush(self, wait: bool = False) -> None:
+        """Hand the events out to their event loops. With `wait` and first outputs among
+        them, wait (at most HANDOFF_WAIT_S) until a loop has taken those: the next decode
+        keeps both cores busy, and a loop woken meanwhile waited about a millisecond for
+        one, measured here at c=1 (1.2 ms p50 from hand-off to the loop's turn), all of it
+        added to the time to first token; with a core to itself it takes them in a
+        fraction of that, a wait the decode pays once a request."""
+        firsts, self._firsts = self._firsts, {}
+        taken = threading.Event() if wait and firsts else None
         for loop, items in self._outbox.items():
-            _call(loop, _deliver, items)
+            mine = firsts.get(loop, 0)
+            _call(loop, _deliver, items, taken if mine else None, mine)
         self._outbox = {}
+        if taken is not None:
+            taken.wait(HANDOFF_WAIT_S)
 
     def _drop_cancelled(self) -> None:
         if not self._cancels:  # nothing cancelled since the last look: no scan each step
@@ -427,7 +463,7 @@ class Scheduler:
         # The last step's events go out now, while llama_decode runs without the GIL:
         # delivered after it, the event loop's turn would hold the GIL that this thread
         # needs before it can start the next decode.
-        self._flush()
+        self._flush(wait=True)
         if batch.n == 0:
             return
         rc = batch.decode(self.ctx)
