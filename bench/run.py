@@ -9,12 +9,12 @@ all). Hearth and llama-server run --parallel slots (8), so the levels above it (
 measure a queue: requests wait for a slot. Reported per server and concurrency: aggregate
 tokens/s, TTFT p50/p95, inter-token latency p50, RSS at idle and under load; and the TTFT
 of a second turn that shares a ~1,000-token history with the first. Right before and
-right after the level of B clients, bench/ceiling.py measures llama.cpp's own batched
-greedy decode of B sequences with the same settings: the most any server could get out
-of it, bracketing the servers' runs of that level (the machine's speed drifts by more
+right after Hearth's level of B clients, bench/ceiling.py measures llama.cpp's own
+batched greedy decode of B sequences with the same settings: the most any server could
+get out of it, measured seconds from Hearth's run (the machine's speed drifts by more
 than the ratios within minutes). Ratios are Hearth's over each peer and over that
-ceiling, measured in the same run, each round's shown too. Results go to bench/results/
-as JSON, Markdown and a PNG chart.
+ceiling (the median of each round's paired ratio), each round's shown too. Results go
+to bench/results/ as JSON, Markdown and a PNG chart.
 
 Only 127.0.0.1 is ever contacted; every loop is bounded.
 """
@@ -360,9 +360,10 @@ def bench_round(
 ) -> tuple[list[ServerRun], list[dict]]:  # type: ignore[type-arg]
     """Every server up at once, each level run on one after the other (the order turning
     from level to level and round to round), the ceiling of a batch size right before and
-    right after the level of that many clients: what is compared is measured minutes
-    apart at most, not a whole server's run apart, on a machine whose speed drifts by more
-    than the ratios."""
+    right after Hearth's level of that many clients: what is compared is measured seconds
+    apart, on a machine whose speed drifts by more than the ratios within minutes (with
+    the bracket around all three servers' runs of a level, its two ends were up to 28%
+    apart)."""
     order = args.servers if round_no % 2 else list(reversed(args.servers))
     ceiling: list[dict] = []  # type: ignore[type-arg]
     with ExitStack() as stack:
@@ -373,9 +374,10 @@ def bench_round(
             started.append((server, run, stack.enter_context(RssSampler(server))))
         for i, c in enumerate(args.concurrency):
             n = max(c * args.requests_per_client, args.min_requests)
-            if c in args.ceiling_batches:
-                ceiling += run_ceiling(args, round_no, [c], "before")
             for server, run, _ in started if i % 2 == 0 else started[::-1]:
+                bracket = run.server == "hearth" and c in args.ceiling_batches
+                if bracket:
+                    ceiling += run_ceiling(args, round_no, [c], "before")
                 level = asyncio.run(run_level(server.url, c, n, args.max_tokens, bias))
                 run.levels.append(level)
                 print(
@@ -384,9 +386,10 @@ def bench_round(
                     f"{'  errors ' + str(level.errors) if level.errors else ''}",
                     flush=True,
                 )
-            if c in args.ceiling_batches:
-                ceiling += run_ceiling(args, round_no, [c], "after")
-        rest = [b for b in args.ceiling_batches if b not in args.concurrency]
+                if bracket:
+                    ceiling += run_ceiling(args, round_no, [c], "after")
+        bracketed = args.concurrency if "hearth" in args.servers else []
+        rest = [b for b in args.ceiling_batches if b not in bracketed]
         if rest:
             ceiling += run_ceiling(args, round_no, rest)
         for server, run, sampler in started:
@@ -448,10 +451,51 @@ def _ratio(summary: dict, c: int, peer: str) -> float:  # type: ignore[type-arg]
     return mine / theirs if theirs else float("inf")
 
 
+def round_ceiling_ratios(
+    runs: list[ServerRun],
+    ceilings: list[list[dict]],
+    c: int,  # type: ignore[type-arg]
+) -> dict[int, float]:
+    """Per round, Hearth's tok/s at concurrency c over the mean decode tok/s of that
+    round's ceiling runs at batch c (those bracketing Hearth's level)."""
+    rounds = sorted({r.round for r in runs})
+    if len(ceilings) != len(rounds):
+        return {}
+    out = {}
+    for n, results in zip(rounds, ceilings, strict=True):
+        mine = next((r for r in runs if r.server == "hearth" and r.round == n), None)
+        rates = [r["decode_tokens_per_s"] for r in results if r["batch"] == c]
+        tps = (
+            next((lv.tokens_per_s for lv in mine.levels if lv.concurrency == c), None)
+            if mine
+            else None
+        )
+        if tps is not None and rates and statistics.mean(rates):
+            out[n] = tps / statistics.mean(rates)
+    return out
+
+
+def ceiling_ratios(
+    runs: list[ServerRun], ceilings: list[list[dict]], concurrency: list[int]
+) -> dict[str, float]:  # type: ignore[type-arg]
+    """Hearth ÷ ceiling per concurrency: the median of the rounds' paired ratios."""
+    out = {}
+    for c in concurrency:
+        per_round = round_ceiling_ratios(runs, ceilings, c)
+        if per_round:
+            out[str(c)] = round(statistics.median(per_round.values()), 4)
+    return out
+
+
 def _ceiling_ratio(summary: dict, ceiling: dict, c: int) -> float | None:  # type: ignore[type-arg]
-    """Hearth's tok/s at concurrency c over the ceiling's decode tok/s at batch c."""
+    """Hearth ÷ ceiling at concurrency c: the rounds' paired ratios' median where the run
+    has them (summary["hearth"]["ceiling_ratio"]), else Hearth's median tok/s over the
+    ceiling's median decode tok/s at batch c."""
     if "hearth" not in summary or str(c) not in ceiling:
         return None
+    paired = summary["hearth"].get("ceiling_ratio", {})
+    if str(c) in paired:
+        return paired[str(c)]
     theirs = ceiling[str(c)]["decode_tokens_per_s"]
     mine = summary["hearth"]["levels"][str(c)]["tokens_per_s"]
     return mine / theirs if theirs else None
@@ -522,8 +566,9 @@ def markdown(summary: dict, concurrency: list[int], meta: dict, ceiling: dict | 
         lines += [
             "",
             "Ceiling: llama.cpp's own batched greedy decode of the same prompts, no server "
-            "(`bench/ceiling.py`); Hearth ÷ ceiling is Hearth's tok/s at c=B over the "
-            "ceiling's decode tok/s at batch B.",
+            "(`bench/ceiling.py`), run right before and right after Hearth's level of B "
+            "clients; Hearth ÷ ceiling is the median over rounds of Hearth's tok/s at c=B "
+            "over the mean decode tok/s of its two ceiling runs at batch B.",
             "",
             *head(["batch", "decode tok/s", "tok/s with prefill", "prefill ms"]),
         ]
@@ -662,7 +707,7 @@ def rounds_table(runs: list[ServerRun], ceilings: list[list[dict]], concurrency:
     by = {(r.server, r.round): {lv.concurrency: lv.tokens_per_s for lv in r.levels} for r in runs}
     if not all(("hearth", n) in by and ("llama-server", n) in by for n in rounds):
         return ""
-    per_round = dict(zip(rounds, ceilings, strict=False)) if len(ceilings) == len(rounds) else {}
+    paired = {c: round_ceiling_ratios(runs, ceilings, c) for c in concurrency}
     lines = [
         "",
         "Per round: Hearth ÷ llama-server, and Hearth ÷ ceiling after the slash.",
@@ -675,9 +720,8 @@ def rounds_table(runs: list[ServerRun], ceilings: list[list[dict]], concurrency:
         cells = []
         for c in concurrency:
             cell = f"{mine[c] / theirs[c]:.2f}×" if theirs[c] else "—"
-            rates = [r["decode_tokens_per_s"] for r in per_round.get(n, []) if r["batch"] == c]
-            if rates and statistics.mean(rates):
-                cell += f" / {mine[c] / statistics.mean(rates):.2f}×"
+            if n in paired[c]:
+                cell += f" / {paired[c][n]:.2f}×"
             cells.append(cell)
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -692,6 +736,10 @@ def render(payload: dict, readme: bool) -> str:  # type: ignore[type-arg]
     ]
     concurrency = [lv.concurrency for lv in runs[0].levels]
     summary = summarise(runs, meta["servers"], concurrency)
+    if "hearth" in summary:
+        summary["hearth"]["ceiling_ratio"] = ceiling_ratios(
+            runs, payload.get("ceiling", []), concurrency
+        )
     ceiling = summarise_ceiling(payload.get("ceiling", [])) or None
     table = markdown(summary, concurrency, meta, ceiling)
     table += rounds_table(runs, payload.get("ceiling", []), concurrency)
@@ -777,6 +825,8 @@ def main() -> int:
         "servers": args.servers,
     }
     summary = summarise(runs, args.servers, args.concurrency)
+    if "hearth" in summary:
+        summary["hearth"]["ceiling_ratio"] = ceiling_ratios(runs, ceilings, args.concurrency)
     payload = {
         "meta": meta,
         "summary": summary,
