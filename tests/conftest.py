@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from hearth.app import create_app
 from hearth.core.config import Settings, bundled_model_path
@@ -27,6 +28,7 @@ class LiveServer:
 
     def __init__(self, settings: Settings, registry: ModelRegistry | None = None) -> None:
         self.app = create_app(settings, registry)
+        build_routes(self.app)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -55,6 +57,18 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=60)
         self.sock.close()
+
+
+def build_routes(app: FastAPI) -> None:
+    """Have FastAPI build its routes now, in this thread. It builds each included
+    router's routes (their pydantic schemas) at the first request that reaches them; two
+    apps of one process (the replica tests' servers, each on its own thread) doing that
+    at once share the endpoints' types, and pydantic's schema building is not safe across
+    threads: once, under load, it raised a warning mid-build, which the suite's warning
+    filter turned into a 500. Matching a path that no route has reaches every router."""
+    scope = {"type": "http", "path": "/-/build-routes", "method": "GET", "root_path": ""}
+    for route in app.router.routes:
+        route.matches(scope)
 
 
 def registry_of(*backends: Backend) -> ModelRegistry:
