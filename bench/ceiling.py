@@ -19,9 +19,10 @@ prefill excluded) and tokens/s including prefill (all generated tokens ÷ prefil
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -198,6 +199,9 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=8, help="the server's slot count")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 16])
     parser.add_argument("--tokens", type=int, default=128, help="completion tokens a sequence")
+    parser.add_argument(
+        "--json", action="store_true", help="print the results as one JSON list (bench/run.py)"
+    )
     args = parser.parse_args()
     if args.model is None or not Path(args.model).is_file():
         raise SystemExit("no model file: pass --model PATH.gguf")
@@ -212,6 +216,9 @@ def main() -> int:
         batches=args.batches,
         tokens=args.tokens,
     )
+    if args.json:
+        print(json.dumps([asdict(r) for r in results]))
+        return 0
     print(
         f"{Path(args.model).name}, {args.threads} threads, n_ctx {args.ctx_size}, "
         f"n_batch {args.batch_size}, {args.tokens} tokens a sequence"

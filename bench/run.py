@@ -31,6 +31,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import ExitStack
@@ -41,6 +42,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from fresh import RoundCopies
 from hearth.core.config import bundled_model_path
 from hearth.engine.llama_cpp.lib import cpu_has_amx
 from prompts import PROMPTS
@@ -347,14 +349,17 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()}"
 
 
-def start_server(name: str, args: argparse.Namespace, round_no: int, bias: dict[str, int]):  # type: ignore[no-untyped-def]
-    """A server up, warmed up, with its idle RSS taken; the caller stops it."""
+def start_server(  # type: ignore[no-untyped-def]
+    name: str, args: argparse.Namespace, round_no: int, bias: dict[str, int], libs: RoundCopies
+):
+    """A server up (on this round's copies of llama.cpp's libraries), warmed up, with its
+    idle RSS taken; the caller stops it."""
     port = free_port()
-    argv = commands(
-        name, args.model, port, args.threads, args.parallel, args.ctx_size, args.llama_server
-    )
+    is_llama_server = name in ("llama-server", CONTROL)
+    binary = str(libs.llama_server) if is_llama_server else None
+    argv = commands(name, args.model, port, args.threads, args.parallel, args.ctx_size, binary)
     print(f"[round {round_no}] {name}: starting", flush=True)
-    server = Server(argv, port, RESULTS / f"{name}.log")
+    server = Server(argv, port, RESULTS / f"{name}.log", env=libs.env(is_llama_server))
     try:
         server.wait_ready()
         asyncio.run(run_level(server.url, 2, 2, 16, bias))  # warm-up
@@ -378,9 +383,12 @@ def bench_round(
     order = args.servers if round_no % 2 else list(reversed(args.servers))
     ceiling: list[dict] = []  # type: ignore[type-arg]
     with ExitStack() as stack:
+        root = Path(tempfile.mkdtemp(prefix=f"hearth-bench-round{round_no}-"))
+        stack.callback(shutil.rmtree, root, ignore_errors=True)
+        libs = RoundCopies(root, Path(args.llama_server))
         started = []
         for name in order:
-            server, run = start_server(name, args, round_no, bias)
+            server, run = start_server(name, args, round_no, bias, libs)
             stack.callback(server.stop)
             started.append((server, run, stack.enter_context(RssSampler(server))))
         for i, c in enumerate(args.concurrency):
@@ -388,7 +396,7 @@ def bench_round(
             for server, run, _ in started if i % 2 == 0 else started[::-1]:
                 bracket = run.server == "hearth" and c in args.ceiling_batches
                 if bracket:
-                    ceiling += run_ceiling(args, round_no, [c], "before")
+                    ceiling += run_ceiling(args, round_no, [c], libs, "before")
                 level = asyncio.run(run_level(server.url, c, n, args.max_tokens, bias))
                 run.levels.append(level)
                 print(
@@ -398,11 +406,11 @@ def bench_round(
                     flush=True,
                 )
                 if bracket:
-                    ceiling += run_ceiling(args, round_no, [c], "after")
+                    ceiling += run_ceiling(args, round_no, [c], libs, "after")
         bracketed = args.concurrency if "hearth" in args.servers else []
         rest = [b for b in args.ceiling_batches if b not in bracketed]
         if rest:
-            ceiling += run_ceiling(args, round_no, rest)
+            ceiling += run_ceiling(args, round_no, rest, libs)
         for server, run, sampler in started:
             run.rss_load_mb = round(sampler.peak, 1)
             t1, t2 = asyncio.run(second_turn(server.url, bias))
@@ -685,29 +693,35 @@ def update_readme(table: str) -> None:
 
 
 def run_ceiling(
-    args: argparse.Namespace, round_no: int, batches: list[int], when: str = "alone"
+    args: argparse.Namespace,
+    round_no: int,
+    batches: list[int],
+    libs: RoundCopies,
+    when: str = "alone",
 ) -> list[dict]:  # type: ignore[type-arg]
-    """bench/ceiling.py's figures at this point of the run, in this process (the servers
-    are idle meanwhile), with the servers' model, threads, n_ctx and slot count; `when`
-    says where they fall beside the level of as many clients (before, after, alone)."""
-    from ceiling import measure
-
+    """bench/ceiling.py's figures at this point of the run (the servers idle meanwhile),
+    with the servers' model, threads, n_ctx and slot count, in a process of its own that
+    loads this round's copies of the libraries, as Hearth does; `when` says where they
+    fall beside the level of as many clients (before, after, alone)."""
     print(f"[round {round_no}] ceiling ({when}): batches {batches}", flush=True)
-    results = measure(
-        args.model,
-        threads=args.threads,
-        ctx_size=args.ctx_size,
-        parallel=args.parallel,
-        batches=batches,
-        tokens=args.max_tokens,
-    )
+    argv = [
+        sys.executable, str(HERE / "ceiling.py"), "--json", "--model", str(args.model),
+        "--threads", str(args.threads), "--ctx-size", str(args.ctx_size),
+        "--parallel", str(args.parallel), "--tokens", str(args.max_tokens),
+        "--batches", *map(str, batches),
+    ]  # fmt: skip
+    done = subprocess.run(argv, env=libs.env(False), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench/ceiling.py failed:\n{done.stderr[-2000:]}")
+    results = json.loads(done.stdout.strip().splitlines()[-1])
     for r in results:
         print(
-            f"[round {round_no}] ceiling: batch {r.batch:<3} {r.decode_tokens_per_s:8.1f} tok/s "
-            f"decode, {r.with_prefill_tokens_per_s:8.1f} with prefill",
+            f"[round {round_no}] ceiling: batch {r['batch']:<3} "
+            f"{r['decode_tokens_per_s']:8.1f} tok/s decode, "
+            f"{r['with_prefill_tokens_per_s']:8.1f} with prefill",
             flush=True,
         )
-    return [{**asdict(r), "when": when} for r in results]
+    return [{**r, "when": when} for r in results]
 
 
 def rounds_table(runs: list[ServerRun], ceilings: list[list[dict]], concurrency: list[int]) -> str:  # type: ignore[type-arg]
